@@ -1,0 +1,79 @@
+"""Agent: a specialist on the team, described as data.
+
+An agent has a name, a description and capabilities (what the router matches tasks to),
+instructions (a Jinja template rendered over the context), a model, tools, an optional output
+schema (validated, with a bounded repair loop), and the context keys it may read and write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fnmatch import fnmatchcase
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator
+
+from podium.models.base import Model
+from podium.tool import Tool, tool
+
+__all__ = ["Agent"]
+
+
+class Agent(BaseModel):
+    """A specialist agent.
+
+    ``reads`` and ``writes`` are glob patterns over context keys (``"*"`` is everything). A
+    write outside ``writes`` is refused with ``ContextAccessError``; keys outside ``reads`` are
+    neither shown in the agent's prompt nor usable in its templates.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: str = Field(pattern=r"^[A-Za-z_][\w-]*$")
+    description: str = ""
+    capabilities: tuple[str, ...] = ()
+    instructions: str = ""
+    """System prompt, a Jinja template over the context (e.g. ``Write about {{ topic }}``)."""
+    model: str | InstanceOf[Model] | None = None
+    """A model name (``local``, ``scripted``, ...) or instance; None means the team default."""
+    tools: tuple[InstanceOf[Tool], ...] = ()
+    output_schema: type[BaseModel] | None = None
+    """When set, the agent's answer must validate against this model."""
+    reads: tuple[str, ...] = ("*",)
+    writes: tuple[str, ...] = ("*",)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """At most this many tasks of this agent run at once (None: only the global limit)."""
+    max_repairs: int = Field(default=2, ge=0)
+    """How many times an invalid answer is sent back with its errors before the task fails."""
+    max_turns: int = Field(default=8, ge=1)
+    """How many model calls one task may make (tool calls take turns)."""
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0)
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _wrap_functions(cls, value: Any) -> Any:  # Any: raw input before validation
+        if isinstance(value, list | tuple):
+            return tuple(_as_tool(item) for item in value)
+        return value
+
+    def may_read(self, key: str) -> bool:
+        """Whether this agent may read context key ``key``."""
+        return _matches(key, self.reads)
+
+    def may_write(self, key: str) -> bool:
+        """Whether this agent may write context key ``key``."""
+        return _matches(key, self.writes)
+
+    def tool_named(self, name: str) -> Tool | None:
+        """The agent's tool called ``name``, if it has one."""
+        return next((t for t in self.tools if t.name == name), None)
+
+
+def _as_tool(item: Tool | Callable[..., Any]) -> Tool:
+    return item if isinstance(item, Tool) else tool(item)
+
+
+def _matches(key: str, patterns: tuple[str, ...]) -> bool:
+    root = key.split(".", 1)[0]
+    return any(fnmatchcase(key, p) or fnmatchcase(root, p) for p in patterns)

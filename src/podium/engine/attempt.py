@@ -1,0 +1,227 @@
+"""One attempt at an agent task: prompt, model calls, tool calls, output validation.
+
+The agent's instructions and the task's instruction are rendered over the context the agent
+may read; the model is called, tools it asks for are run, and a structured answer is validated
+against the agent's output schema, with the errors sent back for a bounded number of repairs.
+Every model call, tool call and rejected output is an event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, JsonValue, ValidationError, create_model
+
+from podium.agent import Agent
+from podium.clock import Clock
+from podium.engine.recorder import Recorder
+from podium.errors import ModelError, OutputValidationError, TaskError, ToolError
+from podium.event import ModelCalled, OutputRejected, ToolCalled
+from podium.ids import TaskId
+from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
+from podium.task import Task
+from podium.template import render
+
+__all__ = ["AgentCall", "call_agent"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentCall:
+    """Everything one attempt needs."""
+
+    task: Task
+    task_id: TaskId
+    """The qualified id (``revise/draft``, ``extract[2]``) used in events."""
+    agent: Agent
+    model: Model
+    values: Mapping[str, Any]  # Any: context values and template helpers
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentAnswer:
+    """What the agent answered: the output and, for a router, the chosen route."""
+
+    output: JsonValue
+    chosen: TaskId | None = None
+
+
+async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> AgentAnswer:
+    """Run one attempt at an agent task.
+
+    Raises:
+        TaskError: the model failed, a tool failed, or the output stayed invalid.
+    """
+    schema = _output_model(call)
+    messages = _prompt(call, schema)
+    repairs = 0
+    for _ in range(call.agent.max_turns):
+        response = await _complete(call, recorder, clock, messages, schema)
+        if response.tool_calls:
+            messages += await _run_tools(call, recorder, clock, response)
+            continue
+        if schema is None:
+            return AgentAnswer(output=response.text)
+        try:
+            parsed = schema.model_validate_json(_json_part(response.text))
+        except ValidationError as exc:
+            repairs += 1
+            errors = _errors(exc)
+            await recorder.emit(
+                OutputRejected,
+                task_id=call.task_id,
+                agent=call.agent.name,
+                repair=repairs,
+                errors=errors,
+            )
+            if repairs > call.agent.max_repairs:
+                msg = (
+                    f"agent {call.agent.name!r} gave output that does not match its schema "
+                    f"after {call.agent.max_repairs} repairs: {errors}"
+                )
+                raise OutputValidationError(msg, task_id=call.task_id) from exc
+            messages += _repair(response.text, errors)
+            continue
+        return _answer(call, parsed)
+    msg = f"agent {call.agent.name!r} did not answer within {call.agent.max_turns} model calls"
+    raise TaskError(msg, task_id=call.task_id)
+
+
+def _prompt(call: AgentCall, schema: type[BaseModel] | None) -> list[Message]:
+    system = render(call.agent.instructions, call.values) if call.agent.instructions else ""
+    if not system:
+        system = f"You are {call.agent.name}. {call.agent.description}".strip()
+    user = render(call.task.instruction, call.values)
+    if call.task.routes:
+        options = ", ".join(call.task.routes)
+        user += f"\n\nChoose exactly one of: {options}. Give the choice and a short reason."
+    if schema is not None:
+        user += "\n\nAnswer with one JSON object matching this schema:\n"
+        user += json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    return [Message(role="system", content=system), Message(role="user", content=user)]
+
+
+async def _complete(
+    call: AgentCall,
+    recorder: Recorder,
+    clock: Clock,
+    messages: list[Message],
+    schema: type[BaseModel] | None,
+) -> ModelResponse:
+    request = ModelRequest(
+        messages=tuple(messages),
+        tools=tuple(t.spec for t in call.agent.tools),
+        output_schema=schema.model_json_schema() if schema is not None else None,
+        max_output_tokens=call.agent.max_output_tokens,
+        temperature=call.agent.temperature,
+        caller=CallInfo(
+            run_id=recorder.run_id,
+            task_id=call.task_id,
+            agent=call.agent.name,
+            attempt=call.attempt,
+        ),
+    )
+    started = clock.monotonic()
+    try:
+        response = await call.model.complete(request)
+    except ModelError as exc:
+        exc.task_id = exc.task_id or call.task_id
+        raise
+    await recorder.emit(
+        ModelCalled,
+        task_id=call.task_id,
+        agent=call.agent.name,
+        model=response.model,
+        input_tokens=response.usage.input_tokens,
+        output_tokens=response.usage.output_tokens,
+        latency_s=clock.monotonic() - started,
+        cost=response.cost,
+        response=_journal(response),
+    )
+    return response
+
+
+async def _run_tools(
+    call: AgentCall, recorder: Recorder, clock: Clock, response: ModelResponse
+) -> list[Message]:
+    messages = [Message(role="assistant", content=response.text, tool_calls=response.tool_calls)]
+    for tool_call in response.tool_calls:
+        result = await _run_tool(call, recorder, clock, tool_call)
+        messages.append(Message(role="tool", content=result, tool_call_id=tool_call.id))
+    return messages
+
+
+async def _run_tool(call: AgentCall, recorder: Recorder, clock: Clock, tool_call: ToolCall) -> str:
+    tool = call.agent.tool_named(tool_call.name)
+    started = clock.monotonic()
+    fields: dict[str, Any] = {  # Any: event fields
+        "task_id": call.task_id,
+        "agent": call.agent.name,
+        "tool": tool_call.name,
+        "arguments": tool_call.arguments,
+    }
+    if tool is None:
+        names = ", ".join(t.name for t in call.agent.tools) or "none"
+        error = f"there is no tool {tool_call.name!r}; available tools: {names}"
+        await recorder.emit(ToolCalled, **fields, error=error)
+        return f"error: {error}"
+    try:
+        result = await tool.call(tool_call.arguments)
+    except ToolError as exc:
+        exc.task_id = call.task_id
+        await recorder.emit(
+            ToolCalled, **fields, error=exc.message, latency_s=clock.monotonic() - started
+        )
+        raise
+    await recorder.emit(ToolCalled, **fields, result=result, latency_s=clock.monotonic() - started)
+    return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+
+
+def _output_model(call: AgentCall) -> type[BaseModel] | None:
+    if call.task.routes:
+        choice: Any = Literal[tuple(call.task.routes)]  # Any: a Literal built at run time
+        return create_model(
+            "RouteChoice",
+            choice=(choice, Field(description="the route to take")),
+            reason=(str, Field(description="why, in one sentence")),
+        )
+    return call.agent.output_schema
+
+
+def _answer(call: AgentCall, parsed: BaseModel) -> AgentAnswer:
+    output = parsed.model_dump(mode="json")
+    if call.task.routes:
+        return AgentAnswer(output=output, chosen=TaskId(output["choice"]))
+    return AgentAnswer(output=output)
+
+
+def _json_part(text: str) -> str:
+    """The JSON object in ``text``, tolerating a Markdown fence or prose around it."""
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if 0 <= start < end else text
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+def _repair(text: str, errors: str) -> list[Message]:
+    return [
+        Message(role="assistant", content=text),
+        Message(
+            role="user",
+            content=f"That answer is invalid: {errors}. Answer again with the JSON object only.",
+        ),
+    ]
+
+
+def _journal(response: ModelResponse) -> JsonValue:
+    calls: list[JsonValue] = [
+        {"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls
+    ]
+    return {"text": response.text, "tool_calls": calls}

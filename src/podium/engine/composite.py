@@ -1,0 +1,157 @@
+"""Composite tasks: dynamic map, bounded loop and sub-workflow, run through the scheduler.
+
+- **map**: evaluates ``over`` to a list, runs one copy of its task per item in parallel (each
+  sees the item under ``map.item``), and writes the outputs, in item order, to its key;
+- **loop**: runs its tasks as a graph, evaluates ``until`` after each iteration, and stops when
+  it holds or after ``max_iterations``; its output is the last body task's output;
+- **sub-workflow**: runs another workflow in its own context namespace (``<task id>/``) with
+  inputs rendered from this context, and writes that workflow's output to its key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING, Any
+
+from pydantic import JsonValue
+
+from podium.context import Context
+from podium.engine.frame import Frame
+from podium.engine.scheduler import Outcome
+from podium.errors import TaskError
+from podium.event import GraphNode, LoopIterated, MapExpanded
+from podium.ids import TaskId
+from podium.task import Task
+from podium.template import evaluate, render
+
+if TYPE_CHECKING:
+    from podium.engine.local import _Run
+
+__all__ = ["graph_nodes", "run_composite"]
+
+_WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(.+)\}\}\s*$", re.DOTALL)
+
+
+async def run_composite(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Outcome:
+    """Run a map, loop or sub-workflow task.
+
+    Raises:
+        TaskError: the map's list could not be computed, or a child failed.
+    """
+    if task.map is not None:
+        output = await _run_map(run, task, frame, qid)
+    elif task.loop is not None:
+        output = await _run_loop(run, task, frame, qid)
+    else:
+        output = await _run_workflow(run, task, frame, qid)
+    return await run.succeed(task, frame, qid, Outcome(status="succeeded", output=output), writer=None)
+
+
+async def _run_map(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
+    assert task.map is not None
+    spec = task.map
+    items = evaluate(spec.over, frame.values(None))
+    if not isinstance(items, list | tuple):
+        got = type(items).__name__
+        msg = f"map over {spec.over!r} needs a list, got {got}: {str(items)[:80]!r}"
+        raise TaskError(msg, task_id=qid)
+    await run.recorder.emit(MapExpanded, task_id=qid, items=len(items))
+    limit = asyncio.Semaphore(spec.max_concurrency or len(items) or 1)
+    outcomes: list[Outcome | None] = [None] * len(items)
+
+    async def one(index: int, item: Any) -> None:  # Any: a JSON item
+        item_frame = frame.child(extra={**frame.extra, spec.item: item}, writes_output=False)
+        async with limit:
+            outcomes[index] = await run.run_node(spec.task, item_frame, TaskId(f"{qid}[{index}]"))
+
+    async with asyncio.TaskGroup() as group:
+        for index, item in enumerate(items):
+            group.create_task(one(index, item))
+    failed = [i for i, o in enumerate(outcomes) if o is None or not o.ok]
+    if failed:
+        raise TaskError(f"{len(failed)} of {len(items)} items failed: {failed[:10]}", task_id=qid)
+    return [o.output for o in outcomes if o is not None]
+
+
+async def _run_loop(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
+    assert task.loop is not None
+    spec = task.loop
+    bound = spec.max_iterations or 1
+    last = spec.tasks[-1].id
+    output: JsonValue = None
+    for iteration in range(1, bound + 1):
+        body = frame.child(prefix=f"{qid}/", iteration=iteration)
+        outcomes = await run.run_graph(spec.tasks, body)
+        broken = [tid for tid, o in outcomes.items() if o.status == "failed"]
+        if broken:
+            raise TaskError(f"iteration {iteration}: {', '.join(broken)} failed", task_id=qid)
+        output = outcomes[last].output if last in outcomes else output
+        is_done = bool(evaluate(spec.until or "true", frame.values(None)))
+        reason = f"{spec.until} is {'true' if is_done else 'false'}"
+        if not is_done and iteration == bound:
+            reason += f"; stopping at max_iterations={bound}"
+        await run.recorder.emit(
+            LoopIterated, task_id=qid, iteration=iteration, is_done=is_done, reason=reason
+        )
+        if is_done:
+            break
+    return output
+
+
+async def _run_workflow(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
+    from podium.engine.local import resolve_inputs
+
+    sub = task.workflow
+    assert sub is not None
+    values = frame.values(None)
+    given = {name: _input_value(source, values) for name, source in task.inputs.items()}
+    inputs = resolve_inputs(sub, given)
+    context = Context(run.run_id, sub.context, namespace=f"{qid}/")
+    for name, value in inputs.items():
+        await run.recorder.write(context, name, value, task_id=qid, writer=None)
+    child = Frame(workflow=sub, context=context, prefix=f"{qid}/", iteration=frame.iteration)
+    outcomes = await run.run_graph(sub.tasks, child)
+    broken = [tid for tid, o in outcomes.items() if o.status == "failed"]
+    if broken:
+        raise TaskError(f"sub-workflow {sub.name!r}: {', '.join(broken)} failed", task_id=qid)
+    return context.get(sub.output_key)
+
+
+def _input_value(source: str, values: dict[str, Any]) -> JsonValue:  # Any: template values
+    """A template that is one ``{{ expression }}`` keeps its value's type; others render text."""
+    match = _WHOLE_EXPRESSION.match(source)
+    if match and "{{" not in match.group(1):
+        value = evaluate(match.group(1), values)
+        return value if isinstance(value, str | int | float | bool | list | dict) else str(value)
+    return render(source, values)
+
+
+def graph_nodes(
+    tasks: tuple[Task, ...], prefix: str = "", parent: TaskId | None = None
+) -> tuple[GraphNode, ...]:
+    """The graph as recorded in ``run_started``: every task, nested ones under their parent."""
+    nodes: list[GraphNode] = []
+    for task in tasks:
+        qid = TaskId(prefix + task.id)
+        nodes.append(
+            GraphNode(
+                id=qid,
+                kind=task.kind,
+                agent=task.agent,
+                needs=tuple(TaskId(prefix + n) for n in task.needs),
+                output=task.output_key,
+                parent=parent,
+            )
+        )
+        nodes.extend(_children(task, qid))
+    return tuple(nodes)
+
+
+def _children(task: Task, qid: TaskId) -> tuple[GraphNode, ...]:
+    if task.loop is not None:
+        return graph_nodes(task.loop.tasks, f"{qid}/", qid)
+    if task.workflow is not None:
+        return graph_nodes(task.workflow.tasks, f"{qid}/", qid)
+    return ()
+

@@ -1,0 +1,79 @@
+"""Frame: where a task runs: which workflow's agents, which context, which iteration.
+
+The root frame is the workflow's; a loop body, a map item and a sub-workflow each run in a
+child frame that qualifies task ids (``revise/draft``, ``extract[2]``, ``diligence/summary``)
+so every event names exactly one task instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import JsonValue
+
+from podium.agent import Agent
+from podium.context import Context
+from podium.errors import ConfigError
+from podium.ids import TaskId
+from podium.task import Task
+from podium.workflow.model import Workflow
+
+__all__ = ["CONTEXT_BUDGET_TOKENS", "Frame"]
+
+CONTEXT_BUDGET_TOKENS = 1500
+"""Default budget of the ``{{ context }}`` view in prompts."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frame:
+    """The scope a task runs in."""
+
+    workflow: Workflow
+    context: Context
+    prefix: str = ""
+    extra: Mapping[str, JsonValue] = field(default_factory=dict)
+    """Extra template values, e.g. a map's current item."""
+    iteration: int = 0
+    writes_output: bool = True
+    """False for map items: the map collects their outputs and writes once."""
+
+    def qualify(self, task_id: str) -> TaskId:
+        """The run-wide id of a task of this frame."""
+        return TaskId(self.prefix + task_id)
+
+    def child(self, **changes: Any) -> Frame:  # Any: dataclass field values
+        """A frame like this one with ``changes``."""
+        return replace(self, **changes)
+
+    def agent(self, task: Task) -> Agent:
+        """The agent a task names (validated to exist before the run)."""
+        agent = self.workflow.agent(task.agent or "")
+        if agent is None:  # pragma: no cover - validation guarantees it
+            raise ConfigError(f"task {task.id!r}: unknown agent {task.agent!r}")
+        return agent
+
+    def values(self, reader: Agent | None) -> dict[str, Any]:  # Any: template values
+        """Template values: readable context keys, extra values and ``context``."""
+        values: dict[str, Any] = self.context.readable_by(reader)  # Any: see above
+        values.update(self.extra)
+        values["context"] = _ContextText(self.context, reader)
+        return values
+
+
+class _ContextText:
+    """``{{ context }}`` in a template: the readable context within the prompt budget.
+
+    Rendered only if a template uses it.
+    """
+
+    __slots__ = ("_context", "_reader")
+
+    def __init__(self, context: Context, reader: Agent | None) -> None:
+        self._context = context
+        self._reader = reader
+
+    def __str__(self) -> str:
+        view = self._context.render(max_tokens=CONTEXT_BUDGET_TOKENS, reader=self._reader)
+        return view.text

@@ -1,0 +1,326 @@
+"""LocalEngine: runs a workflow in this process with asyncio structured concurrency.
+
+Each task starts the moment its joins are met (``engine.scheduler``); agent tasks hold a
+concurrency slot while they run (``engine.limits``); every state change is appended to the
+store before the engine acts on it (``engine.recorder``). Composite tasks (map, loop,
+sub-workflow) run their children through the same scheduler (``engine.composite``).
+
+Cancellation (Ctrl-C) cancels every task, appends ``run_completed(cancelled)`` and re-raises;
+nothing already written is lost. A bug (an unexpected exception) cancels the run, which is
+marked failed, and propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jinja2 import TemplateError
+from pydantic import JsonValue
+
+from podium.agent import Agent
+from podium.clock import Clock, SystemClock
+from podium.context import Context
+from podium.engine.attempt import AgentCall, call_agent
+from podium.engine.frame import Frame
+from podium.engine.limits import Limits
+from podium.engine.recorder import Recorder, Subscriber
+from podium.engine.scheduler import Outcome, execute_graph
+from podium.errors import ConfigError, ContextAccessError, Problem, TaskError
+from podium.event import (
+    RunCompleted,
+    RunStarted,
+    TaskFailed,
+    TaskSkipped,
+    TaskStarted,
+    TaskSucceeded,
+)
+from podium.ids import IdFactory, RunId, TaskId, UuidIdFactory
+from podium.models.base import Model
+from podium.models.registry import DEFAULT_MODEL, resolve
+from podium.models.scripted import Reply
+from podium.run import RunResult
+from podium.stores.base import Store
+from podium.task import Task
+from podium.template import evaluate
+from podium.workflow.model import Workflow, walk
+from podium.workflow.validate import validate
+
+__all__ = ["LocalEngine", "resolve_inputs"]
+
+logger = logging.getLogger(__name__)
+
+_FINAL_EVENT_TIMEOUT = 5.0
+
+
+class LocalEngine:
+    """Runs workflows in-process.
+
+    Args:
+        store: where the run's events go.
+        clock: time source (``ManualClock`` in tests).
+        ids: run id factory.
+        model: a model (or model name) that replaces every agent's model for these runs.
+        max_concurrency: overrides the workflow's global concurrency limit.
+        subscribers: called with each event after it is stored (the live view).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
+        model: str | Model | None = None,
+        max_concurrency: int | None = None,
+        subscribers: Sequence[Subscriber] = (),
+    ) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.ids = ids or UuidIdFactory()
+        self.model = model
+        self.max_concurrency = max_concurrency
+        self.subscribers = tuple(subscribers)
+
+    async def execute(
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, JsonValue] | None = None,
+        *,
+        goal: str | None = None,
+    ) -> RunResult:
+        """Validate ``workflow``, run it to the end and return the result.
+
+        Raises:
+            WorkflowValidationError: the workflow is invalid (no run is started).
+            ConfigError: an input is unknown or a required one is missing.
+        """
+        validate(workflow)
+        values = resolve_inputs(workflow, inputs or {})
+        run_id = self.ids.new_run_id()
+        recorder = Recorder(run_id, store=self.store, clock=self.clock, subscribers=self.subscribers)
+        run = _Run(self, workflow, recorder)
+        return await run.execute(values, goal)
+
+
+def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
+    """Inputs with defaults filled in.
+
+    Raises:
+        ConfigError: an input is unknown, or a required one is missing.
+    """
+    problems = [
+        Problem(f"unknown input {name!r}; this workflow takes: {', '.join(workflow.inputs) or 'none'}")
+        for name in given
+        if name not in workflow.inputs
+    ]
+    values: dict[str, JsonValue] = {}
+    for name, spec in workflow.inputs.items():
+        if name in given:
+            values[name] = given[name]
+        elif spec.required:
+            problems.append(Problem(f"input {name!r} is required ({spec.description or 'no default'})"))
+        else:
+            values[name] = spec.default
+    if problems:
+        raise ConfigError(f"workflow {workflow.name!r} cannot start", tuple(problems))
+    return values
+
+
+class _Run:
+    """One execution: the recorder, resolved models and limits."""
+
+    def __init__(self, engine: LocalEngine, workflow: Workflow, recorder: Recorder) -> None:
+        self.engine = engine
+        self.workflow = workflow
+        self.recorder = recorder
+        self.clock = engine.clock
+        self.limits = Limits(engine.max_concurrency or workflow.max_concurrency)
+        self._models: dict[str, Model] = {}
+        self._canned = _canned(workflow)
+
+    @property
+    def run_id(self) -> RunId:
+        return self.recorder.run_id
+
+    async def execute(self, inputs: dict[str, JsonValue], goal: str | None) -> RunResult:
+        from podium.engine.composite import graph_nodes
+
+        context = Context(self.run_id, self.workflow.context)
+        root = Frame(workflow=self.workflow, context=context)
+        await self.recorder.emit(
+            RunStarted,
+            workflow=self.workflow.name,
+            goal=goal,
+            inputs=inputs,
+            graph=graph_nodes(self.workflow.tasks),
+            output_key=self.workflow.output_key,
+        )
+        try:
+            for name, value in inputs.items():
+                await self.recorder.write(context, name, value, task_id=None, writer=None)
+            outcomes = await self.run_graph(self.workflow.tasks, root)
+        except asyncio.CancelledError:
+            await self._finish("cancelled", error="cancelled by the user")
+            raise
+        except BaseException as exc:
+            await self._finish("failed", error=f"podium bug: {type(exc).__name__}: {exc}")
+            raise
+        failed = [self.recorder.state.tasks[t] for t in self.recorder.state.tasks]
+        failures = [t for t in failed if t.status == "failed"]
+        output = context.get(self.workflow.output_key)
+        if failures or not outcomes:
+            error = "; ".join(f"task {t.id!r} failed: {t.error}" for t in failures)
+            await self._finish("failed", error=error or "nothing ran", output=output)
+        else:
+            await self._finish("succeeded", output=output)
+        return self._result(context)
+
+    async def _finish(self, status: str, *, error: str | None = None, output: JsonValue = None) -> None:
+        try:
+            async with asyncio.timeout(_FINAL_EVENT_TIMEOUT):
+                await asyncio.shield(
+                    self.recorder.emit(RunCompleted, status=status, output=output, error=error)
+                )
+        except (TimeoutError, asyncio.CancelledError):  # pragma: no cover - store hung at exit
+            logger.error("run %s: could not record its end (%s)", self.run_id, status)
+
+    def _result(self, context: Context) -> RunResult:
+        state = self.recorder.state
+        return RunResult(
+            run_id=self.run_id,
+            status=state.status,
+            output=state.output,
+            error=state.error,
+            tasks=dict(state.tasks),
+            context=context.latest(),
+            events=tuple(self.recorder.events),
+        )
+
+    async def run_graph(self, tasks: Sequence[Task], frame: Frame) -> dict[TaskId, Outcome]:
+        """Run one level of tasks in ``frame``."""
+
+        async def run_task(task: Task) -> Outcome:
+            return await self.run_node(task, frame)
+
+        async def skip_task(task: Task, reason: str) -> None:
+            await self.recorder.emit(TaskSkipped, task_id=frame.qualify(task.id), reason=reason)
+
+        return await execute_graph(tasks, run_task, skip_task)
+
+    async def run_node(self, task: Task, frame: Frame, task_id: TaskId | None = None) -> Outcome:
+        """Run one task of any kind and record how it ended."""
+        from podium.engine import composite
+
+        qid = task_id or frame.qualify(task.id)
+        if task.when is not None:
+            skip = await self._check_condition(task, frame, qid)
+            if skip is not None:
+                return skip
+        if task.kind == "agent":
+            return await self._agent_node(task, frame, qid)
+        await self.recorder.emit(TaskStarted, task_id=qid, agent=None, iteration=frame.iteration)
+        try:
+            return await composite.run_composite(self, task, frame, qid)
+        except (TaskError, ContextAccessError, ConfigError, TemplateError) as exc:
+            return await self.fail(qid, None, exc, frame)
+
+    async def _check_condition(self, task: Task, frame: Frame, qid: TaskId) -> Outcome | None:
+        assert task.when is not None
+        try:
+            holds = bool(evaluate(task.when, frame.values(None)))
+        except TemplateError as exc:
+            return await self.fail(qid, task.agent, exc, frame)
+        if holds:
+            return None
+        reason = f"condition {task.when!r} is false"
+        await self.recorder.emit(TaskSkipped, task_id=qid, reason=reason)
+        return Outcome(status="skipped", reason=reason)
+
+    async def _agent_node(self, task: Task, frame: Frame, qid: TaskId) -> Outcome:
+        agent = frame.agent(task)
+        call = AgentCall(
+            task=task, task_id=qid, agent=agent, model=self.model_for(agent, frame.workflow),
+            values=frame.values(agent),
+        )
+        async with self.limits.slot(agent):
+            await self.recorder.emit(
+                TaskStarted, task_id=qid, agent=agent.name, iteration=frame.iteration
+            )
+            try:
+                async with asyncio.timeout(task.timeout.total_seconds()):
+                    answer = await call_agent(call, self.recorder, self.clock)
+            except TimeoutError:
+                error = TaskError(f"timed out after {task.timeout}", task_id=qid, retryable=True)
+                return await self.fail(qid, agent.name, error, frame)
+            except (TaskError, TemplateError) as exc:
+                return await self.fail(qid, agent.name, exc, frame)
+        outcome = Outcome(status="succeeded", output=answer.output, chosen=answer.chosen)
+        return await self.succeed(task, frame, qid, outcome, writer=agent)
+
+    async def succeed(
+        self, task: Task, frame: Frame, qid: TaskId, outcome: Outcome, *, writer: Agent | None
+    ) -> Outcome:
+        """Write a task's output (unless it is a map item) and record its success."""
+        done = (
+            TaskSucceeded,
+            {
+                "task_id": qid,
+                "agent": writer.name if writer else None,
+                "output": outcome.output,
+                "iteration": frame.iteration,
+            },
+        )
+        if not frame.writes_output:
+            await self.recorder.emit_all([done])
+            return outcome
+        try:
+            await self.recorder.write(
+                frame.context, task.output_key, outcome.output, task_id=qid, writer=writer,
+                then=[done],
+            )
+        except ContextAccessError as exc:
+            return await self.fail(qid, writer.name if writer else None, exc, frame)
+        return outcome
+
+    async def fail(
+        self, qid: TaskId, agent: str | None, exc: Exception, frame: Frame
+    ) -> Outcome:
+        """Record a failed task and return its outcome."""
+        message = exc.message if isinstance(exc, TaskError) else str(exc)
+        retryable = exc.retryable if isinstance(exc, TaskError) else False
+        await self.recorder.emit(
+            TaskFailed,
+            task_id=qid,
+            agent=agent,
+            error_type=type(exc).__name__,
+            message=message,
+            retryable=retryable,
+            iteration=frame.iteration,
+        )
+        return Outcome(status="failed", reason=message)
+
+    def model_for(self, agent: Agent, workflow: Workflow) -> Model:
+        """The model an agent uses in this run (the run-wide override wins)."""
+        choice = self.engine.model or agent.model or workflow.model or self.workflow.model
+        choice = choice or DEFAULT_MODEL
+        if not isinstance(choice, str):
+            return choice
+        model = self._models.get(choice)
+        if model is None:
+            model = self._models[choice] = resolve(choice, canned=self._canned)
+        return model
+
+
+def _canned(workflow: Workflow) -> dict[str, list[Reply]]:
+    canned: dict[str, list[Reply]] = {}
+    stack = [workflow]
+    while stack:
+        current = stack.pop()
+        for key, replies in current.scripted.items():
+            canned.setdefault(key, list[Any](replies))
+        stack.extend(t.workflow for _, t in walk(current.tasks) if t.workflow is not None)
+    return canned
+

@@ -1,0 +1,315 @@
+"""Every event a run's log can hold, and ``EventAdapter`` to store and load them.
+
+The append-only event log is the single source of truth of a run: its state, ``podium runs``,
+``podium show`` and the live view are all folds over it (see ``podium.run``).
+
+Events are frozen dataclasses discriminated by ``kind``. Persisted logs carry
+``SCHEMA_VERSION``; a log written by an older version stays readable, a newer one fails fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import Field, JsonValue, TypeAdapter
+
+from podium.errors import StoreError
+from podium.ids import RunId, TaskId
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ContextWritten",
+    "Event",
+    "EventAdapter",
+    "GraphNode",
+    "LoopIterated",
+    "MapExpanded",
+    "ModelCalled",
+    "OutputRejected",
+    "RouteChosen",
+    "RunCompleted",
+    "RunStarted",
+    "RunStatus",
+    "TaskFailed",
+    "TaskKind",
+    "TaskRetried",
+    "TaskSkipped",
+    "TaskStarted",
+    "TaskSucceeded",
+    "ToolCalled",
+    "check_schema_version",
+    "dump_event",
+    "load_event",
+]
+
+SCHEMA_VERSION: Final = 1
+"""Version of the persisted event format.
+
+1: first release (run, task, model, tool, context, route, map and loop events).
+"""
+
+RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
+TaskKind = Literal["agent", "map", "loop", "workflow"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphNode:
+    """One task of the run's graph as recorded when the run starts (for ``podium show``)."""
+
+    id: TaskId
+    kind: TaskKind
+    agent: str | None
+    needs: tuple[TaskId, ...]
+    output: str
+    parent: TaskId | None = None
+    """The composite task (map, loop, sub-workflow) this node belongs to, if any."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted:
+    """A run began: what it runs and with which inputs."""
+
+    kind: Literal["run_started"] = "run_started"
+    seq: int
+    run_id: RunId
+    at: datetime
+    workflow: str
+    goal: str | None = None
+    inputs: dict[str, JsonValue]
+    graph: tuple[GraphNode, ...]
+    output_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStarted:
+    """An attempt at a task began."""
+
+    kind: Literal["task_started"] = "task_started"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str | None
+    attempt: int = 1
+    iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelCalled:
+    """A model call completed (journaled so a resumed task need not pay for it again)."""
+
+    kind: Literal["model_called"] = "model_called"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    cost: float = 0.0
+    response: JsonValue = None
+    """The response as the model gave it: text, tool calls."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCalled:
+    """A tool call completed or failed."""
+
+    kind: Literal["tool_called"] = "tool_called"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str
+    tool: str
+    arguments: dict[str, JsonValue]
+    result: JsonValue = None
+    error: str | None = None
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputRejected:
+    """A model's output failed the agent's output schema; a repair was asked for."""
+
+    kind: Literal["output_rejected"] = "output_rejected"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str
+    repair: int
+    errors: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContextWritten:
+    """A context key got a new version, with its provenance."""
+
+    kind: Literal["context_written"] = "context_written"
+    seq: int
+    run_id: RunId
+    at: datetime
+    key: str
+    version: int
+    value: JsonValue
+    task_id: TaskId | None
+    agent: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSucceeded:
+    """A task finished with an output."""
+
+    kind: Literal["task_succeeded"] = "task_succeeded"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str | None
+    output: JsonValue = None
+    attempt: int = 1
+    iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFailed:
+    """A task attempt failed; ``retryable`` tells whether a retry could help."""
+
+    kind: Literal["task_failed"] = "task_failed"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str | None
+    error_type: str
+    message: str
+    retryable: bool = False
+    attempt: int = 1
+    iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRetried:
+    """A failed attempt will be tried again after ``delay_s``."""
+
+    kind: Literal["task_retried"] = "task_retried"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    attempt: int
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSkipped:
+    """A task did not run: a condition was false, a route was not taken, or a need failed."""
+
+    kind: Literal["task_skipped"] = "task_skipped"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteChosen:
+    """A router task chose one of its routes."""
+
+    kind: Literal["route_chosen"] = "route_chosen"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    choice: TaskId
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MapExpanded:
+    """A map task learned its items and starts one task per item."""
+
+    kind: Literal["map_expanded"] = "map_expanded"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    items: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopIterated:
+    """A loop finished an iteration and decided whether to go round again."""
+
+    kind: Literal["loop_iterated"] = "loop_iterated"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    iteration: int
+    is_done: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCompleted:
+    """The run ended: succeeded, failed (with the reason) or cancelled."""
+
+    kind: Literal["run_completed"] = "run_completed"
+    seq: int
+    run_id: RunId
+    at: datetime
+    status: Literal["succeeded", "failed", "cancelled"]
+    output: JsonValue = None
+    error: str | None = None
+
+
+Event = Annotated[
+    RunStarted
+    | TaskStarted
+    | ModelCalled
+    | ToolCalled
+    | OutputRejected
+    | ContextWritten
+    | TaskSucceeded
+    | TaskFailed
+    | TaskRetried
+    | TaskSkipped
+    | RouteChosen
+    | MapExpanded
+    | LoopIterated
+    | RunCompleted,
+    Field(discriminator="kind"),
+]
+
+EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def check_schema_version(version: int, *, where: str) -> None:
+    """Fail fast on a log written by a newer podium.
+
+    Raises:
+        StoreError: ``version`` is newer than this podium understands.
+    """
+    if version > SCHEMA_VERSION:
+        msg = (
+            f"{where} was written with event schema version {version}, but this podium reads "
+            f"up to version {SCHEMA_VERSION}: upgrade podium to read it"
+        )
+        raise StoreError(msg)
+
+
+def dump_event(event: Event) -> bytes:
+    """Serialize one event to JSON bytes."""
+    return EventAdapter.dump_json(event)
+
+
+def load_event(data: str | bytes) -> Event:
+    """Parse one event from JSON."""
+    return EventAdapter.validate_json(data)

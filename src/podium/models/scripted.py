@@ -1,0 +1,209 @@
+"""ScriptedModel: deterministic answers from a list, a function or a per-task script.
+
+It is what tests, benchmarks and ``--model scripted`` use. It records every request, can
+simulate latency (on an injectable clock) and failures (a reply that is an exception is
+raised), and ``assert_complete()`` checks that every scripted reply was used.
+
+```python
+model = ScriptedModel(["first answer", {"approved": True}, ModelError("busy", retryable=True)])
+model = ScriptedModel({"draft": ["v1", "v2"], "review": [{"approved": False}, {"approved": True}]})
+model = ScriptedModel(lambda request: request.messages[-1].content.upper())
+```
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, JsonValue
+
+from podium.clock import Clock, SystemClock
+from podium.errors import ModelError
+from podium.models.base import ModelRequest, ModelResponse, ToolCall, Usage
+
+__all__ = ["Reply", "Script", "ScriptedModel"]
+
+Reply = str | Mapping[str, Any] | list[Any] | ToolCall | ModelResponse | BaseException
+"""One answer: text, a JSON object/list (as JSON text), a tool call, a full response, or an
+exception to raise."""
+Script = (
+    Sequence[Reply] | Mapping[str, Sequence[Reply]] | Callable[[ModelRequest], Reply | Awaitable[Reply]]
+)
+Exhausted = Literal["error", "plausible", "repeat_last"]
+
+_INDEX = re.compile(r"\[\d+\]$")
+
+
+class ScriptedModel:
+    """A model that answers from a script.
+
+    Args:
+        script: a list of replies used in order; a mapping from task id (or agent name) to
+            the replies for that task, used in order; or a function of the request.
+        name: the model name shown in events.
+        latency: simulated time each call takes, waited on ``clock``.
+        clock: the clock to wait on (``SystemClock`` by default).
+        when_exhausted: what to do when the script has no reply left: raise (``error``),
+            make up a plausible answer (``plausible``), or repeat the last reply.
+    """
+
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        name: str = "scripted",
+        latency: timedelta = timedelta(0),
+        clock: Clock | None = None,
+        when_exhausted: Exhausted = "error",
+    ) -> None:
+        self._name = name
+        self._latency = latency
+        self._clock = clock or SystemClock()
+        self._when_exhausted = when_exhausted
+        self._function = script if callable(script) else None
+        self._queues: dict[str, list[Reply]] = {}
+        self._last: dict[str, Reply] = {}
+        if isinstance(script, Mapping):
+            self._queues = {str(k): list(v) for k, v in script.items()}
+        elif script is not None and not callable(script):
+            self._queues = {"": list(script)}
+        self._ids = itertools.count(1)
+        self.calls: list[ModelRequest] = []
+
+    @classmethod
+    def echo(cls, *, latency: timedelta = timedelta(0), clock: Clock | None = None) -> ScriptedModel:
+        """A model that answers each request with its last message (schema-valid if asked)."""
+        return cls(_echo, latency=latency, clock=clock)
+
+    @classmethod
+    def plausible(cls, canned: Mapping[str, Sequence[Reply]] | None = None) -> ScriptedModel:
+        """Canned answers per task where given, otherwise made-up, schema-valid answers."""
+        return cls(dict(canned or {}), when_exhausted="plausible")
+
+    @property
+    def name(self) -> str:
+        """The model name shown in events."""
+        return self._name
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Answer from the script; raise the reply if it is an exception."""
+        self.calls.append(request)
+        if self._latency > timedelta(0):
+            await self._clock.sleep(self._latency)
+        reply = await self._next(request)
+        if isinstance(reply, BaseException):
+            raise reply
+        return self._response(request, reply)
+
+    def assert_complete(self) -> None:
+        """Check that every scripted reply was used.
+
+        Raises:
+            AssertionError: some replies were never asked for.
+        """
+        left = {k: len(v) for k, v in self._queues.items() if v}
+        assert not left, f"scripted replies never used: {left}"
+
+    async def _next(self, request: ModelRequest) -> Reply:
+        if self._function is not None:
+            reply = self._function(request)
+            return await reply if inspect.isawaitable(reply) else reply
+        key = self._key_for(request)
+        if key is not None and self._queues[key]:
+            reply = self._queues[key].pop(0)
+            self._last[key] = reply
+            return reply
+        return self._exhausted(request, key)
+
+    def _key_for(self, request: ModelRequest) -> str | None:
+        caller = request.caller
+        candidates = [""]
+        if caller is not None:
+            task = caller.task_id
+            base = _INDEX.sub("", task.rsplit("/", 1)[-1])
+            candidates = [task, base, caller.agent, ""]
+        for key in candidates:
+            if key in self._queues and (self._queues[key] or key in self._last):
+                return key
+        return None
+
+    def _exhausted(self, request: ModelRequest, key: str | None) -> Reply:
+        if self._when_exhausted == "repeat_last" and key is not None and key in self._last:
+            return self._last[key]
+        if self._when_exhausted == "plausible":
+            return _plausible(request)
+        who = request.caller.task_id if request.caller else "this request"
+        return ModelError(f"scripted model has no reply left for {who}", retryable=False)
+
+    def _response(self, request: ModelRequest, reply: Reply) -> ModelResponse:
+        if isinstance(reply, ModelResponse):
+            return reply
+        calls: tuple[ToolCall, ...] = ()
+        text = ""
+        if isinstance(reply, ToolCall):
+            calls = (reply,)
+        elif isinstance(reply, str):
+            text = reply
+        else:
+            text = json.dumps(reply, ensure_ascii=False)
+        usage = Usage(
+            input_tokens=sum(_count_tokens(m.content) for m in request.messages),
+            output_tokens=_count_tokens(text) + 8 * len(calls),
+        )
+        return ModelResponse(model=self._name, text=text, tool_calls=calls, usage=usage)
+
+
+def _count_tokens(text: str) -> int:
+    return len(text) // 4 + 1 if text else 0
+
+
+def _echo(request: ModelRequest) -> Reply:
+    if request.output_schema is not None:
+        return _plausible(request)
+    return request.messages[-1].content if request.messages else ""
+
+
+def _plausible(request: ModelRequest) -> Reply:
+    if request.output_schema is not None:
+        sample = _sample(request.output_schema, request.output_schema)
+        return sample if isinstance(sample, dict | list) else json.dumps(sample)
+    who = request.caller.agent if request.caller else "assistant"
+    ask = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+    first = ask.strip().splitlines()[0] if ask.strip() else "the task"
+    return f"{who.capitalize()} notes on: {first[:160]}\n- Key point one.\n- Key point two."
+
+
+def _sample(schema: Mapping[str, Any], root: Mapping[str, Any]) -> JsonValue:  # noqa: C901
+    if "$ref" in schema:
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
+        return _sample(root.get("$defs", {}).get(name, {}), root)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "default" in schema:
+        return schema["default"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            return _sample(schema[key][0], root)
+    kind = schema.get("type", "string")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: _sample(v, root) for k, v in props.items()}
+    if kind == "array":
+        return [_sample(schema.get("items", {}), root)] * max(1, schema.get("minItems", 1))
+    simple: dict[str, JsonValue] = {"integer": 1, "number": 1.0, "boolean": True, "null": None}
+    if kind in simple:
+        return simple[kind]
+    return str(schema.get("title") or schema.get("description") or "text")
+
+
+def model_output(value: BaseModel) -> dict[str, Any]:  # Any: a JSON object
+    """A pydantic instance as a scripted reply."""
+    return value.model_dump(mode="json")

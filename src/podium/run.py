@@ -1,0 +1,309 @@
+"""Run: what a run is and was, folded from its event log (the single source of truth).
+
+``RunState`` is the full projection (``podium show``, the live view, ``RunResult``);
+``RunSummary`` is the one-line projection (``podium runs``). Both are rebuilt from events, so a
+crashed or still-running run reads the same way as a finished one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal, assert_never
+
+from pydantic import JsonValue
+
+from podium.event import (
+    ContextWritten,
+    Event,
+    GraphNode,
+    LoopIterated,
+    MapExpanded,
+    ModelCalled,
+    OutputRejected,
+    RouteChosen,
+    RunCompleted,
+    RunStarted,
+    RunStatus,
+    TaskFailed,
+    TaskRetried,
+    TaskSkipped,
+    TaskStarted,
+    TaskSucceeded,
+    ToolCalled,
+)
+from podium.ids import RunId, TaskId
+
+__all__ = [
+    "RunResult",
+    "RunState",
+    "RunSummary",
+    "TaskState",
+    "TaskStatus",
+    "project",
+    "summarize",
+    "tasks_in_graph_order",
+]
+
+TaskStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskState:
+    """Where one task stands, folded from its events."""
+
+    id: TaskId
+    agent: str | None = None
+    status: TaskStatus = "pending"
+    attempts: int = 0
+    iteration: int = 0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    output: JsonValue = None
+    error: str | None = None
+    model_calls: int = 0
+    tool_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        """Input plus output tokens of this task's model calls."""
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long the task ran (its latest iteration), if it has ended."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+
+@dataclass(slots=True, kw_only=True)
+class RunState:
+    """A run's full state, derived from its events."""
+
+    run_id: RunId
+    workflow: str = ""
+    goal: str | None = None
+    status: RunStatus = "running"
+    inputs: dict[str, JsonValue] = field(default_factory=dict)
+    graph: tuple[GraphNode, ...] = ()
+    output_key: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    updated_at: datetime | None = None
+    output: JsonValue = None
+    error: str | None = None
+    tasks: dict[TaskId, TaskState] = field(default_factory=dict)
+    writes: list[ContextWritten] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Routing choices, map sizes, loop decisions and repairs, in order."""
+    last_seq: int = 0
+
+    def task(self, task_id: TaskId) -> TaskState:
+        """The state of ``task_id``, created pending when first seen."""
+        state = self.tasks.get(task_id)
+        if state is None:
+            state = self.tasks[task_id] = TaskState(id=task_id)
+        return state
+
+    @property
+    def input_tokens(self) -> int:
+        """Input tokens over all tasks."""
+        return sum(t.input_tokens for t in self.tasks.values())
+
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens over all tasks."""
+        return sum(t.output_tokens for t in self.tasks.values())
+
+    @property
+    def cost(self) -> float:
+        """Cost in US dollars over all tasks."""
+        return sum(t.cost for t in self.tasks.values())
+
+    @property
+    def duration(self) -> timedelta | None:
+        """Wall time from start to end (or to the latest event of a run still going)."""
+        end = self.ended_at or self.updated_at
+        return end - self.started_at if self.started_at and end else None
+
+    def count(self, status: TaskStatus) -> int:
+        """How many tasks are in ``status``."""
+        return sum(1 for t in self.tasks.values() if t.status == status)
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the state."""
+        self.last_seq = event.seq
+        self.updated_at = event.at
+        _APPLY[event.kind](self, event)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """One line of ``podium runs``."""
+
+    run_id: RunId
+    workflow: str
+    goal: str | None
+    status: RunStatus
+    started_at: datetime | None
+    duration: timedelta | None
+    tasks_succeeded: int
+    tasks_failed: int
+    tokens: int
+    cost: float
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """What ``podium.run`` returns: the final output, per-task results and the run id."""
+
+    run_id: RunId
+    status: RunStatus
+    output: JsonValue
+    error: str | None
+    tasks: dict[TaskId, TaskState]
+    context: dict[str, JsonValue]
+    events: tuple[Event, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run succeeded."""
+        return self.status == "succeeded"
+
+
+def project(run_id: RunId, events: Iterable[Event]) -> RunState:
+    """Fold a run's events into its state."""
+    state = RunState(run_id=run_id)
+    for event in events:
+        state.apply(event)
+    return state
+
+
+def summarize(state: RunState) -> RunSummary:
+    """The one-line summary of a run's state."""
+    return RunSummary(
+        run_id=state.run_id,
+        workflow=state.workflow,
+        goal=state.goal,
+        status=state.status,
+        started_at=state.started_at,
+        duration=state.duration,
+        tasks_succeeded=state.count("succeeded"),
+        tasks_failed=state.count("failed"),
+        tokens=state.input_tokens + state.output_tokens,
+        cost=state.cost,
+        error=state.error,
+    )
+
+
+def _run_started(state: RunState, e: RunStarted) -> None:
+    state.workflow, state.goal, state.inputs = e.workflow, e.goal, dict(e.inputs)
+    state.graph, state.output_key, state.started_at = e.graph, e.output_key, e.at
+    for node in e.graph:
+        state.task(node.id).agent = node.agent
+
+
+def _task_started(state: RunState, e: TaskStarted) -> None:
+    task = state.task(e.task_id)
+    task.status, task.agent, task.attempts = "running", e.agent, e.attempt
+    task.iteration, task.started_at, task.ended_at, task.error = e.iteration, e.at, None, None
+
+
+def _task_succeeded(state: RunState, e: TaskSucceeded) -> None:
+    task = state.task(e.task_id)
+    task.status, task.output, task.ended_at, task.error = "succeeded", e.output, e.at, None
+
+
+def _task_failed(state: RunState, e: TaskFailed) -> None:
+    task = state.task(e.task_id)
+    task.status, task.ended_at = "failed", e.at
+    task.error = f"{e.error_type}: {e.message}"
+
+
+def _task_skipped(state: RunState, e: TaskSkipped) -> None:
+    task = state.task(e.task_id)
+    task.status, task.error, task.ended_at = "skipped", e.reason, e.at
+
+
+def _model_called(state: RunState, e: ModelCalled) -> None:
+    task = state.task(e.task_id)
+    task.model_calls += 1
+    task.input_tokens += e.input_tokens
+    task.output_tokens += e.output_tokens
+    task.cost += e.cost
+
+
+def _tool_called(state: RunState, e: ToolCalled) -> None:
+    state.task(e.task_id).tool_calls += 1
+
+
+def _context_written(state: RunState, e: ContextWritten) -> None:
+    state.writes.append(e)
+
+
+def _run_completed(state: RunState, e: RunCompleted) -> None:
+    state.status, state.output, state.error, state.ended_at = e.status, e.output, e.error, e.at
+
+
+def _note(state: RunState, e: Event) -> None:
+    state.notes.append(_describe(e))
+
+
+def _describe(e: Event) -> str:
+    match e:
+        case RouteChosen():
+            return f"{e.task_id}: routed to {e.choice}" + (f" ({e.reason})" if e.reason else "")
+        case MapExpanded():
+            return f"{e.task_id}: mapped over {e.items} items"
+        case LoopIterated():
+            verdict = "done" if e.is_done else "again"
+            return f"{e.task_id}: iteration {e.iteration} {verdict} ({e.reason})"
+        case OutputRejected():
+            return f"{e.task_id}: output rejected, repair {e.repair}: {e.errors}"
+        case TaskRetried():
+            return f"{e.task_id}: attempt {e.attempt} failed, retrying in {e.delay_s:.2f}s"
+        case (
+            RunStarted()
+            | TaskStarted()
+            | ModelCalled()
+            | ToolCalled()
+            | ContextWritten()
+            | TaskSucceeded()
+            | TaskFailed()
+            | TaskSkipped()
+            | RunCompleted()
+        ):
+            return e.kind
+        case _:
+            assert_never(e)
+
+
+_APPLY = {
+    "run_started": _run_started,
+    "task_started": _task_started,
+    "task_succeeded": _task_succeeded,
+    "task_failed": _task_failed,
+    "task_skipped": _task_skipped,
+    "model_called": _model_called,
+    "tool_called": _tool_called,
+    "context_written": _context_written,
+    "run_completed": _run_completed,
+    "route_chosen": _note,
+    "map_expanded": _note,
+    "loop_iterated": _note,
+    "output_rejected": _note,
+    "task_retried": _note,
+}
+
+
+def tasks_in_graph_order(state: RunState) -> Sequence[TaskState]:
+    """Tasks in the order of the recorded graph, then any created at run time (map items)."""
+    ordered = [state.tasks[n.id] for n in state.graph if n.id in state.tasks]
+    seen = {t.id for t in ordered}
+    return ordered + [t for tid, t in state.tasks.items() if tid not in seen]

@@ -1,0 +1,119 @@
+"""Task: one node of a workflow graph.
+
+A task is exactly one of:
+
+- an **agent task** (``agent``): the agent answers ``instruction`` and its answer is written to
+  the context key ``output``; with ``routes`` the agent instead picks one of those tasks to run
+  next (the others are skipped);
+- a **map** (``map``): one copy of ``map.task`` per item of a list found in the context at run
+  time, run in parallel, their outputs collected in order;
+- a **loop** (``loop``): its ``tasks`` run as a graph, again and again, until ``until`` holds or
+  ``max_iterations`` is reached;
+- a **sub-workflow** (``workflow``): another workflow run with ``inputs`` rendered from this
+  context, its output written to ``output``.
+
+``needs`` and ``join`` say when it may start; ``when`` may skip it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from podium.event import TaskKind
+from podium.ids import TaskId
+
+if TYPE_CHECKING:
+    from podium.workflow.model import Workflow
+
+__all__ = ["AtLeast", "Join", "LoopSpec", "MapSpec", "Task"]
+
+_ID_PATTERN = r"^[A-Za-z_][\w-]*$"
+
+
+class AtLeast(BaseModel):
+    """Join that starts a task once ``at_least`` of its needs have succeeded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    at_least: int = Field(ge=1)
+
+
+Join = Literal["all", "any"] | AtLeast
+
+
+class MapSpec(BaseModel):
+    """Run ``task`` once per item of the list ``over`` (a context expression)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    over: str
+    """Expression over the context giving a list, e.g. ``documents`` or ``plan.sections``."""
+    item: str = Field(default="item", pattern=_ID_PATTERN)
+    """Name the current item has in ``task``'s templates."""
+    task: Task
+    max_concurrency: int | None = Field(default=None, ge=1)
+
+
+class LoopSpec(BaseModel):
+    """Repeat a small graph of tasks until a condition holds, at most ``max_iterations`` times."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tasks: tuple[Task, ...] = Field(min_length=1)
+    until: str | None = None
+    """Exit condition over the context, checked after each iteration (required)."""
+    max_iterations: int | None = Field(default=None, ge=1)
+    """Bound on iterations (required)."""
+
+
+class Task(BaseModel):
+    """One node of a workflow graph."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: TaskId = Field(pattern=_ID_PATTERN)
+    agent: str | None = None
+    instruction: str = ""
+    """What to do, a Jinja template over the context."""
+    needs: tuple[TaskId, ...] = ()
+    join: Join = "all"
+    when: str | None = None
+    """Condition over the context; when false the task is skipped."""
+    output: str | None = None
+    """Context key the result is written to; defaults to the task id."""
+    routes: tuple[TaskId, ...] = ()
+    map: MapSpec | None = None
+    loop: LoopSpec | None = None
+    workflow: Workflow | None = None
+    inputs: dict[str, str] = Field(default_factory=dict)
+    """For a sub-workflow: its input name -> template over this context."""
+    timeout: timedelta = timedelta(minutes=10)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Task:
+        kinds = [k for k in ("agent", "map", "loop", "workflow") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) or "none"
+            msg = f"a task has exactly one of agent, map, loop or workflow (found: {found})"
+            raise ValueError(msg)
+        if self.routes and self.agent is None:
+            raise ValueError("only an agent task can choose routes")
+        if self.inputs and self.workflow is None:
+            raise ValueError("inputs are given to sub-workflows only; use the context instead")
+        return self
+
+    @property
+    def kind(self) -> TaskKind:
+        """Which of the four kinds this task is."""
+        if self.map is not None:
+            return "map"
+        if self.loop is not None:
+            return "loop"
+        if self.workflow is not None:
+            return "workflow"
+        return "agent"
+
+    @property
+    def output_key(self) -> str:
+        """The context key this task writes."""
+        return self.output or self.id

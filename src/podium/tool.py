@@ -1,0 +1,177 @@
+"""Tools: typed Python functions an agent may call, with a JSON schema made from type hints.
+
+```python
+@tool
+def search_prices(product: str, max_results: int = 5) -> list[str]:
+    '''Look up current prices.
+
+    Args:
+        product: what to price.
+        max_results: how many offers to return.
+    '''
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, overload
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
+
+from podium.errors import ToolError
+from podium.models.base import ToolSpec
+
+__all__ = ["Tool", "tool"]
+
+_ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
+_JSON: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tool:
+    """A callable an agent may use, with the schema of its arguments.
+
+    Attributes:
+        name: the name the model calls it by.
+        description: what it does, for the model.
+        function: the Python function (sync or async).
+        arguments: pydantic model validating the model's arguments.
+        timeout: how long one call may take before it fails with ``ToolError``.
+    """
+
+    name: str
+    description: str
+    function: Callable[..., Any]  # Any: tools take and return whatever their author typed
+    arguments: type[BaseModel]
+    timeout: timedelta = timedelta(seconds=60)
+
+    @property
+    def spec(self) -> ToolSpec:
+        """The tool as a model sees it."""
+        return ToolSpec(
+            name=self.name,
+            description=self.description,
+            parameters=self.arguments.model_json_schema(),
+        )
+
+    async def call(self, arguments: Mapping[str, JsonValue]) -> JsonValue:
+        """Validate ``arguments``, run the function within ``timeout`` and return a JSON value.
+
+        Raises:
+            ToolError: the arguments do not fit, the function raised, or it timed out.
+        """
+        try:
+            parsed = self.arguments.model_validate(dict(arguments))
+        except ValidationError as exc:
+            msg = f"tool {self.name!r} was called with invalid arguments: {_short(exc)}"
+            raise ToolError(msg) from exc
+        kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
+        try:
+            async with asyncio.timeout(self.timeout.total_seconds()):
+                result = await self._invoke(kwargs)
+        except TimeoutError as exc:
+            msg = f"tool {self.name!r} did not finish within {self.timeout.total_seconds():g}s"
+            raise ToolError(msg, retryable=True) from exc
+        except ToolError:
+            raise
+        except Exception as exc:
+            msg = f"tool {self.name!r} raised {type(exc).__name__}: {exc}"
+            raise ToolError(msg) from exc
+        return _JSON.validate_python(_jsonable(result))
+
+    async def _invoke(self, kwargs: dict[str, Any]) -> Any:  # Any: the author's return type
+        if inspect.iscoroutinefunction(self.function):
+            return await self.function(**kwargs)
+        result = await asyncio.to_thread(self.function, **kwargs)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+
+@overload
+def tool(function: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None, timeout: timedelta | None = None
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: timedelta | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a ``Tool`` from a typed function; usable as ``@tool`` or ``@tool(name=...)``.
+
+    The arguments' JSON schema comes from the type hints; descriptions come from the
+    docstring's first paragraph and its ``Args:`` section.
+    """
+
+    def build(func: Callable[..., Any]) -> Tool:
+        doc = inspect.getdoc(func) or ""
+        return Tool(
+            name=name or func.__name__,
+            description=description or doc.split("\n\n", 1)[0].strip(),
+            function=func,
+            arguments=_arguments_model(func, _arg_docs(doc)),
+            timeout=timeout or timedelta(seconds=60),
+        )
+
+    return build(function) if function is not None else build
+
+
+def _arguments_model(func: Callable[..., Any], docs: Mapping[str, str]) -> type[BaseModel]:
+    hints = inspect.get_annotations(func, eval_str=True)
+    fields: dict[str, Any] = {}  # Any: create_model takes (type, FieldInfo) pairs
+    for param in inspect.signature(func).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            msg = f"tool {func.__name__!r}: *args and **kwargs cannot be described to a model"
+            raise TypeError(msg)
+        annotation = hints.get(param.name, Any)
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, Field(default, description=docs.get(param.name)))
+    config = ConfigDict(extra="forbid")
+    return create_model(f"{func.__name__}_arguments", __config__=config, **fields)
+
+
+def _arg_docs(doc: str) -> dict[str, str]:
+    docs: dict[str, str] = {}
+    in_args = False
+    for line in doc.splitlines():
+        if line.strip() in ("Args:", "Arguments:"):
+            in_args = True
+            continue
+        if in_args and line and not line.startswith(" "):
+            break
+        match = _ARG_LINE.match(line) if in_args else None
+        if match:
+            docs[match.group(1)] = match.group(2).strip()
+    return docs
+
+
+def _jsonable(value: Any) -> Any:  # Any: converts arbitrary tool results
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return TypeAdapter(type(value)).dump_python(value, mode="json") if value is not None else None
+
+
+def _short(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+    )
+

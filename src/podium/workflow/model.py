@@ -1,0 +1,126 @@
+"""Workflow: a team of agents and a graph of tasks over a shared context.
+
+Built in Python or loaded from YAML by ``podium.workflow.yaml``; checked as a whole by
+``podium.workflow.validate`` before a run starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, field_validator
+
+from podium.agent import Agent
+from podium.errors import Location
+from podium.ids import TaskId
+from podium.task import LoopSpec, MapSpec, Task
+
+__all__ = ["InputSpec", "KeySpec", "Workflow"]
+
+
+class InputSpec(BaseModel):
+    """An input of a workflow, with its default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    description: str = ""
+    default: JsonValue = None
+    required: bool = False
+
+
+class KeySpec(BaseModel):
+    """How a context key behaves when several tasks may write it at the same time.
+
+    ``single`` (default): one writer at a time, checked before the run. ``append``: the key
+    holds a list and each write appends. ``last_writer_wins``: concurrent writes are allowed
+    and the latest stays. ``reducer``: ``reducer`` (``module:function``) combines old and new.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    description: str = ""
+    merge: Literal["single", "append", "last_writer_wins", "reducer"] = "single"
+    reducer: str | None = None
+
+
+class Workflow(BaseModel):
+    """A team of agents and the graph of tasks they carry out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    model: str | None = None
+    """Default model name for agents that name none (``local`` when unset)."""
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    context: dict[str, KeySpec] = Field(default_factory=dict)
+    agents: tuple[Agent, ...] = ()
+    tasks: tuple[Task, ...] = Field(min_length=1)
+    output: str | None = None
+    """Context key holding the final output; defaults to the last task's output."""
+    max_concurrency: int = Field(default=16, ge=1)
+    scripted: dict[str, list[JsonValue]] = Field(default_factory=dict)
+    """Canned answers per task id, used when the run's model is ``scripted``."""
+
+    _locations: dict[str, Location] = PrivateAttr(default_factory=dict)
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agents_from_mapping(cls, value: Any) -> Any:  # Any: raw input before validation
+        if isinstance(value, dict):
+            return tuple(
+                {"name": name, **(spec or {})} if isinstance(spec, dict | None) else spec
+                for name, spec in value.items()
+            )
+        return value
+
+    @property
+    def output_key(self) -> str:
+        """The context key whose value is the run's final output."""
+        return self.output or self.tasks[-1].output_key
+
+    def agent(self, name: str) -> Agent | None:
+        """The agent called ``name``, if the team has one."""
+        return next((a for a in self.agents if a.name == name), None)
+
+    def task(self, task_id: str) -> Task | None:
+        """The top-level task ``task_id``, if there is one."""
+        return next((t for t in self.tasks if t.id == task_id), None)
+
+    def location(self, path: str) -> Location | None:
+        """Where in its source file the element at dotted ``path`` was written, if known."""
+        while path:
+            if path in self._locations:
+                return self._locations[path]
+            path = path.rpartition(".")[0]
+        return self._locations.get("")
+
+    def with_locations(self, locations: dict[str, Location]) -> Workflow:
+        """Attach source locations (done by the YAML loader)."""
+        self._locations.update(locations)
+        return self
+
+
+def walk(tasks: tuple[Task, ...], prefix: str = "tasks") -> Iterator[tuple[str, Task]]:
+    """Yield every task, nested ones included, with its dotted path in the document."""
+    for index, task in enumerate(tasks):
+        path = f"{prefix}.{index}"
+        yield path, task
+        yield from _walk_children(task, path)
+
+
+def _walk_children(task: Task, path: str) -> Iterator[tuple[str, Task]]:
+    if task.map is not None:
+        yield f"{path}.map.task", task.map.task
+        yield from _walk_children(task.map.task, f"{path}.map.task")
+    if task.loop is not None:
+        yield from walk(task.loop.tasks, f"{path}.loop.tasks")
+
+
+def task_ids(tasks: tuple[Task, ...]) -> list[TaskId]:
+    """Ids of the given tasks, in order."""
+    return [t.id for t in tasks]
+
+
+Task.model_rebuild(_types_namespace={"Workflow": Workflow})
+MapSpec.model_rebuild(_types_namespace={"Task": Task, "Workflow": Workflow})
+LoopSpec.model_rebuild(_types_namespace={"Task": Task, "Workflow": Workflow})
