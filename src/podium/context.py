@@ -100,12 +100,14 @@ class Context:
         """Every key's latest value, in the order keys were last written."""
         return {key: self._versions[key][-1].value for key in self._order}
 
-    def readable_by(self, agent: Agent | None) -> dict[str, JsonValue]:
-        """Latest values of the keys ``agent`` may read (all keys when no agent)."""
-        values = self.latest()
-        if agent is None:
-            return values
-        return {k: v for k, v in values.items() if agent.may_read(k)}
+    def select(self, names: Iterable[str], reader: Agent | None = None) -> dict[str, JsonValue]:
+        """Latest values of ``names`` that exist and that ``reader`` may read."""
+        versions = self._versions
+        return {
+            name: versions[name][-1].value
+            for name in names
+            if name in versions and (reader is None or reader.may_read(name))
+        }
 
     def stage(
         self,

@@ -57,6 +57,7 @@ def check_syntax(source: str, *, is_expression: bool = False) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def variables(source: str, *, is_expression: bool = False) -> frozenset[str]:
     """The top-level names ``source`` reads (``review.approved`` reads ``review``).
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, JsonValue, ValidationError, create_model
 
 from podium.agent import Agent
 from podium.clock import Clock
-from podium.engine.recorder import Recorder
+from podium.engine.recorder import Draft, Recorder
 from podium.errors import ModelError, OutputValidationError, TaskError, ToolError
 from podium.event import ModelCalled, OutputRejected, ToolCalled
 from podium.ids import TaskId
@@ -38,6 +38,7 @@ class AgentCall:
     agent: Agent
     model: Model
     values: Mapping[str, Any]  # Any: context values and template helpers
+    run_id: str
     attempt: int = 1
 
 
@@ -47,6 +48,8 @@ class AgentAnswer:
 
     output: JsonValue
     chosen: TaskId | None = None
+    journal: tuple[Draft, ...] = ()
+    """Events of the last model call, to commit with the task's output."""
 
 
 async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> AgentAnswer:
@@ -59,24 +62,25 @@ async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> Agent
     messages = _prompt(call, schema)
     repairs = 0
     for _ in range(call.agent.max_turns):
-        response = await _complete(call, recorder, clock, messages, schema)
+        response, journal = await _complete(call, clock, messages, schema)
         if response.tool_calls:
+            await recorder.emit_all([journal])
             messages += await _run_tools(call, recorder, clock, response)
             continue
         if schema is None:
-            return AgentAnswer(output=response.text)
+            return AgentAnswer(output=response.text, journal=(journal,))
         try:
             parsed = schema.model_validate_json(_json_part(response.text))
         except ValidationError as exc:
             repairs += 1
             errors = _errors(exc)
-            await recorder.emit(
-                OutputRejected,
-                task_id=call.task_id,
-                agent=call.agent.name,
-                repair=repairs,
-                errors=errors,
-            )
+            rejected = {
+                "task_id": call.task_id,
+                "agent": call.agent.name,
+                "repair": repairs,
+                "errors": errors,
+            }
+            await recorder.emit_all([journal, (OutputRejected, rejected)])
             if repairs > call.agent.max_repairs:
                 msg = (
                     f"agent {call.agent.name!r} gave output that does not match its schema "
@@ -85,7 +89,7 @@ async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> Agent
                 raise OutputValidationError(msg, task_id=call.task_id) from exc
             messages += _repair(response.text, errors)
             continue
-        return _answer(call, parsed)
+        return _answer(call, parsed, journal)
     msg = f"agent {call.agent.name!r} did not answer within {call.agent.max_turns} model calls"
     raise TaskError(msg, task_id=call.task_id)
 
@@ -106,11 +110,11 @@ def _prompt(call: AgentCall, schema: type[BaseModel] | None) -> list[Message]:
 
 async def _complete(
     call: AgentCall,
-    recorder: Recorder,
     clock: Clock,
     messages: list[Message],
     schema: type[BaseModel] | None,
-) -> ModelResponse:
+) -> tuple[ModelResponse, Draft]:
+    """Call the model; return its response and the ``model_called`` event to record."""
     request = ModelRequest(
         messages=tuple(messages),
         tools=tuple(t.spec for t in call.agent.tools),
@@ -118,7 +122,7 @@ async def _complete(
         max_output_tokens=call.agent.max_output_tokens,
         temperature=call.agent.temperature,
         caller=CallInfo(
-            run_id=recorder.run_id,
+            run_id=call.run_id,
             task_id=call.task_id,
             agent=call.agent.name,
             attempt=call.attempt,
@@ -130,18 +134,17 @@ async def _complete(
     except ModelError as exc:
         exc.task_id = exc.task_id or call.task_id
         raise
-    await recorder.emit(
-        ModelCalled,
-        task_id=call.task_id,
-        agent=call.agent.name,
-        model=response.model,
-        input_tokens=response.usage.input_tokens,
-        output_tokens=response.usage.output_tokens,
-        latency_s=clock.monotonic() - started,
-        cost=response.cost,
-        response=_journal(response),
-    )
-    return response
+    called = {
+        "task_id": call.task_id,
+        "agent": call.agent.name,
+        "model": response.model,
+        "input_tokens": response.usage.input_tokens,
+        "output_tokens": response.usage.output_tokens,
+        "latency_s": clock.monotonic() - started,
+        "cost": response.cost,
+        "response": _journal(response),
+    }
+    return response, (ModelCalled, called)
 
 
 async def _run_tools(
@@ -191,11 +194,10 @@ def _output_model(call: AgentCall) -> type[BaseModel] | None:
     return call.agent.output_schema
 
 
-def _answer(call: AgentCall, parsed: BaseModel) -> AgentAnswer:
+def _answer(call: AgentCall, parsed: BaseModel, journal: Draft) -> AgentAnswer:
     output = parsed.model_dump(mode="json")
-    if call.task.routes:
-        return AgentAnswer(output=output, chosen=TaskId(output["choice"]))
-    return AgentAnswer(output=output)
+    chosen = TaskId(output["choice"]) if call.task.routes else None
+    return AgentAnswer(output=output, chosen=chosen, journal=(journal,))
 
 
 def _json_part(text: str) -> str:

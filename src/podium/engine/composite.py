@@ -23,7 +23,7 @@ from podium.errors import TaskError
 from podium.event import GraphNode, LoopIterated, MapExpanded
 from podium.ids import TaskId
 from podium.task import Task
-from podium.template import evaluate, render
+from podium.template import evaluate, render, variables
 
 if TYPE_CHECKING:
     from podium.engine.local import _Run
@@ -51,7 +51,7 @@ async def run_composite(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Out
 async def _run_map(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
     assert task.map is not None
     spec = task.map
-    items = evaluate(spec.over, frame.values(None))
+    items = frame.evaluate(spec.over)
     if not isinstance(items, list | tuple):
         got = type(items).__name__
         msg = f"map over {spec.over!r} needs a list, got {got}: {str(items)[:80]!r}"
@@ -87,7 +87,7 @@ async def _run_loop(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonVal
         if broken:
             raise TaskError(f"iteration {iteration}: {', '.join(broken)} failed", task_id=qid)
         output = outcomes[last].output if last in outcomes else output
-        is_done = bool(evaluate(spec.until or "true", frame.values(None)))
+        is_done = bool(frame.evaluate(spec.until or "true"))
         reason = f"{spec.until} is {'true' if is_done else 'false'}"
         if not is_done and iteration == bound:
             reason += f"; stopping at max_iterations={bound}"
@@ -104,7 +104,8 @@ async def _run_workflow(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Jso
 
     sub = task.workflow
     assert sub is not None
-    values = frame.values(None)
+    names = frozenset[str]().union(*(variables(v) for v in task.inputs.values()))
+    values = frame.values(names)
     given = {name: _input_value(source, values) for name, source in task.inputs.items()}
     inputs = resolve_inputs(sub, given)
     context = Context(run.run_id, sub.context, namespace=f"{qid}/")

@@ -7,7 +7,7 @@ so every event names exactly one task instance.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,6 +18,7 @@ from podium.context import Context
 from podium.errors import ConfigError
 from podium.ids import TaskId
 from podium.task import Task
+from podium.template import evaluate, variables
 from podium.workflow.model import Workflow
 
 __all__ = ["CONTEXT_BUDGET_TOKENS", "Frame"]
@@ -54,12 +55,24 @@ class Frame:
             raise ConfigError(f"task {task.id!r}: unknown agent {task.agent!r}")
         return agent
 
-    def values(self, reader: Agent | None) -> dict[str, Any]:  # Any: template values
-        """Template values: readable context keys, extra values and ``context``."""
-        values: dict[str, Any] = self.context.readable_by(reader)  # Any: see above
-        values.update(self.extra)
-        values["context"] = _ContextText(self.context, reader)
+    def values(self, names: Iterable[str], reader: Agent | None = None) -> dict[str, Any]:
+        """Values for a template reading ``names``: context keys ``reader`` may read, extra
+        values (a map item) and ``context`` (the readable context as prompt text).
+
+        Only the names a template uses are looked up, so the cost does not grow with the
+        context.
+        """
+        values: dict[str, Any] = self.context.select(names, reader)  # Any: template values
+        for name in names:
+            if name in self.extra:
+                values[name] = self.extra[name]
+        if "context" in names:
+            values["context"] = _ContextText(self.context, reader)
         return values
+
+    def evaluate(self, expression: str) -> Any:  # Any: whatever the expression computes
+        """Evaluate a condition or list expression over this frame's values."""
+        return evaluate(expression, self.values(variables(expression, is_expression=True)))
 
 
 class _ContextText:

@@ -26,7 +26,7 @@ from podium.context import Context
 from podium.engine.attempt import AgentCall, call_agent
 from podium.engine.frame import Frame
 from podium.engine.limits import Limits
-from podium.engine.recorder import Recorder, Subscriber
+from podium.engine.recorder import Draft, Recorder, Subscriber
 from podium.engine.scheduler import Outcome, execute_graph
 from podium.errors import ConfigError, ContextAccessError, Problem, TaskError
 from podium.event import (
@@ -44,7 +44,7 @@ from podium.models.scripted import Reply
 from podium.run import RunResult
 from podium.stores.base import Store
 from podium.task import Task
-from podium.template import evaluate
+from podium.template import variables
 from podium.workflow.model import Workflow, walk
 from podium.workflow.validate import validate
 
@@ -230,7 +230,7 @@ class _Run:
     async def _check_condition(self, task: Task, frame: Frame, qid: TaskId) -> Outcome | None:
         assert task.when is not None
         try:
-            holds = bool(evaluate(task.when, frame.values(None)))
+            holds = bool(frame.evaluate(task.when))
         except TemplateError as exc:
             return await self.fail(qid, task.agent, exc, frame)
         if holds:
@@ -243,7 +243,8 @@ class _Run:
         agent = frame.agent(task)
         call = AgentCall(
             task=task, task_id=qid, agent=agent, model=self.model_for(agent, frame.workflow),
-            values=frame.values(agent),
+            values=frame.values(_names(agent, task), agent),
+            run_id=self.run_id,
         )
         async with self.limits.slot(agent):
             await self.recorder.emit(
@@ -258,12 +259,23 @@ class _Run:
             except (TaskError, TemplateError) as exc:
                 return await self.fail(qid, agent.name, exc, frame)
         outcome = Outcome(status="succeeded", output=answer.output, chosen=answer.chosen)
-        return await self.succeed(task, frame, qid, outcome, writer=agent)
+        return await self.succeed(task, frame, qid, outcome, writer=agent, journal=answer.journal)
 
     async def succeed(
-        self, task: Task, frame: Frame, qid: TaskId, outcome: Outcome, *, writer: Agent | None
+        self,
+        task: Task,
+        frame: Frame,
+        qid: TaskId,
+        outcome: Outcome,
+        *,
+        writer: Agent | None,
+        journal: Sequence[Draft] = (),
     ) -> Outcome:
-        """Write a task's output (unless it is a map item) and record its success."""
+        """Write a task's output (unless it is a map item) and record its success.
+
+        ``journal`` holds the events of the task's last model call, committed in the same
+        transaction as the output: one durable commit per task instead of two.
+        """
         done = (
             TaskSucceeded,
             {
@@ -274,14 +286,20 @@ class _Run:
             },
         )
         if not frame.writes_output:
-            await self.recorder.emit_all([done])
+            await self.recorder.emit_all([*journal, done])
             return outcome
         try:
             await self.recorder.write(
-                frame.context, task.output_key, outcome.output, task_id=qid, writer=writer,
+                frame.context,
+                task.output_key,
+                outcome.output,
+                task_id=qid,
+                writer=writer,
+                before=journal,
                 then=[done],
             )
         except ContextAccessError as exc:
+            await self.recorder.emit_all(journal)
             return await self.fail(qid, writer.name if writer else None, exc, frame)
         return outcome
 
@@ -312,6 +330,10 @@ class _Run:
         if model is None:
             model = self._models[choice] = resolve(choice, canned=self._canned)
         return model
+
+
+def _names(agent: Agent, task: Task) -> frozenset[str]:
+    return variables(agent.instructions) | variables(task.instruction)
 
 
 def _canned(workflow: Workflow) -> dict[str, list[Reply]]:

@@ -68,9 +68,12 @@ class Recorder:
         *,
         task_id: TaskId | None,
         writer: Agent | None,
+        before: Sequence[Draft] = (),
         then: Sequence[Draft] = (),
     ) -> None:
-        """Write ``value`` to ``key`` (checked against ``writer``'s scope), then ``then``.
+        """Append ``before``, the write of ``value`` to ``key`` and ``then`` in one commit.
+
+        The write is checked against ``writer``'s scope first.
 
         Raises:
             ContextAccessError: the writer may not write ``key``; nothing is logged.
@@ -93,7 +96,7 @@ class Recorder:
                     "agent": provenance.agent,
                 },
             )
-            await self._append([written, *then])
+            await self._append([*before, written, *then])
             context.apply(version)
 
     async def _append(self, drafts: Sequence[Draft]) -> None:

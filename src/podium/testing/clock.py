@@ -44,6 +44,11 @@ class ManualClock:
         """How many tasks are waiting on this clock."""
         return sum(1 for *_, f in self._sleepers if not f.done())
 
+    def next_deadline(self) -> timedelta | None:
+        """Time from now until the earliest sleeper wakes, or None if none sleeps."""
+        pending = [deadline for deadline, _, f in self._sleepers if not f.done()]
+        return timedelta(seconds=min(pending) - self._elapsed) if pending else None
+
     def advance(self, delta: timedelta) -> None:
         """Move time forward, waking every sleeper whose deadline has passed."""
         self._elapsed += delta.total_seconds()

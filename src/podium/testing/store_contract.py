@@ -1,0 +1,233 @@
+"""The contract every ``Store`` implementation passes, as a pytest mixin.
+
+Subclass ``StoreContract`` in a test module and provide a ``store`` fixture that yields a fresh,
+empty store of your implementation (and closes it); pytest then runs every contract test
+against it::
+
+    class TestSqliteStore(StoreContract):
+        @pytest.fixture
+        async def store(self) -> AsyncIterator[Store]:
+            async with SqliteStore(":memory:") as store:
+                yield store
+
+The async tests need pytest-asyncio in auto mode (``asyncio_mode = "auto"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal, get_args
+
+try:
+    import pytest
+except ImportError as exc:  # pragma: no cover - only without the test extra
+    raise ImportError('the store contract needs pytest: pip install "podium[test]"') from exc
+
+from pydantic import JsonValue
+
+from podium.errors import StoreError
+from podium.event import (
+    ContextWritten,
+    Event,
+    GraphNode,
+    LoopIterated,
+    MapExpanded,
+    ModelCalled,
+    OutputRejected,
+    RouteChosen,
+    RunCompleted,
+    RunStarted,
+    TaskFailed,
+    TaskRetried,
+    TaskSkipped,
+    TaskStarted,
+    TaskSucceeded,
+    ToolCalled,
+)
+from podium.ids import RunId, TaskId
+from podium.run import project, summarize
+from podium.stores.base import Store
+
+__all__ = ["SAMPLE_START", "StoreContract", "sample_events"]
+
+SAMPLE_START: Final = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
+"""When the runs built by ``sample_events`` start unless told otherwise."""
+
+_RESEARCH, _WRITE, _REVIEW = TaskId("research"), TaskId("write"), TaskId("review")
+_GRAPH: Final = (
+    GraphNode(id=_RESEARCH, kind="agent", agent="researcher", needs=(), output="notes"),
+    GraphNode(id=_WRITE, kind="loop", agent="writer", needs=(_RESEARCH,), output="draft"),
+    GraphNode(id=_REVIEW, kind="agent", agent=None, needs=(_WRITE,), output="review"),
+)
+_NOTES: Final[dict[str, JsonValue]] = {
+    "summary": "Tides follow the moon — café ✓",  # non-ASCII text must survive the store
+    "sources": [1, 2.5, None, True],
+}
+
+
+def sample_events(
+    run_id: RunId,
+    *,
+    started_at: datetime = SAMPLE_START,
+    status: Literal["succeeded", "failed", "cancelled"] = "failed",
+) -> list[Event]:
+    """One event of each of the 14 kinds: a small run's whole log, ``seq`` 1 to 14.
+
+    The run has three tasks: ``research`` succeeds (after a model call of 120 + 30 tokens and
+    a tool call), ``write`` fails, ``review`` is skipped; the last event ends it with ``status``.
+
+    Args:
+        run_id: the run the events belong to.
+        started_at: the time of the first event; each next one is a second later.
+        status: the status of the closing ``run_completed`` event.
+
+    Returns:
+        The events in ``seq`` order.
+    """
+
+    def at(seq: int) -> datetime:
+        return started_at + timedelta(seconds=seq - 1)
+
+    return [
+        RunStarted(seq=1, run_id=run_id, at=at(1), workflow="report", goal="Explain tides",
+                   inputs={"topic": "tides", "pages": 2}, graph=_GRAPH, output_key="review"),
+        TaskStarted(seq=2, run_id=run_id, at=at(2), task_id=_RESEARCH, agent="researcher"),
+        ModelCalled(seq=3, run_id=run_id, at=at(3), task_id=_RESEARCH, agent="researcher",
+                    model="scripted", input_tokens=120, output_tokens=30, latency_s=0.25,
+                    cost=0.0015, response={"text": "draft notes", "tool_calls": []}),
+        ToolCalled(seq=4, run_id=run_id, at=at(4), task_id=_RESEARCH, agent="researcher",
+                   tool="search", arguments={"query": "tides"}, result=["moon", "sun"],
+                   latency_s=0.1),
+        OutputRejected(seq=5, run_id=run_id, at=at(5), task_id=_RESEARCH, agent="researcher",
+                       repair=1, errors="summary: field required"),
+        ContextWritten(seq=6, run_id=run_id, at=at(6), key="notes", version=1, value=_NOTES,
+                       task_id=_RESEARCH, agent="researcher"),
+        TaskSucceeded(seq=7, run_id=run_id, at=at(7), task_id=_RESEARCH, agent="researcher",
+                      output=_NOTES, attempt=2),
+        RouteChosen(seq=8, run_id=run_id, at=at(8), task_id=_RESEARCH, choice=_WRITE,
+                    reason="notes are complete"),
+        MapExpanded(seq=9, run_id=run_id, at=at(9), task_id=_WRITE, items=2),
+        LoopIterated(seq=10, run_id=run_id, at=at(10), task_id=_WRITE, iteration=1,
+                     is_done=False, reason="too short"),
+        TaskFailed(seq=11, run_id=run_id, at=at(11), task_id=_WRITE, agent="writer",
+                   error_type="ModelError", message="timed out", retryable=True),
+        TaskRetried(seq=12, run_id=run_id, at=at(12), task_id=_WRITE, attempt=1, delay_s=0.5),
+        TaskSkipped(seq=13, run_id=run_id, at=at(13), task_id=_REVIEW,
+                    reason="need 'write' failed"),
+        RunCompleted(seq=14, run_id=run_id, at=at(14), status=status,
+                     output=None if status == "failed" else "a report",
+                     error="task 'write' failed" if status == "failed" else None),
+    ]  # fmt: skip
+
+
+class StoreContract:
+    """Contract tests for a ``Store``; subclasses provide a ``store`` fixture (fresh, empty)."""
+
+    async def test_round_trip_of_every_event_kind(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        assert {e.kind for e in events} == _all_kinds()
+        await store.append(RunId("r1"), events)
+        assert await store.read(RunId("r1")) == events
+
+    async def test_appends_in_several_batches_continue_the_log(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        for start in range(0, len(events), 5):
+            await store.append(RunId("r1"), events[start : start + 5])
+        assert await store.read(RunId("r1")) == events
+
+    async def test_read_after_seq(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        await store.append(RunId("r1"), events)
+        assert await store.read(RunId("r1"), after_seq=10) == events[10:]
+        assert await store.read(RunId("r1"), after_seq=14) == []
+
+    async def test_unknown_run_reads_empty(self, store: Store) -> None:
+        await store.append(RunId("r1"), sample_events(RunId("r1")))
+        assert await store.read(RunId("nope")) == []
+
+    async def test_runs_are_independent(self, store: Store) -> None:
+        first, second = sample_events(RunId("r1")), sample_events(RunId("r2"))
+        await store.append(RunId("r1"), first[:3])
+        await store.append(RunId("r2"), second)
+        await store.append(RunId("r1"), first[3:])
+        assert await store.read(RunId("r1")) == first
+        assert await store.read(RunId("r2")) == second
+
+    async def test_empty_append_stores_nothing(self, store: Store) -> None:
+        await store.append(RunId("r1"), [])
+        assert await store.read(RunId("r1")) == []
+
+    async def test_first_seq_must_be_one(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        with pytest.raises(StoreError, match="run r1: expected seq 1, got 2"):
+            await store.append(RunId("r1"), events[1:])
+        assert await store.read(RunId("r1")) == []
+
+    async def test_seq_gap_is_rejected_and_nothing_stored(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        await store.append(RunId("r1"), events[:2])
+        with pytest.raises(StoreError, match="run r1: expected seq 3, got 4"):
+            await store.append(RunId("r1"), events[3:5])
+        assert await store.read(RunId("r1")) == events[:2]
+
+    async def test_duplicate_seq_is_rejected(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        await store.append(RunId("r1"), events[:3])
+        with pytest.raises(StoreError, match="run r1: expected seq 4, got 3"):
+            await store.append(RunId("r1"), events[2:4])
+        assert await store.read(RunId("r1")) == events[:3]
+
+    async def test_a_batch_is_atomic(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        batch = [*events[:4], events[3]]  # valid until its last event repeats seq 4
+        with pytest.raises(StoreError, match="run r1: expected seq 5, got 4"):
+            await store.append(RunId("r1"), batch)
+        assert await store.read(RunId("r1")) == []
+        await store.append(RunId("r1"), events)
+        assert await store.read(RunId("r1")) == events
+
+    async def test_concurrent_appends_to_different_runs(self, store: Store) -> None:
+        logs = {RunId(f"r{i}"): sample_events(RunId(f"r{i}")) for i in range(3)}
+
+        async def write(run_id: RunId) -> None:
+            for event in logs[run_id]:
+                await store.append(run_id, [event])
+
+        async with asyncio.TaskGroup() as tg:
+            for run_id in logs:
+                tg.create_task(write(run_id))
+        for run_id, events in logs.items():
+            assert await store.read(run_id) == events
+
+    async def test_list_runs_newest_first_with_summaries(self, store: Store) -> None:
+        hour = timedelta(hours=1)
+        old = sample_events(RunId("old"), status="succeeded")
+        new = sample_events(RunId("new"), started_at=SAMPLE_START + 2 * hour)
+        mid = sample_events(RunId("mid"), started_at=SAMPLE_START + hour)[:-1]  # still running
+        for events in (mid, old, new):
+            await store.append(events[0].run_id, events)
+        runs = await store.list_runs()
+        assert [r.run_id for r in runs] == ["new", "mid", "old"]
+        assert [r.status for r in runs] == ["failed", "running", "succeeded"]
+        assert runs == [summarize(project(e[0].run_id, e)) for e in (new, mid, old)]
+        first = runs[0]
+        assert (first.workflow, first.goal) == ("report", "Explain tides")
+        assert first.started_at == new[0].at
+        assert (first.tasks_succeeded, first.tasks_failed, first.tokens) == (1, 1, 150)
+        assert first.error == "task 'write' failed"
+        assert [r.run_id for r in await store.list_runs(limit=2)] == ["new", "mid"]
+
+    async def test_list_runs_of_an_empty_store(self, store: Store) -> None:
+        assert await store.list_runs() == []
+
+    async def test_aclose_twice(self, store: Store) -> None:
+        await store.aclose()
+        await store.aclose()
+
+
+def _all_kinds() -> set[object]:
+    """Every ``kind`` the ``Event`` union holds."""
+    union = get_args(Event)[0]  # Event is Annotated[union, discriminator]
+    return {f.default for cls in get_args(union) for f in fields(cls) if f.name == "kind"}
