@@ -48,6 +48,7 @@ def evaluate(expression: str, values: Mapping[str, Any]) -> Any:  # Any: whateve
     return _expression(expression)(**values)
 
 
+@lru_cache(maxsize=4096)
 def check_syntax(source: str, *, is_expression: bool = False) -> str | None:
     """Return a description of the syntax error in ``source``, or None if it parses."""
     try:

@@ -45,7 +45,9 @@ async def run_composite(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Out
         output = await _run_loop(run, task, frame, qid)
     else:
         output = await _run_workflow(run, task, frame, qid)
-    return await run.succeed(task, frame, qid, Outcome(status="succeeded", output=output), writer=None)
+    return await run.succeed(
+        task, frame, qid, Outcome(status="succeeded", output=output), writer=None
+    )
 
 
 async def _run_map(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
@@ -155,4 +157,3 @@ def _children(task: Task, qid: TaskId) -> tuple[GraphNode, ...]:
     if task.workflow is not None:
         return graph_nodes(task.workflow.tasks, f"{qid}/", qid)
     return ()
-

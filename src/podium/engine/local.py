@@ -99,9 +99,8 @@ class LocalEngine:
         """
         validate(workflow)
         values = resolve_inputs(workflow, inputs or {})
-        run_id = self.ids.new_run_id()
-        recorder = Recorder(run_id, store=self.store, clock=self.clock, subscribers=self.subscribers)
-        run = _Run(self, workflow, recorder)
+        run = _Run(self, workflow)
+        run.resolve_models()
         return await run.execute(values, goal)
 
 
@@ -112,7 +111,9 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[s
         ConfigError: an input is unknown, or a required one is missing.
     """
     problems = [
-        Problem(f"unknown input {name!r}; this workflow takes: {', '.join(workflow.inputs) or 'none'}")
+        Problem(
+            f"unknown input {name!r}; this workflow takes: {', '.join(workflow.inputs) or 'none'}"
+        )
         for name in given
         if name not in workflow.inputs
     ]
@@ -121,7 +122,9 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[s
         if name in given:
             values[name] = given[name]
         elif spec.required:
-            problems.append(Problem(f"input {name!r} is required ({spec.description or 'no default'})"))
+            problems.append(
+                Problem(f"input {name!r} is required ({spec.description or 'no default'})")
+            )
         else:
             values[name] = spec.default
     if problems:
@@ -132,10 +135,15 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[s
 class _Run:
     """One execution: the recorder, resolved models and limits."""
 
-    def __init__(self, engine: LocalEngine, workflow: Workflow, recorder: Recorder) -> None:
+    def __init__(self, engine: LocalEngine, workflow: Workflow) -> None:
         self.engine = engine
         self.workflow = workflow
-        self.recorder = recorder
+        self.recorder = Recorder(
+            engine.ids.new_run_id(),
+            store=engine.store,
+            clock=engine.clock,
+            subscribers=engine.subscribers,
+        )
         self.clock = engine.clock
         self.limits = Limits(engine.max_concurrency or workflow.max_concurrency)
         self._models: dict[str, Model] = {}
@@ -144,6 +152,16 @@ class _Run:
     @property
     def run_id(self) -> RunId:
         return self.recorder.run_id
+
+    def resolve_models(self) -> None:
+        """Build every agent's model before the run starts, so a bad model name fails fast.
+
+        Raises:
+            ConfigError: an agent names a model that does not exist.
+        """
+        for workflow in _workflows(self.workflow):
+            for agent in workflow.agents:
+                self.model_for(agent, workflow)
 
     async def execute(self, inputs: dict[str, JsonValue], goal: str | None) -> RunResult:
         from podium.engine.composite import graph_nodes
@@ -178,7 +196,9 @@ class _Run:
             await self._finish("succeeded", output=output)
         return self._result(context)
 
-    async def _finish(self, status: str, *, error: str | None = None, output: JsonValue = None) -> None:
+    async def _finish(
+        self, status: str, *, error: str | None = None, output: JsonValue = None
+    ) -> None:
         try:
             async with asyncio.timeout(_FINAL_EVENT_TIMEOUT):
                 await asyncio.shield(
@@ -221,7 +241,7 @@ class _Run:
                 return skip
         if task.kind == "agent":
             return await self._agent_node(task, frame, qid)
-        await self.recorder.emit(TaskStarted, task_id=qid, agent=None, iteration=frame.iteration)
+        self.recorder.note(TaskStarted, task_id=qid, agent=None, iteration=frame.iteration)
         try:
             return await composite.run_composite(self, task, frame, qid)
         except (TaskError, ContextAccessError, ConfigError, TemplateError) as exc:
@@ -242,12 +262,15 @@ class _Run:
     async def _agent_node(self, task: Task, frame: Frame, qid: TaskId) -> Outcome:
         agent = frame.agent(task)
         call = AgentCall(
-            task=task, task_id=qid, agent=agent, model=self.model_for(agent, frame.workflow),
+            task=task,
+            task_id=qid,
+            agent=agent,
+            model=self.model_for(agent, frame.workflow),
             values=frame.values(_names(agent, task), agent),
             run_id=self.run_id,
         )
         async with self.limits.slot(agent):
-            await self.recorder.emit(
+            self.recorder.note(
                 TaskStarted, task_id=qid, agent=agent.name, iteration=frame.iteration
             )
             try:
@@ -303,9 +326,7 @@ class _Run:
             return await self.fail(qid, writer.name if writer else None, exc, frame)
         return outcome
 
-    async def fail(
-        self, qid: TaskId, agent: str | None, exc: Exception, frame: Frame
-    ) -> Outcome:
+    async def fail(self, qid: TaskId, agent: str | None, exc: Exception, frame: Frame) -> Outcome:
         """Record a failed task and return its outcome."""
         message = exc.message if isinstance(exc, TaskError) else str(exc)
         retryable = exc.retryable if isinstance(exc, TaskError) else False
@@ -336,13 +357,17 @@ def _names(agent: Agent, task: Task) -> frozenset[str]:
     return variables(agent.instructions) | variables(task.instruction)
 
 
+def _workflows(workflow: Workflow) -> list[Workflow]:
+    """The workflow and every sub-workflow in it."""
+    found = [workflow]
+    for current in found:
+        found.extend(t.workflow for _, t in walk(current.tasks) if t.workflow is not None)
+    return found
+
+
 def _canned(workflow: Workflow) -> dict[str, list[Reply]]:
     canned: dict[str, list[Reply]] = {}
-    stack = [workflow]
-    while stack:
-        current = stack.pop()
+    for current in _workflows(workflow):
         for key, replies in current.scripted.items():
             canned.setdefault(key, list[Any](replies))
-        stack.extend(t.workflow for _, t in walk(current.tasks) if t.workflow is not None)
     return canned
-

@@ -1,9 +1,11 @@
 """Recorder: appends a run's events to the store, in order, before anything acts on them.
 
-It numbers events, stamps them with the clock, appends them durably, folds them into the run's
-state and passes them to subscribers (the live view). Context writes are staged, logged and
-applied under one lock, so the context never holds a value the log does not, and two
-concurrent writers cannot both get the same version number.
+It numbers events, stamps them with the clock, folds them into the run's state, passes them to
+subscribers (the live view) and appends them durably. Every ``emit`` returns only once
+its events are durable, and a task acts (calls a model, starts a dependent) only after an
+``emit``; events become durable in ``seq`` order, so nothing can act on a state the log does
+not hold. Events that several tasks stage in the same loop iteration share one transaction
+(group commit), which is what keeps a wide fan-out close to its critical path.
 """
 
 from __future__ import annotations
@@ -49,16 +51,30 @@ class Recorder:
         self._store = store
         self._clock = clock
         self._subscribers = list(subscribers)
-        self._lock = asyncio.Lock()
+        self._pending: list[Event] = []
+        self._durable = 0
+        """Highest seq known to be in the store."""
+        self._flushing: asyncio.Future[None] | None = None
+        self._is_uncertain = False
+        """A flush was cancelled mid-append: the store may hold more than ``_durable``."""
 
     async def emit(self, kind: type[Any], /, **fields: Any) -> None:  # Any: event fields
-        """Append one event."""
+        """Append one event and wait until it is durable."""
         await self.emit_all([(kind, fields)])
 
+    def note(self, kind: type[Any], /, **fields: Any) -> None:  # Any: event fields
+        """Append an event nothing acts on (a task started) without waiting for the store.
+
+        It is committed with the next durable event, so a task costs one commit, not two;
+        subscribers see it at once. If the process dies first, the log simply does not show
+        the task as started, which changes nothing: the task had not completed either.
+        """
+        self._stage([(kind, fields)])
+
     async def emit_all(self, drafts: Sequence[Draft]) -> None:
-        """Append several events atomically, in order."""
-        async with self._lock:
-            await self._append(drafts)
+        """Append several events, in order, and wait until they are durable."""
+        self._stage(drafts)
+        await self._flush_through(len(self.events))
 
     async def write(
         self,
@@ -71,44 +87,85 @@ class Recorder:
         before: Sequence[Draft] = (),
         then: Sequence[Draft] = (),
     ) -> None:
-        """Append ``before``, the write of ``value`` to ``key`` and ``then`` in one commit.
+        """Append ``before``, the write of ``value`` to ``key`` and ``then``, all durable together.
 
         The write is checked against ``writer``'s scope first.
 
         Raises:
             ContextAccessError: the writer may not write ``key``; nothing is logged.
         """
-        async with self._lock:
-            provenance = Provenance(
-                run_id=self.run_id,
-                task_id=task_id,
-                agent=writer.name if writer else None,
-                at=self._clock.now(),
-            )
-            version = context.stage(key, value, provenance=provenance, writer=writer)
-            written: Draft = (
-                ContextWritten,
-                {
-                    "key": context.namespace + key,
-                    "version": version.version,
-                    "value": version.value,
-                    "task_id": task_id,
-                    "agent": provenance.agent,
-                },
-            )
-            await self._append([*before, written, *then])
-            context.apply(version)
+        provenance = Provenance(
+            run_id=self.run_id,
+            task_id=task_id,
+            agent=writer.name if writer else None,
+            at=self._clock.now(),
+        )
+        version = context.stage(key, value, provenance=provenance, writer=writer)
+        written: Draft = (
+            ContextWritten,
+            {
+                "key": context.namespace + key,
+                "version": version.version,
+                "value": version.value,
+                "task_id": task_id,
+                "agent": provenance.agent,
+            },
+        )
+        self._stage([*before, written, *then])
+        context.apply(version)
+        await self._flush_through(len(self.events))
 
-    async def _append(self, drafts: Sequence[Draft]) -> None:
+    def _stage(self, drafts: Sequence[Draft]) -> None:
+        """Number the events and fold them into the state; they are flushed next."""
         at = self._clock.now()
         first = len(self.events) + 1
-        events: list[Event] = [
-            kind(seq=first + i, run_id=self.run_id, at=at, **fields)
-            for i, (kind, fields) in enumerate(drafts)
-        ]
-        await self._store.append(self.run_id, events)
-        for event in events:
+        for offset, (kind, fields) in enumerate(drafts):
+            event: Event = kind(seq=first + offset, run_id=self.run_id, at=at, **fields)
             self.events.append(event)
             self.state.apply(event)
+            self._pending.append(event)
             for subscriber in self._subscribers:
                 subscriber(event)
+
+    async def _flush_through(self, seq: int) -> None:
+        """Return once every event up to ``seq`` is in the store (group commit).
+
+        The first waiter becomes the flusher: it yields once, so that tasks woken in the same
+        loop iteration stage their events too, then appends everything pending in one
+        transaction. Nothing acts on an event before this returns for it, and events are
+        durable in ``seq`` order, so nothing can depend on a write the log does not hold.
+        """
+        while self._durable < seq:
+            if self._flushing is not None:
+                await asyncio.shield(self._flushing)
+                continue
+            self._flushing = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.sleep(0)
+                await self._append_pending()
+            finally:
+                done, self._flushing = self._flushing, None
+                done.set_result(None)
+
+    async def _append_pending(self) -> None:
+        batch, self._pending = self._pending, []
+        if self._is_uncertain:
+            batch = await self._drop_stored(batch)
+        try:
+            await self._store.append(self.run_id, batch)
+        except asyncio.CancelledError:
+            # The append may still complete in its worker thread: check on the next flush.
+            self._pending[:0] = batch
+            self._is_uncertain = True
+            raise
+        except BaseException:
+            self._pending[:0] = batch
+            raise
+        self._durable = batch[-1].seq if batch else self._durable
+
+    async def _drop_stored(self, batch: list[Event]) -> list[Event]:
+        stored = await self._store.read(self.run_id, after_seq=self._durable)
+        self._is_uncertain = False
+        if stored:
+            self._durable = stored[-1].seq
+        return [e for e in batch if e.seq > self._durable]
