@@ -301,7 +301,7 @@ def _concurrent_writes(workflow: Workflow) -> Iterator[Problem]:
 
 def _level_conflicts(workflow: Workflow, level: _Level) -> Iterator[Problem]:
     tasks = [t for _, t in level]
-    before: dict[TaskId, frozenset[TaskId]] = {}  # ancestors, computed only if two tasks share a key
+    before: dict[TaskId, frozenset[TaskId]] = {}  # computed only if two tasks share a key
     exclusive = {frozenset(pair) for t in tasks for pair in itertools.combinations(t.routes, 2)}
     writers: dict[str, _Level] = {}
     for path, task in level:
