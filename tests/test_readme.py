@@ -1,0 +1,59 @@
+"""The README's code runs: its YAML workflow validates and runs, its Python example runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+import podium
+from podium.workflow.validate import validate
+from podium.workflow.yaml import parse_workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+
+
+def test_quickstart_has_exactly_the_two_commands_ci_runs() -> None:
+    quickstart = README.split("## Quickstart", 1)[1]
+    commands = [line for line in blocks("bash")[0].splitlines() if line.strip()]
+    assert quickstart.index(commands[0]) < quickstart.index("##")
+    assert len(commands) == 2
+    assert "podium run examples/market_report.yaml" in commands[0]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci
+
+
+def test_tour_workflow_validates_and_runs_with_canned_answers() -> None:
+    (source,) = [b for b in blocks("yaml") if b.startswith("name:")]
+    flow = parse_workflow(source, source="README.md", base_dir=ROOT / "examples")
+    validate(flow)
+    result = podium.run(flow, model="scripted", store=podium.SqliteStore(":memory:"))
+    assert result.ok, result.error
+    assert result.tasks["technical_reply"].status == "skipped"
+    assert result.context["classify"] == {"category": "billing", "urgency": "high"}
+
+
+def test_tour_fragment_is_valid_yaml() -> None:
+    (fragment,) = [b for b in blocks("yaml") if b.lstrip().startswith("- id: extract")]
+    tasks = yaml.safe_load(fragment)
+    assert [t["id"] for t in tasks] == ["extract", "revise", "brief", "escalate"]
+
+
+def test_python_example_runs() -> None:
+    (source,) = [b for b in blocks("python") if "podium.run(" in b]
+    call = 'podium.run(flow, {"topic": "cargo bikes in Hanoi"})'
+    assert call in source
+    # run it offline and in memory: the README runs it on the default embedded model
+    offline = 'podium.run(flow, {"topic": "cargo bikes in Hanoi"}, model="scripted", store=store)'
+    namespace: dict[str, object] = {"store": podium.SqliteStore(":memory:")}
+    exec(compile(source.replace(call, offline), "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert isinstance(result, podium.RunResult)
+    assert result.ok
+    assert result.tasks["revise/review"].tokens > 0
