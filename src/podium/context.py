@@ -150,7 +150,9 @@ class Context:
             run_id=event.run_id, task_id=event.task_id, agent=event.agent, at=event.at
         )
         key = event.key.removeprefix(self.namespace)
-        self.apply(Version(key=key, version=event.version, value=event.value, provenance=provenance))
+        self.apply(
+            Version(key=key, version=event.version, value=event.value, provenance=provenance)
+        )
 
     def render(
         self,
@@ -190,6 +192,16 @@ class Context:
 
 
 def _fit(sections: list[tuple[str, str]], max_tokens: int) -> ContextView:
+    """Fit ``sections`` and the note saying what was cut within ``max_tokens``."""
+    budget = max_tokens
+    while True:
+        view = _fit_sections(sections, budget)
+        if view.tokens <= max_tokens or budget <= 1:
+            return view
+        budget -= view.tokens - max_tokens
+
+
+def _fit_sections(sections: list[tuple[str, str]], max_tokens: int) -> ContextView:
     kept: list[tuple[str, str]] = []
     used = 0
     for key, text in reversed(sections):
@@ -209,7 +221,9 @@ def _fit(sections: list[tuple[str, str]], max_tokens: int) -> ContextView:
     body = "\n\n".join(text for _, text in kept)
     note = _note(omitted, truncated)
     text = f"{body}\n\n{note}" if note else body
-    return ContextView(text=text, tokens=estimate_tokens(text), omitted=omitted, truncated=truncated)
+    return ContextView(
+        text=text, tokens=estimate_tokens(text), omitted=omitted, truncated=truncated
+    )
 
 
 def _note(omitted: tuple[str, ...], truncated: tuple[str, ...]) -> str:

@@ -52,7 +52,10 @@ def evaluate(expression: str, values: Mapping[str, Any]) -> Any:  # Any: whateve
 def check_syntax(source: str, *, is_expression: bool = False) -> str | None:
     """Return a description of the syntax error in ``source``, or None if it parses."""
     try:
-        _parse(source, is_expression=is_expression)
+        if is_expression:
+            _ENV.compile_expression(source)
+        else:
+            _parse(source, is_expression=False)
     except TemplateSyntaxError as exc:
         return f"line {exc.lineno} of the template: {exc.message}"
     return None

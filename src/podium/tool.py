@@ -83,6 +83,7 @@ class Tool:
         try:
             async with asyncio.timeout(self.timeout.total_seconds()):
                 result = await self._invoke(kwargs)
+            return _JSON.validate_python(_jsonable(result))
         except TimeoutError as exc:
             msg = f"tool {self.name!r} did not finish within {self.timeout.total_seconds():g}s"
             raise ToolError(msg, retryable=True) from exc
@@ -91,7 +92,6 @@ class Tool:
         except Exception as exc:
             msg = f"tool {self.name!r} raised {type(exc).__name__}: {exc}"
             raise ToolError(msg) from exc
-        return _JSON.validate_python(_jsonable(result))
 
     async def _invoke(self, kwargs: dict[str, Any]) -> Any:  # Any: the author's return type
         if inspect.iscoroutinefunction(self.function):
@@ -150,8 +150,10 @@ def _arguments_model(func: Callable[..., Any], docs: Mapping[str, str]) -> type[
 
 
 def _arg_docs(doc: str) -> dict[str, str]:
+    """Argument descriptions from a Google-style ``Args:`` section (continuation lines too)."""
     docs: dict[str, str] = {}
     in_args = False
+    current: str | None = None
     for line in doc.splitlines():
         if line.strip() in ("Args:", "Arguments:"):
             in_args = True
@@ -160,7 +162,10 @@ def _arg_docs(doc: str) -> dict[str, str]:
             break
         match = _ARG_LINE.match(line) if in_args else None
         if match:
-            docs[match.group(1)] = match.group(2).strip()
+            current = match.group(1)
+            docs[current] = match.group(2).strip()
+        elif in_args and current is not None and line.strip():
+            docs[current] += " " + line.strip()
     return docs
 
 
@@ -174,4 +179,3 @@ def _short(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
     )
-

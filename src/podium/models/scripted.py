@@ -33,11 +33,15 @@ Reply = str | Mapping[str, Any] | list[Any] | ToolCall | ModelResponse | BaseExc
 """One answer: text, a JSON object/list (as JSON text), a tool call, a full response, or an
 exception to raise."""
 Script = (
-    Sequence[Reply] | Mapping[str, Sequence[Reply]] | Callable[[ModelRequest], Reply | Awaitable[Reply]]
+    Sequence[Reply]
+    | Mapping[str, Sequence[Reply]]
+    | Callable[[ModelRequest], Reply | Awaitable[Reply]]
 )
 Exhausted = Literal["error", "plausible", "repeat_last"]
 
 _INDEX = re.compile(r"\[\d+\]$")
+_MAX_DEPTH = 6
+"""Past this nesting, optional lists are left empty so recursive schemas end."""
 
 
 class ScriptedModel:
@@ -77,7 +81,9 @@ class ScriptedModel:
         self.calls: list[ModelRequest] = []
 
     @classmethod
-    def echo(cls, *, latency: timedelta = timedelta(0), clock: Clock | None = None) -> ScriptedModel:
+    def echo(
+        cls, *, latency: timedelta = timedelta(0), clock: Clock | None = None
+    ) -> ScriptedModel:
         """A model that answers each request with its last message (schema-valid if asked)."""
         return cls(_echo, latency=latency, clock=clock)
 
@@ -179,29 +185,58 @@ def _plausible(request: ModelRequest) -> Reply:
     return f"{who.capitalize()} notes on: {first[:160]}\n- Key point one.\n- Key point two."
 
 
-def _sample(schema: Mapping[str, Any], root: Mapping[str, Any]) -> JsonValue:  # noqa: C901
+def _sample(schema: Mapping[str, Any], root: Mapping[str, Any], depth: int = 0) -> JsonValue:
+    """A small value valid against ``schema`` (a JSON schema, ``$defs`` resolved from root)."""
     if "$ref" in schema:
         name = str(schema["$ref"]).rsplit("/", 1)[-1]
-        return _sample(root.get("$defs", {}).get(name, {}), root)
-    if "const" in schema:
-        return schema["const"]
+        return _sample(root.get("$defs", {}).get(name, {}), root, depth + 1)
+    for key in ("const", "default"):
+        if key in schema:
+            return schema[key]
     if "enum" in schema:
         return schema["enum"][0]
-    if "default" in schema:
-        return schema["default"]
     for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
-            return _sample(schema[key][0], root)
+            return _sample(schema[key][0], root, depth + 1)
+    return _sample_typed(schema, root, depth)
+
+
+def _sample_typed(schema: Mapping[str, Any], root: Mapping[str, Any], depth: int) -> JsonValue:
     kind = schema.get("type", "string")
     if kind == "object":
         props = schema.get("properties", {})
-        return {k: _sample(v, root) for k, v in props.items()}
+        required = set(schema.get("required", props))
+        return {k: _sample(v, root, depth + 1) for k, v in props.items() if k in required}
     if kind == "array":
-        return [_sample(schema.get("items", {}), root)] * max(1, schema.get("minItems", 1))
-    simple: dict[str, JsonValue] = {"integer": 1, "number": 1.0, "boolean": True, "null": None}
+        return _sample_array(schema, root, depth)
+    if kind in ("integer", "number"):
+        return _sample_number(schema, kind)
+    simple: dict[str, JsonValue] = {"boolean": True, "null": None}
     if kind in simple:
         return simple[kind]
-    return str(schema.get("title") or schema.get("description") or "text")
+    return _sample_string(schema)
+
+
+def _sample_array(schema: Mapping[str, Any], root: Mapping[str, Any], depth: int) -> JsonValue:
+    if "prefixItems" in schema:
+        return [_sample(item, root, depth + 1) for item in schema["prefixItems"]]
+    count = schema.get("minItems", 0 if depth > _MAX_DEPTH else 1)
+    return [_sample(schema.get("items", {}), root, depth + 1) for _ in range(count)]
+
+
+def _sample_number(schema: Mapping[str, Any], kind: str) -> JsonValue:
+    step = 1 if kind == "integer" else 0.5
+    low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + step)
+    value = max(low, 1) if "maximum" not in schema else min(max(low, 1), schema["maximum"])
+    return int(value) if kind == "integer" else float(value)
+
+
+def _sample_string(schema: Mapping[str, Any]) -> str:
+    formats = {"date-time": "2026-01-01T00:00:00Z", "date": "2026-01-01", "time": "00:00:00"}
+    text = formats.get(schema.get("format", ""), str(schema.get("title") or "text"))
+    low, high = schema.get("minLength", 0), schema.get("maxLength")
+    text = text.ljust(low, "x")
+    return text[:high] if high is not None else text
 
 
 def model_output(value: BaseModel) -> dict[str, Any]:  # Any: a JSON object

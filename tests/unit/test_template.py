@@ -1,0 +1,187 @@
+"""Templates and conditions: rendering, expressions, the variables they read, the sandbox."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from jinja2.exceptions import SecurityError
+
+from podium.errors import ConfigError
+from podium.template import check_syntax, evaluate, render, variables
+
+# -- render ------------------------------------------------------------------------------------
+
+
+def test_render_fills_in_values() -> None:
+    assert render("Summarize {{ research }} for {{ audience }}.", {
+        "research": "the notes", "audience": "kids",
+    }) == "Summarize the notes for kids."  # fmt: skip
+
+
+def test_render_reaches_into_mappings_and_loops() -> None:
+    source = "{% for s in plan.sections %}- {{ s.title | upper }}\n{% endfor %}"
+    values = {"plan": {"sections": [{"title": "moon"}, {"title": "sun"}]}}
+    assert render(source, values) == "- MOON\n- SUN\n"
+
+
+def test_render_does_not_escape_html() -> None:
+    assert render("{{ code }}", {"code": "<b>a & b</b>"}) == "<b>a & b</b>"
+
+
+def test_tojson_keeps_non_ascii_and_key_order() -> None:
+    assert render("{{ v | tojson }}", {"v": {"z": "café", "a": 1}}) == '{"z": "café", "a": 1}'
+
+
+def test_a_key_without_a_value_yet_renders_empty() -> None:
+    assert render("Feedback: [{{ review.comment }}]", {}) == "Feedback: []"
+
+
+def test_text_without_braces_is_returned_as_it_is() -> None:
+    text = "Write a haiku about tides %} and 100% of #} the moon"
+    assert render(text, {"tides": "ignored"}) == text
+
+
+# -- evaluate ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"review": {"approved": True}, "score": 4}, True),
+        ({"review": {"approved": True}, "score": 3}, False),
+        ({"review": {"approved": False}, "score": 5}, False),
+    ],
+)
+def test_an_expression_evaluates_over_values(values: dict[str, object], expected: bool) -> None:
+    assert evaluate("review.approved and score > 3", values) is expected
+
+
+def test_an_expression_can_compute_values() -> None:
+    assert evaluate("items | length", {"items": [1, 2, 3]}) == 3
+    assert evaluate("'moon' in topic", {"topic": "the moon and tides"}) is True
+
+
+def test_an_undefined_name_evaluates_to_none() -> None:
+    assert evaluate("review.approved", {}) is None
+    assert not evaluate("review.approved and score > 3", {"score": 5})
+
+
+# -- variables ---------------------------------------------------------------------------------
+
+
+def test_variables_are_the_top_level_names_read() -> None:
+    assert variables("{{ review.approved }} {{ topic }} {{ plan['sections'] }}") == {
+        "review",
+        "topic",
+        "plan",
+    }
+
+
+def test_loop_and_set_names_are_not_variables() -> None:
+    source = (
+        "{% set heading = title | upper %}{{ heading }}"
+        "{% for s in plan.sections %}{{ s.name | default(fallback) }}{{ loop.index }}{% endfor %}"
+    )
+    assert variables(source) == {"title", "plan", "fallback"}
+
+
+def test_filters_and_tests_are_not_variables() -> None:
+    assert variables("{{ notes | join(', ') | length }}{% if notes is defined %}x{% endif %}") == {
+        "notes"
+    }
+
+
+def test_variables_of_an_expression() -> None:
+    assert variables("review.approved and score > 3", is_expression=True) == {"review", "score"}
+
+
+def test_a_plain_text_template_reads_nothing() -> None:
+    assert variables("Write a poem.") == frozenset()
+
+
+def test_variables_of_an_invalid_template_is_a_config_error() -> None:
+    with pytest.raises(
+        ConfigError, match=r"invalid template '\{\{ topic ': unexpected end of template"
+    ):
+        variables("{{ topic ")
+
+
+# -- check_syntax ------------------------------------------------------------------------------
+
+
+def test_check_syntax_accepts_good_templates_and_expressions() -> None:
+    assert check_syntax("Hello {{ name }}{% if x %}!{% endif %}") is None
+    assert check_syntax("review.approved and score > 3", is_expression=True) is None
+
+
+@pytest.mark.parametrize(
+    ("source", "is_expression", "problem"),
+    [
+        ("{{ topic ", False, r"^line 1 of the template: unexpected end of template"),
+        ("a\n{% for x in %}", False, r"^line 2 of the template: Expected an expression"),
+        ("{% if x %}never closed", False, r"^line 1 of the template: Unexpected end of template"),
+        (
+            "{% frobnicate %}",
+            False,
+            r"^line 1 of the template: Encountered unknown tag 'frobnicate'",
+        ),
+        ("review.approved and", True, r"^line 1 of the template: "),
+    ],
+)
+def test_check_syntax_reports_bad_templates(source: str, is_expression: bool, problem: str) -> None:
+    found = check_syntax(source, is_expression=is_expression)
+    assert found is not None
+    assert re.search(problem, found), found
+
+
+def test_check_syntax_rejects_what_evaluate_cannot_compile() -> None:
+    assert check_syntax("a) + (b", is_expression=True) is not None
+
+
+# -- the sandbox -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__ }}",
+        "{{ f.__globals__ }}",
+        "{{ f.__code__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ lipsum.__globals__['os'] }}",
+    ],
+)
+def test_the_sandbox_hides_python_internals(source: str) -> None:
+    # Unsafe attributes are undefined in the sandbox; with chainable undefined they render empty.
+    assert render(source, {"f": len}) == ""
+
+
+@pytest.mark.parametrize(
+    ("source", "attribute"),
+    [
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "__class__"),
+        ("{{ x.__class__.__base__.__subclasses__() }}", "__class__"),
+    ],
+)
+def test_the_sandbox_refuses_to_call_into_python_internals(source: str, attribute: str) -> None:
+    with pytest.raises(SecurityError, match=f"access to attribute '{attribute}' of .* is unsafe"):
+        render(source, {"x": 1})
+
+
+@pytest.mark.parametrize(
+    ("source", "attribute"),
+    [("{{ items.append(4) }}", "append"), ("{{ review.update(approved=true) }}", "update")],
+)
+def test_the_sandbox_is_immutable(source: str, attribute: str) -> None:
+    values = {"items": [1, 2, 3], "review": {"approved": False}}
+    with pytest.raises(SecurityError, match=f"access to attribute '{attribute}' .* is unsafe"):
+        render(source, values)
+    assert values == {"items": [1, 2, 3], "review": {"approved": False}}
+
+
+def test_expressions_run_in_the_sandbox_too() -> None:
+    assert evaluate("''.__class__", {}) is None
+    with pytest.raises(SecurityError, match="unsafe"):
+        evaluate("items.pop()", {"items": [1]})
