@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, JsonValue, ValidationError, create_model
+from pydantic import BaseModel, JsonValue, ValidationError, create_model
 
 from podium.agent import Agent
 from podium.clock import Clock
@@ -52,46 +52,78 @@ class AgentAnswer:
     """Events of the last model call, to commit with the task's output."""
 
 
+@dataclass(slots=True)
+class _Conversation:
+    """The messages of one attempt, and what the agent has already done in it."""
+
+    messages: list[Message]
+    repairs: int = 0
+    results: dict[str, str] = field(default_factory=dict)
+    """Tool results by call (name and arguments), to spot a call the model repeats."""
+    must_answer: bool = False
+
+
 async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> AgentAnswer:
     """Run one attempt at an agent task.
+
+    A model that repeats a tool call it already has the result of, or that reaches its last
+    turn, is asked to answer without calling tools (small models otherwise loop).
 
     Raises:
         TaskError: the model failed, a tool failed, or the output stayed invalid.
     """
     schema = _output_model(call)
-    messages = _prompt(call, schema)
-    repairs = 0
-    for _ in range(call.agent.max_turns):
-        response, journal = await _complete(call, clock, messages, schema)
+    talk = _Conversation(messages=_prompt(call, schema))
+    for turn in range(call.agent.max_turns):
+        last_turn = turn == call.agent.max_turns - 1
+        must_answer = talk.must_answer or last_turn
+        response, journal = await _complete(call, clock, talk, schema, must_answer=must_answer)
         if response.tool_calls:
             await recorder.emit_all([journal])
-            messages += await _run_tools(call, recorder, clock, response)
+            talk.messages += await _run_tools(call, recorder, clock, response, talk)
             continue
         if schema is None:
             return AgentAnswer(output=response.text, journal=(journal,))
-        try:
-            parsed = schema.model_validate_json(_json_part(response.text))
-        except ValidationError as exc:
-            repairs += 1
-            errors = _errors(exc)
-            rejected = {
-                "task_id": call.task_id,
-                "agent": call.agent.name,
-                "repair": repairs,
-                "errors": errors,
-            }
-            await recorder.emit_all([journal, (OutputRejected, rejected)])
-            if repairs > call.agent.max_repairs:
-                msg = (
-                    f"agent {call.agent.name!r} gave output that does not match its schema "
-                    f"after {call.agent.max_repairs} repairs: {errors}"
-                )
-                raise OutputValidationError(msg, task_id=call.task_id) from exc
-            messages += _repair(response.text, errors)
-            continue
-        return _answer(call, parsed, journal)
+        parsed = await _validate(call, recorder, schema, response, journal, talk)
+        if parsed is not None:
+            return _answer(call, parsed, journal)
     msg = f"agent {call.agent.name!r} did not answer within {call.agent.max_turns} model calls"
     raise TaskError(msg, task_id=call.task_id)
+
+
+async def _validate(
+    call: AgentCall,
+    recorder: Recorder,
+    schema: type[BaseModel],
+    response: ModelResponse,
+    journal: Draft,
+    talk: _Conversation,
+) -> BaseModel | None:
+    """The parsed answer, or None after asking for a repair.
+
+    Raises:
+        OutputValidationError: the answer is still invalid after the repair budget.
+    """
+    try:
+        return schema.model_validate_json(_json_part(response.text))
+    except ValidationError as exc:
+        talk.repairs += 1
+        errors = _errors(exc)
+        rejected = {
+            "task_id": call.task_id,
+            "agent": call.agent.name,
+            "repair": talk.repairs,
+            "errors": errors,
+        }
+        await recorder.emit_all([journal, (OutputRejected, rejected)])
+        if talk.repairs > call.agent.max_repairs:
+            msg = (
+                f"agent {call.agent.name!r} gave output that does not match its schema "
+                f"after {call.agent.max_repairs} repairs: {errors}"
+            )
+            raise OutputValidationError(msg, task_id=call.task_id) from exc
+        talk.messages += _repair(response.text, errors)
+        return None
 
 
 def _prompt(call: AgentCall, schema: type[BaseModel] | None) -> list[Message]:
@@ -111,13 +143,16 @@ def _prompt(call: AgentCall, schema: type[BaseModel] | None) -> list[Message]:
 async def _complete(
     call: AgentCall,
     clock: Clock,
-    messages: list[Message],
+    talk: _Conversation,
     schema: type[BaseModel] | None,
+    *,
+    must_answer: bool,
 ) -> tuple[ModelResponse, Draft]:
     """Call the model; return its response and the ``model_called`` event to record."""
     request = ModelRequest(
-        messages=tuple(messages),
+        messages=tuple(talk.messages),
         tools=tuple(t.spec for t in call.agent.tools),
+        tool_choice="none" if must_answer else "auto",
         output_schema=schema.model_json_schema() if schema is not None else None,
         max_output_tokens=call.agent.max_output_tokens,
         temperature=call.agent.temperature,
@@ -148,11 +183,21 @@ async def _complete(
 
 
 async def _run_tools(
-    call: AgentCall, recorder: Recorder, clock: Clock, response: ModelResponse
+    call: AgentCall,
+    recorder: Recorder,
+    clock: Clock,
+    response: ModelResponse,
+    talk: _Conversation,
 ) -> list[Message]:
     messages = [Message(role="assistant", content=response.text, tool_calls=response.tool_calls)]
     for tool_call in response.tool_calls:
-        result = await _run_tool(call, recorder, clock, tool_call)
+        key = json.dumps([tool_call.name, tool_call.arguments], sort_keys=True)
+        if key in talk.results:
+            result = f"{talk.results[key]} (you already called {tool_call.name} with these "
+            result += "arguments: use this result and answer)"
+            talk.must_answer = True
+        else:
+            result = talk.results[key] = await _run_tool(call, recorder, clock, tool_call)
         messages.append(Message(role="tool", content=result, tool_call_id=tool_call.id))
     return messages
 
@@ -188,8 +233,8 @@ def _output_model(call: AgentCall) -> type[BaseModel] | None:
         choice: Any = Literal[tuple(call.task.routes)]  # Any: a Literal built at run time
         return create_model(
             "RouteChoice",
-            choice=(choice, Field(description="the route to take")),
-            reason=(str, Field(description="why, in one sentence")),
+            choice=(choice, ...),
+            reason=(str, ...),
         )
     return call.agent.output_schema
 

@@ -30,6 +30,7 @@ from podium.engine.recorder import Draft, Recorder, Subscriber
 from podium.engine.scheduler import Outcome, execute_graph
 from podium.errors import ConfigError, ContextAccessError, Problem, TaskError
 from podium.event import (
+    RouteChosen,
     RunCompleted,
     RunStarted,
     TaskFailed,
@@ -282,7 +283,12 @@ class _Run:
             except (TaskError, TemplateError) as exc:
                 return await self.fail(qid, agent.name, exc, frame)
         outcome = Outcome(status="succeeded", output=answer.output, chosen=answer.chosen)
-        return await self.succeed(task, frame, qid, outcome, writer=agent, journal=answer.journal)
+        journal = answer.journal
+        if answer.chosen is not None:
+            reason = answer.output.get("reason", "") if isinstance(answer.output, dict) else ""
+            route = {"task_id": qid, "choice": frame.qualify(answer.chosen), "reason": reason}
+            journal = (*journal, (RouteChosen, route))
+        return await self.succeed(task, frame, qid, outcome, writer=agent, journal=journal)
 
     async def succeed(
         self,

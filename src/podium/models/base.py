@@ -78,6 +78,9 @@ class ModelRequest:
 
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
+    tool_choice: Literal["auto", "none"] = "auto"
+    """``none``: the tools stay visible (the conversation mentions them) but the model must
+    answer now instead of calling one."""
     output_schema: dict[str, JsonValue] | None = None
     """When set, the answer must be JSON text valid against this schema."""
     max_output_tokens: int | None = None

@@ -252,8 +252,9 @@ class _Call:
 def _prepare(request: ModelRequest, *, max_tokens: int, seed: int) -> _Call:
     schema = request.output_schema
     if request.tools:
-        hint: str | None = _tool_hint(request.tools, schema)
-        schema = _protocol_schema(request.tools, schema)
+        may_call = request.tool_choice != "none"
+        hint: str | None = _tool_hint(request.tools, schema, may_call=may_call)
+        schema = _protocol_schema(request.tools if may_call else (), schema)
     else:
         hint = None if schema is None else _schema_hint(schema)
     previous_calls = sum(len(m.tool_calls) for m in request.messages)
@@ -278,24 +279,33 @@ def _schema_hint(schema: dict[str, JsonValue]) -> str:
     return f"Reply with JSON only, following this JSON schema: {_compact(schema)}"
 
 
-def _tool_hint(tools: Sequence[ToolSpec], output_schema: dict[str, JsonValue] | None) -> str:
+def _tool_hint(
+    tools: Sequence[ToolSpec], output_schema: dict[str, JsonValue] | None, *, may_call: bool
+) -> str:
     lines = [f"- {t.name}: {t.description} Arguments: {_compact(t.parameters)}" for t in tools]
     if output_schema is None:
-        answer = 'Otherwise reply {"answer": "<your answer>"}.'
+        answer = 'reply {"answer": "<your answer>"}.'
     else:
         answer = (
-            'Otherwise reply {"answer": <your answer>}, where your answer is JSON following '
+            'reply {"answer": <your answer>}, where your answer is JSON following '
             f"this JSON schema: {_compact(output_schema)}"
+        )
+    if not may_call:
+        return "\n".join(
+            ["You had these tools:", *lines, f"You have what you need: {answer}", _JSON_ONLY]
         )
     return "\n".join(
         [
             "You have these tools:",
             *lines,
             'If a tool helps, call it by replying {"tool": "<name>", "arguments": {<arguments>}}.',
-            answer,
-            "Reply with JSON only.",
+            f"Otherwise {answer}",
+            _JSON_ONLY,
         ]
     )
+
+
+_JSON_ONLY = "Reply with JSON only."
 
 
 def _chat_messages(messages: Sequence[Message], hint: str | None) -> list[_ChatMessage]:

@@ -30,8 +30,9 @@ from podium.models.base import ModelRequest, ModelResponse, ToolCall, Usage
 __all__ = ["Reply", "Script", "ScriptedModel"]
 
 Reply = str | Mapping[str, Any] | list[Any] | ToolCall | ModelResponse | BaseException
-"""One answer: text, a JSON object/list (as JSON text), a tool call, a full response, or an
-exception to raise."""
+"""One answer: text, a JSON object/list (as JSON text), a tool call (a ``ToolCall`` or, from
+YAML, ``{"tool_call": {"name": ..., "arguments": {...}}}``), a full response, or an exception
+to raise."""
 Script = (
     Sequence[Reply]
     | Mapping[str, Sequence[Reply]]
@@ -152,6 +153,8 @@ class ScriptedModel:
             return reply
         calls: tuple[ToolCall, ...] = ()
         text = ""
+        if isinstance(reply, Mapping) and set(reply) == {"tool_call"}:
+            reply = _tool_call(reply["tool_call"], next(self._ids))
         if isinstance(reply, ToolCall):
             calls = (reply,)
         elif isinstance(reply, str):
@@ -163,6 +166,16 @@ class ScriptedModel:
             output_tokens=_count_tokens(text) + 8 * len(calls),
         )
         return ModelResponse(model=self._name, text=text, tool_calls=calls, usage=usage)
+
+
+def _tool_call(spec: Any, number: int) -> ToolCall:  # Any: a JSON mapping from a script
+    """``{"tool_call": {"name": ..., "arguments": {...}}}`` in a script (YAML) is a tool call."""
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        msg = f"a scripted tool_call needs a name and arguments, got {spec!r}"
+        raise ModelError(msg)
+    return ToolCall(
+        id=f"call_{number}", name=str(spec["name"]), arguments=dict(spec.get("arguments", {}))
+    )
 
 
 def _count_tokens(text: str) -> int:

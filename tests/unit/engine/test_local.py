@@ -603,3 +603,82 @@ def test_each_task_runs_once_after_its_needs(flow: Workflow) -> None:
         seq["task_succeeded", n] < seq["task_started", t.id] for t in flow.tasks for n in t.needs
     )
     assert [e.seq for e in result.events] == list(range(1, len(result.events) + 1))
+
+
+async def test_a_repeated_tool_call_is_not_run_again_and_the_model_must_answer(
+    store: SqliteStore,
+) -> None:
+    runs: list[str] = []
+
+    @tool
+    def refund_policy(region: str) -> str:
+        """Refund rules for a region."""
+        runs.append(region)
+        return "30 days"
+
+    flow = Workflow(
+        name="w",
+        agents=(Agent(name="a", tools=(refund_policy,)),),
+        tasks=[Task(id="t", agent="a", instruction="policy?")],
+    )
+    again = ToolCall(id="c", name="refund_policy", arguments={"region": "EU"})
+    model = ScriptedModel([again, again, "Refunds within 30 days."])
+    result = await run(store, flow, model)
+    assert result.ok
+    assert runs == ["EU"]
+    assert [c.tool_choice for c in model.calls] == ["auto", "auto", "none"]
+    assert "you already called refund_policy" in model.calls[2].messages[-1].content
+
+
+async def test_the_last_turn_forbids_tool_calls(store: SqliteStore) -> None:
+    @tool
+    def ping(n: int) -> int:
+        """Echo."""
+        return n
+
+    flow = Workflow(
+        name="w",
+        agents=(Agent(name="a", tools=(ping,), max_turns=3),),
+        tasks=[Task(id="t", agent="a", instruction="go")],
+    )
+    calls = [ToolCall(id=f"c{i}", name="ping", arguments={"n": i}) for i in range(2)]
+    model = ScriptedModel([*calls, "done"])
+    result = await run(store, flow, model)
+    assert result.output == "done"
+    assert [c.tool_choice for c in model.calls] == ["auto", "auto", "none"]
+
+
+async def test_a_router_choice_is_an_event(store: SqliteStore) -> None:
+    flow = Workflow(
+        name="w",
+        agents=team("r", "x"),
+        tasks=[
+            Task(id="route", agent="r", instruction="pick", routes=("left", "right")),
+            Task(id="left", agent="x", instruction="l", needs=("route",)),
+            Task(id="right", agent="x", instruction="r", needs=("route",)),
+        ],
+        output="route",
+    )
+    model = ScriptedModel({"route": [{"choice": "right", "reason": "it is right"}], "right": ["ok"]})
+    result = await run(store, flow, model)
+    (chosen,) = kinds(result.events, "route_chosen")
+    assert (chosen.choice, chosen.reason) == ("right", "it is right")  # type: ignore[attr-defined]
+    state = project(result.run_id, result.events)
+    assert "route: routed to right (it is right)" in state.notes
+
+
+async def test_a_scripted_tool_call_from_yaml_form(store: SqliteStore) -> None:
+    @tool
+    def lookup(order_id: str) -> str:
+        """Find an order."""
+        return f"{order_id}: shipped"
+
+    flow = Workflow(
+        name="w",
+        agents=(Agent(name="a", tools=(lookup,)),),
+        tasks=[Task(id="t", agent="a", instruction="where?")],
+    )
+    step = {"tool_call": {"name": "lookup", "arguments": {"order_id": "A1"}}}
+    result = await run(store, flow, ScriptedModel([step, "Shipped."]))
+    assert result.ok
+    assert kinds(result.events, "tool_called")[0].result == "A1: shipped"  # type: ignore[attr-defined]
