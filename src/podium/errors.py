@@ -163,5 +163,5 @@ class StoreError(PodiumError):
     """The store failed to read or write; the driver's error is in ``__cause__``."""
 
 
-class ApprovalRequired(PodiumError):  # noqa: N818 - a control-flow signal, named for the condition
+class ApprovalRequired(PodiumError):
     """Control flow: the run must persist, suspend and wait for a human decision."""

@@ -36,7 +36,9 @@ class ManualClock:
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._elapsed + delay.total_seconds(), next(self._ids), future))
+        heapq.heappush(
+            self._sleepers, (self._elapsed + delay.total_seconds(), next(self._ids), future)
+        )
         await future
 
     @property
