@@ -43,7 +43,8 @@ async def arun(
             ``podium.stores.location.default_store_path`` (closed when the run ends).
         clock: time source; ``ManualClock`` in tests.
         ids: run id factory.
-        on_event: called with each event once it is stored.
+        on_event: called with each event as it is recorded (it is durable once the engine
+            acts on it; see ``podium.engine.recorder``).
         max_concurrency: at most this many agent tasks at once (default: the workflow's).
 
     Returns:

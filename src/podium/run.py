@@ -46,7 +46,8 @@ __all__ = [
     "tasks_in_graph_order",
 ]
 
-TaskStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
+TaskStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "interrupted"]
+"""``interrupted``: the task was running when the run was cancelled or crashed."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -249,6 +250,9 @@ def _context_written(state: RunState, e: ContextWritten) -> None:
 
 def _run_completed(state: RunState, e: RunCompleted) -> None:
     state.status, state.output, state.error, state.ended_at = e.status, e.output, e.error, e.at
+    for task in state.tasks.values():
+        if task.status == "running":
+            task.status, task.ended_at = "interrupted", e.at
 
 
 def _note(state: RunState, e: Event) -> None:

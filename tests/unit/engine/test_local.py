@@ -659,7 +659,9 @@ async def test_a_router_choice_is_an_event(store: SqliteStore) -> None:
         ],
         output="route",
     )
-    model = ScriptedModel({"route": [{"choice": "right", "reason": "it is right"}], "right": ["ok"]})
+    model = ScriptedModel(
+        {"route": [{"choice": "right", "reason": "it is right"}], "right": ["ok"]}
+    )
     result = await run(store, flow, model)
     (chosen,) = kinds(result.events, "route_chosen")
     assert (chosen.choice, chosen.reason) == ("right", "it is right")  # type: ignore[attr-defined]

@@ -1,0 +1,7 @@
+"""The ``podium`` command line: run workflows with a live view, list and inspect runs.
+
+One module per command group (``run``, ``runs``, ``validate``), the live terminal view in
+``live`` and the shared formatting in ``output``; ``app`` assembles them. This is the only
+package that prints. It uses the public API plus ``podium.run``, ``podium.event``,
+``podium.stores`` and ``podium.workflow``; nothing imports it.
+"""

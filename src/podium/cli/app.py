@@ -1,0 +1,68 @@
+"""The ``podium`` command: the Typer app that gathers the commands, and ``main()``.
+
+``main`` is the console script (``podium = "podium.cli.app:main"``) and what
+``python -m podium`` calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
+import typer
+
+from podium.cli.run import run_command
+from podium.cli.runs import runs_command, show_command
+from podium.cli.validate import validate_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="podium",
+    help="podium runs a team of AI agents over a task graph, in parallel, with every step "
+    "recorded.\n\nRun a workflow file with a live view (podium run), list past runs "
+    "(podium runs), and see which agent did what, when, and at what cost (podium show).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("run")(run_command)
+app.command("runs")(runs_command)
+app.command("show")(show_command)
+app.command("validate")(validate_command)
+
+
+def _package_version() -> str:
+    try:
+        return version("podium")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def _print_version(is_asked: bool) -> None:
+    if is_asked:
+        typer.echo(f"podium {_package_version()}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print podium's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Run and inspect podium workflows."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the ``podium`` command line with ``argv`` (default: ``sys.argv[1:]``); exits."""
+    app(args=list(argv) if argv is not None else None, prog_name="podium")

@@ -1,0 +1,188 @@
+"""Views of a run in progress, fed by the engine's events.
+
+Every view folds the events it receives into one ``RunState`` (the same projection
+``podium show`` reads), so what it shows is the log, not a second copy of state:
+
+- ``LiveView``: a table redrawn in place on a terminal (``rich.live.Live``), at most
+  ``_FPS`` times a second, with the elapsed time of running tasks ticking;
+- ``LineView``: one plain line per finished task, for logs, pipes and CI;
+- ``RunView``: shows nothing (``--json``, ``--quiet``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from types import TracebackType
+from typing import Final
+
+from rich.console import Console, Group, JustifyMethod, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from podium.cli.output import (
+    agent_label,
+    format_cost,
+    format_duration,
+    format_tokens,
+    status_text,
+    task_rows,
+)
+from podium.clock import SystemClock
+from podium.event import Event, TaskFailed, TaskSkipped, TaskSucceeded
+from podium.run import RunState, TaskState
+
+__all__ = ["LineView", "LiveView", "RunView", "progress"]
+
+_FPS: Final = 8
+
+
+class RunView:
+    """Folds a run's events into its state; subclasses show it. This one shows nothing."""
+
+    def __init__(self) -> None:
+        self.state: RunState | None = None
+        """The run's state, from its first event on."""
+
+    def apply(self, event: Event) -> None:
+        """Fold one event (the engine's ``on_event`` subscriber)."""
+        if self.state is None:
+            self.state = RunState(run_id=event.run_id)
+        self.state.apply(event)
+        self.changed(event)
+
+    def changed(self, event: Event) -> None:
+        """Called after each event is folded."""
+
+    async def tick(self) -> None:
+        """Redraw periodically until cancelled (views with nothing to redraw return)."""
+
+    def __enter__(self) -> RunView:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class LineView(RunView):
+    """One line per finished task: ``✓ research  researcher  1.2s  340 tok``."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self._console = console
+
+    def changed(self, event: Event) -> None:
+        """Print the line of a task that just ended."""
+        if isinstance(event, TaskSucceeded | TaskFailed | TaskSkipped) and self.state is not None:
+            task = self.state.task(event.task_id)
+            self._console.print(_task_line(self.state, task), soft_wrap=True)
+
+
+def _task_line(state: RunState, task: TaskState) -> Text:
+    width = max((len(n.id) for n in state.graph), default=0) + 4
+    agents = max((len(n.agent or n.kind) for n in state.graph), default=0)
+    line = status_text(task.status, with_name=False)
+    line.append(f" {task.id:<{width}}  {agent_label(state, task):<{agents}}")
+    line.append(f"  {format_duration(task.duration):>6}  {format_tokens(task.tokens)} tok")
+    if task.status != "succeeded" and task.error:
+        line.append(
+            f"  {task.status}: {task.error}", style="red" if task.status == "failed" else "dim"
+        )
+    return line
+
+
+class LiveView(RunView):
+    """A table of every task, redrawn in place on a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self._clock = SystemClock()
+        self._live = Live(console=console, auto_refresh=False, redirect_stderr=False)
+        self._last_draw = float("-inf")
+
+    def changed(self, event: Event) -> None:
+        """Redraw now unless the last redraw was under a frame ago."""
+        if self._clock.monotonic() - self._last_draw >= 1 / _FPS:
+            self._draw()
+
+    async def tick(self) -> None:
+        """Redraw every frame so the elapsed time of running tasks moves."""
+        while True:
+            await asyncio.sleep(1 / _FPS)
+            self._draw()
+
+    def _draw(self) -> None:
+        self._last_draw = self._clock.monotonic()
+        if self.state is None:
+            return
+        if not self._live.is_started:  # started on the first event: a run that never starts
+            self._live.start()  # (an invalid workflow) leaves no empty frame behind
+        self._live.update(progress(self.state, self._clock.now()), refresh=True)
+
+    def __enter__(self) -> LiveView:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._draw()
+        if self._live.is_started:
+            self._live.stop()
+
+
+def progress(state: RunState, now: datetime) -> RenderableType:
+    """The live view: a header line with the totals, then one row per task."""
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold dim")
+    for name, justify in _COLUMNS:
+        table.add_column(name, justify=justify, no_wrap=name != "note")
+    for task, depth in task_rows(state):
+        elapsed = task.duration
+        if task.status == "running" and task.started_at is not None:
+            elapsed = now - task.started_at
+        note = task.error if task.status in ("failed", "skipped") else ""
+        table.add_row(
+            Text("  " * depth + task.id),
+            status_text(task.status),
+            Text(agent_label(state, task)),
+            format_duration(elapsed),
+            str(task.model_calls),
+            format_tokens(task.tokens),
+            Text(note or "", style="red" if task.status == "failed" else "dim"),
+        )
+    return Group(_header(state, now), table)
+
+
+_COLUMNS: Final[tuple[tuple[str, JustifyMethod], ...]] = (
+    ("task", "left"),
+    ("status", "left"),
+    ("agent", "left"),
+    ("elapsed", "right"),
+    ("calls", "right"),
+    ("tokens", "right"),
+    ("note", "left"),
+)
+
+
+def _header(state: RunState, now: datetime) -> Text:
+    total = len(state.tasks)
+    done = total - state.count("pending") - state.count("running")
+    elapsed = state.duration
+    if state.status == "running" and state.started_at is not None:
+        elapsed = now - state.started_at
+    header = Text()
+    header.append(state.workflow or state.goal or "run", style="bold")
+    header.append(f"  run {state.run_id}  ")
+    header.append_text(status_text(state.status))
+    header.append(f"  {done}/{total} tasks  {format_duration(elapsed)}")
+    header.append(f"  {format_tokens(state.input_tokens + state.output_tokens)} tokens")
+    header.append(f"  {format_cost(state.cost)}")
+    return header

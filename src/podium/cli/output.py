@@ -1,0 +1,212 @@
+"""Shared rendering for the CLI: consoles, durations, tokens, costs, previews, statuses, JSON.
+
+Everything user text passes through ``rich.text.Text`` (never markup strings), so ids such as
+``summarize[0]`` and error messages print exactly as written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from pydantic import JsonValue
+from pydantic_core import to_jsonable_python
+from rich.console import Console, RenderableType
+from rich.json import JSON
+from rich.markdown import Markdown
+from rich.text import Text
+
+from podium.errors import ConfigError, PodiumError
+from podium.ids import TaskId
+from podium.run import RunState, TaskState, tasks_in_graph_order
+
+__all__ = [
+    "agent_label",
+    "error_console",
+    "format_cost",
+    "format_duration",
+    "format_time",
+    "format_tokens",
+    "output_renderable",
+    "preview",
+    "print_json",
+    "report_error",
+    "status_text",
+    "stdout_console",
+    "summary_line",
+    "task_children",
+    "task_rows",
+]
+
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+_PIPE_WIDTH: Final = 120
+"""Width off a terminal (Rich's default of 80 wraps the tables of ``podium show``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    symbol: str
+    style: str
+
+
+_LOOKS: Final[Mapping[str, _Look]] = {
+    "pending": _Look("·", "dim"),
+    "running": _Look("▶", "bold yellow"),
+    "succeeded": _Look("✓", "green"),
+    "failed": _Look("✗", "bold red"),
+    "skipped": _Look("↷", "dim"),
+    "cancelled": _Look("⊘", "yellow"),
+    "interrupted": _Look("⊘", "yellow"),
+}
+_MAP_ITEM: Final = re.compile(r"^(?P<parent>.+)\[\d+\]$")
+
+
+def stdout_console() -> Console:
+    """The console for results; wide enough for tables when it is not a terminal."""
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=_PIPE_WIDTH)
+    return console
+
+
+def error_console() -> Console:
+    """The console for errors and notices (stderr)."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def report_error(error: PodiumError) -> int:
+    """Print ``error`` (with its listed problems) to stderr; return the exit code for it."""
+    error_console().print(Text(str(error), style="red"))
+    return EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED
+
+
+def status_text(status: str, *, with_name: bool = True) -> Text:
+    """A status as its symbol (and name) in its colour."""
+    look = _LOOKS.get(status, _Look("?", ""))
+    return Text(f"{look.symbol} {status}" if with_name else look.symbol, style=look.style)
+
+
+def format_duration(duration: timedelta | None) -> str:
+    """``0.42s``, ``3.4s``, ``2m05s``, ``1h02m``; ``-`` when unknown."""
+    if duration is None:
+        return "-"
+    seconds = max(duration.total_seconds(), 0.0)
+    if seconds < 1:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_tokens(tokens: int) -> str:
+    """Tokens with thousands separators."""
+    return f"{tokens:,}"
+
+
+def format_cost(cost: float) -> str:
+    """US dollars to the hundredth of a cent."""
+    return f"${cost:.4f}"
+
+
+def format_time(at: datetime | None, *, with_date: bool = True) -> str:
+    """A timestamp in the local time zone; ``-`` when unknown."""
+    if at is None:
+        return "-"
+    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+
+
+def preview(value: JsonValue, width: int = 60) -> str:
+    """``value`` on one line, cut to ``width`` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def jsonable(value: object) -> JsonValue:
+    """``value`` (dataclasses, datetimes included) as plain JSON data."""
+    return to_jsonable_python(value)
+
+
+def print_json(value: object) -> None:
+    """Write ``value`` as indented JSON to stdout, bypassing Rich (nothing is wrapped)."""
+    sys.stdout.write(json.dumps(jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def output_renderable(value: JsonValue, *, is_terminal: bool) -> RenderableType:
+    """A final output: text as Markdown on a terminal (as is elsewhere), other values as JSON."""
+    if isinstance(value, str):
+        return Markdown(value) if is_terminal else Text(value)
+    dumped = json.dumps(value, indent=2, ensure_ascii=False)
+    return JSON(dumped) if is_terminal else Text(dumped)
+
+
+def summary_line(state: RunState) -> Text:
+    """``run <id> succeeded in 3.4s · 9 tasks · 1,234 tokens · $0.0000 — podium show <id>``."""
+    look = _LOOKS.get(state.status, _Look("…", "yellow"))
+    line = Text()
+    line.append(f"run {state.run_id} ")
+    line.append(state.status, style=look.style)
+    line.append(f" in {format_duration(state.duration)}")
+    line.append(f" · {len(state.tasks)} tasks")
+    line.append(f" · {format_tokens(state.input_tokens + state.output_tokens)} tokens")
+    line.append(f" · {format_cost(state.cost)}")
+    line.append(f" — podium show {state.run_id}", style="dim")
+    return line
+
+
+def agent_label(state: RunState, task: TaskState) -> str:
+    """The task's agent, or its kind (map, loop, workflow) for a composite task."""
+    if task.agent:
+        return task.agent
+    node = next((n for n in state.graph if n.id == task.id), None)
+    return node.kind if node is not None else ""
+
+
+def task_children(state: RunState) -> dict[TaskId | None, list[TaskState]]:
+    """Tasks grouped under their parent: a composite task, or None for the top level.
+
+    Graph nodes name their parent; tasks made at run time (map items ``m[0]``, the tasks of a
+    map item ``m[0]/x``) hang under the task their id extends.
+    """
+    parents = {n.id: n.parent for n in state.graph}
+    children: dict[TaskId | None, list[TaskState]] = {}
+    for task in tasks_in_graph_order(state):
+        parent = parents[task.id] if task.id in parents else _parent_of(task.id)
+        if parent is not None and parent not in state.tasks:
+            parent = None
+        children.setdefault(parent, []).append(task)
+    return children
+
+
+def task_rows(state: RunState) -> Sequence[tuple[TaskState, int]]:
+    """Every task with its nesting depth, each followed by the tasks under it."""
+    children = task_children(state)
+    rows: list[tuple[TaskState, int]] = []
+    pending: list[tuple[TaskState, int]] = [(t, 0) for t in reversed(children.get(None, []))]
+    while pending:
+        task, depth = pending.pop()
+        rows.append((task, depth))
+        pending.extend((t, depth + 1) for t in reversed(children.get(task.id, [])))
+    return rows
+
+
+def _parent_of(task_id: TaskId) -> TaskId | None:
+    match = _MAP_ITEM.match(task_id)
+    if match:
+        return TaskId(match.group("parent"))
+    head, slash, _ = task_id.rpartition("/")
+    return TaskId(head) if slash else None

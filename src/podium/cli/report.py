@@ -1,0 +1,197 @@
+"""The report ``podium show`` prints for one run, rendered from its ``RunState``.
+
+Sections: a header (workflow, status, times, tokens, cost, error); the task graph as a tree
+(composite tasks over their children, map items under their map); a table of tasks; the
+context writes with their provenance; the engine's notes; the final output.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from podium.cli.output import (
+    agent_label,
+    format_cost,
+    format_duration,
+    format_time,
+    format_tokens,
+    output_renderable,
+    preview,
+    status_text,
+    task_children,
+    task_rows,
+)
+from podium.event import ContextWritten
+from podium.run import RunState, TaskState
+
+__all__ = ["run_report"]
+
+_PREVIEW: Final = 60
+_RESULT_WIDTH: Final = 32
+"""Room the tasks table needs for its output/error column; with less, results go below it."""
+
+
+def run_report(state: RunState, console: Console) -> RenderableType:
+    """Everything recorded about a run, section by section, laid out for ``console``."""
+    sections: list[RenderableType] = [_header(state), _title("Graph"), _graph(state)]
+    sections += [_title("Tasks"), *_task_sections(state, console)]
+    sections += [
+        _title("Context"),
+        _writes(state) if state.writes else Text("no writes", style="dim"),
+    ]
+    if state.notes:
+        sections += [_title("Notes"), Text("\n".join(f"- {n}" for n in state.notes))]
+    if state.output is not None:
+        sections += [
+            _title("Output"),
+            output_renderable(state.output, is_terminal=console.is_terminal),
+        ]
+    return Group(*sections)
+
+
+def _title(name: str) -> Text:
+    return Text(f"\n{name}", style="bold underline")
+
+
+def _header(state: RunState) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("run", Text(state.run_id))
+    if state.goal:
+        grid.add_row("goal", Text(state.goal))
+    grid.add_row("workflow", Text(state.workflow or "-"))
+    grid.add_row("status", status_text(state.status))
+    grid.add_row("started", format_time(state.started_at))
+    grid.add_row("duration", format_duration(state.duration))
+    tokens = state.input_tokens + state.output_tokens
+    grid.add_row(
+        "tokens",
+        f"{format_tokens(tokens)} ({format_tokens(state.input_tokens)} in, "
+        f"{format_tokens(state.output_tokens)} out)",
+    )
+    grid.add_row("cost", format_cost(state.cost))
+    if state.error:
+        grid.add_row("error", Text(state.error, style="red"))
+    return grid
+
+
+def _graph(state: RunState) -> Tree:
+    needs = {n.id: n.needs for n in state.graph}
+    children = task_children(state)
+    tree = Tree(Text(state.workflow or "run", style="bold"), guide_style="dim")
+    pending: list[tuple[Tree, TaskState]] = [(tree, t) for t in reversed(children.get(None, []))]
+    while pending:
+        parent, task = pending.pop()
+        branch = parent.add(_node_label(state, task, needs.get(task.id, ())))
+        pending.extend((branch, t) for t in reversed(children.get(task.id, [])))
+    return tree
+
+
+def _node_label(state: RunState, task: TaskState, needs: tuple[str, ...]) -> Text:
+    label = status_text(task.status, with_name=False)
+    label.append(f" {task.id}", style="bold")
+    label.append(f"  {agent_label(state, task)}", style="cyan")
+    label.append(f"  {task.status}")
+    if needs:
+        label.append(f"  needs {', '.join(needs)}", style="dim")
+    if task.iteration:
+        label.append(f"  iteration {task.iteration}", style="dim")
+    return label
+
+
+def _task_sections(state: RunState, console: Console) -> list[RenderableType]:
+    """The tasks table, with results as its last column if they fit, else below it."""
+    metrics = Measurement.get(console, console.options, _tasks(state, is_wide=True))
+    if console.width - metrics.maximum >= _RESULT_WIDTH:
+        return [_tasks(state, is_wide=True, with_results=True)]
+    return [_tasks(state, is_wide=False), _results(state)]
+
+
+def _tasks(state: RunState, *, is_wide: bool, with_results: bool = False) -> Table:
+    table = _table()
+    for name in ("task", "agent", "status", "try", "started", "took"):
+        table.add_column(name, no_wrap=True)
+    for name in ("calls", "tokens", "cost"):
+        table.add_column(name, justify="right", no_wrap=True)
+    if with_results:
+        table.add_column("output / error", overflow="fold", ratio=1)
+    for task, depth in task_rows(state):
+        cells: list[RenderableType] = [
+            Text("  " * depth + task.id),
+            Text(agent_label(state, task)),
+            status_text(task.status, with_name=is_wide),
+            f"{task.attempts}/{task.iteration}" if task.iteration else str(task.attempts),
+            format_time(task.started_at, with_date=False),
+            format_duration(task.duration),
+            str(task.model_calls),
+            format_tokens(task.tokens),
+            format_cost(task.cost),
+        ]
+        table.add_row(*cells, *([_result(task)] if with_results else []))
+    return table
+
+
+def _results(state: RunState) -> Text:
+    lines = Text("\n")
+    for task, _ in task_rows(state):
+        result = _result(task)
+        if result.plain:
+            lines.append(f"{task.id}: ", style="bold")
+            lines.append_text(result)
+            lines.append("\n")
+    lines.rstrip()
+    return lines
+
+
+def _table() -> Table:
+    return Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+
+
+def _result(task: TaskState) -> Text:
+    if task.status == "failed":
+        return Text(task.error or "failed", style="red")
+    if task.status == "skipped":
+        return Text(task.error or "skipped", style="dim")
+    if task.output is None:
+        return Text("")
+    return Text(preview(task.output, _PREVIEW))
+
+
+def _writes(state: RunState) -> Table:
+    table = _table()
+    table.add_column("key", no_wrap=True)
+    table.add_column("version", justify="right", no_wrap=True)
+    table.add_column("written by", no_wrap=True)
+    table.add_column("at", no_wrap=True)
+    table.add_column("value", overflow="fold", min_width=24, ratio=1)
+    for write in state.writes:
+        table.add_row(
+            Text(write.key),
+            f"v{write.version}",
+            _writer(write),
+            format_time(write.at, with_date=False),
+            Text(preview(write.value, _PREVIEW)),
+        )
+    return table
+
+
+def _writer(write: ContextWritten) -> Text:
+    if write.task_id is None:
+        return Text("input", style="dim")
+    if write.agent is None:
+        return Text(f"task {write.task_id}")
+    return Text(f"{write.agent} · task {write.task_id}")

@@ -1,0 +1,284 @@
+"""``podium run``: run a workflow file with a live view and print its output.
+
+Exit codes: 0 the run succeeded, 1 it failed, 2 bad usage or an invalid workflow or input
+(nothing ran), 130 interrupted with Ctrl-C (the run is recorded as cancelled; its log is kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import typer
+import yaml
+from pydantic import JsonValue, TypeAdapter, ValidationError
+from rich.console import Console
+from rich.text import Text
+
+import podium
+from podium import Model, PodiumError, SqliteStore, Workflow
+from podium.cli.live import LineView, LiveView, RunView
+from podium.cli.output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    error_console,
+    output_renderable,
+    print_json,
+    report_error,
+    status_text,
+    stdout_console,
+    summary_line,
+)
+from podium.run import RunState
+from podium.stores.location import default_store_path
+from podium.workflow.yaml import load_workflow
+
+__all__ = ["RunOptions", "parse_input", "run_command", "run_workflow"]
+
+_JSON_VALUE: Final = TypeAdapter[JsonValue](JsonValue)
+_YAML_NULLS: Final = frozenset({"null", "Null", "NULL", "~"})
+
+Output = Literal["view", "json", "quiet"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """How ``podium run`` runs a workflow and what it prints."""
+
+    store: Path
+    inputs: dict[str, JsonValue] = field(default_factory=dict[str, JsonValue])
+    model: str | Model | None = None
+    max_concurrency: int | None = None
+    output: Output = "view"
+    """``view``: progress, output and a summary line; ``json``: one JSON object; ``quiet``:
+    the output only."""
+
+
+FileArgument = Annotated[
+    Path,
+    typer.Argument(metavar="FILE", help="The workflow file (YAML) to run.", show_default=False),
+]
+InputOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="KEY=VALUE",
+        help="Set a workflow input; repeat for several. VALUE is read as YAML: -i n=3 gives a "
+        "number, -i docs='\\[a, b]' a list; text that is not YAML stays text. Quote it to force "
+        "text: -i answer='\"no\"'.",
+        show_default=False,
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        help="Run every agent on this model instead of the ones the workflow names: local (the "
+        "embedded model, offline), local:PATH.gguf, or scripted (the workflow's canned "
+        "`scripted:` answers, instant and offline).",
+        show_default=False,
+    ),
+]
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="PATH",
+        help="SQLite file to record the run in. Default: $PODIUM_STORE, else .podium/podium.db "
+        "in this or a parent directory, else podium.db in your user data directory.",
+        show_default=False,
+    ),
+]
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        metavar="N",
+        help="Run at most N agent tasks at once (default: the workflow's max_concurrency).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON object (run_id, status, output, error, tasks) and nothing else on "
+        "stdout.",
+    ),
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the final output, no progress.")
+]
+
+
+def run_command(
+    file: FileArgument,
+    *,
+    inputs: InputOption = None,
+    model: ModelOption = None,
+    store: StoreOption = None,
+    max_concurrency: ConcurrencyOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Run a workflow file, showing its tasks live; print its output and a summary.
+
+    Every event is recorded in the store, so `podium show RUN` can replay the run later.
+    Off a terminal (a pipe, CI) each task prints one line as it ends, instead of the live table.
+
+    Exit status:
+
+    - 0: the run succeeded
+    - 1: the run failed (the failing tasks are printed on stderr)
+    - 2: bad usage, an invalid workflow or input; nothing ran
+    - 130: interrupted with Ctrl-C; the run is recorded as cancelled and its log kept
+    """
+    values = dict(parse_input(text) for text in inputs or ())
+    options = RunOptions(
+        store=store or default_store_path(),
+        inputs=values,
+        model=model,
+        max_concurrency=max_concurrency,
+        output="json" if json_output else "quiet" if quiet else "view",
+    )
+    raise typer.Exit(run_workflow(file, options))
+
+
+def parse_input(text: str) -> tuple[str, JsonValue]:
+    """``KEY=VALUE`` as the key and VALUE read as YAML (text when it is not YAML).
+
+    Raises:
+        typer.BadParameter: there is no ``=`` or no key.
+    """
+    key, equals, raw = text.partition("=")
+    key = key.strip()
+    if not equals or not key:
+        msg = f"{text!r}: write KEY=VALUE, e.g. -i topic=cats or -i docs='[a, b]'"
+        raise typer.BadParameter(msg, param_hint="'--input' / '-i'")
+    return key, _yaml_value(raw)
+
+
+def _yaml_value(raw: str) -> JsonValue:
+    try:
+        value: object = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if value is None and raw.strip() not in _YAML_NULLS:
+        return raw  # empty, or only a comment such as "#1": the user meant the text
+    try:
+        return _JSON_VALUE.validate_python(value, strict=True)
+    except ValidationError:
+        return raw  # e.g. a YAML date: keep the text the user typed
+
+
+def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
+    """Run a workflow (a file or an object), print as ``options`` asks; return the exit code."""
+    if isinstance(source, Path) and not source.exists():
+        error_console().print(
+            Text(
+                f"no workflow file {str(source)!r}\npodium run needs a workflow file (YAML); "
+                "running a plain-language goal is not available yet",
+                style="red",
+            )
+        )
+        return EXIT_USAGE
+    console = stdout_console()
+    view = _view(options.output, console)
+    try:
+        workflow = source if isinstance(source, Workflow) else load_workflow(source)
+        failure = asyncio.run(_execute(workflow, options, view))
+    except PodiumError as error:
+        return report_error(error)
+    except KeyboardInterrupt:
+        return _cancelled(view.state)
+    if failure is not None:
+        return report_error(failure)
+    assert view.state is not None, "a finished run has emitted events"
+    return _finish(view.state, options.output, console)
+
+
+def _view(output: Output, console: Console) -> RunView:
+    if output != "view":
+        return RunView()
+    return LiveView(console) if console.is_terminal else LineView(console)
+
+
+async def _execute(workflow: Workflow, options: RunOptions, view: RunView) -> PodiumError | None:
+    """Run with ``view`` subscribed (its state is the result); an expected failure is returned."""
+    async with SqliteStore(options.store) as store, asyncio.TaskGroup() as group:
+        with view:
+            ticker = group.create_task(view.tick())
+            try:
+                await podium.arun(
+                    workflow,
+                    options.inputs,
+                    model=options.model,
+                    store=store,
+                    on_event=view.apply,
+                    max_concurrency=options.max_concurrency,
+                )
+            except PodiumError as error:
+                return error
+            finally:
+                ticker.cancel()
+    return None
+
+
+def _finish(state: RunState, output: Output, console: Console) -> int:
+    if output == "json":
+        print_json(_json_result(state))
+    elif state.output is not None:
+        if output == "view":
+            console.print()
+        renderable = output_renderable(state.output, is_terminal=console.is_terminal)
+        console.print(renderable, soft_wrap=not console.is_terminal)  # a pipe gets the text as is
+    if output == "view":
+        console.print(summary_line(state), soft_wrap=True)
+    if state.status == "succeeded":
+        return 0
+    _print_failure(state)
+    return EXIT_FAILED
+
+
+def _json_result(state: RunState) -> dict[str, JsonValue]:
+    tasks: dict[str, JsonValue] = {
+        task.id: {
+            "status": task.status,
+            "agent": task.agent,
+            "tokens": task.tokens,
+            "error": task.error,
+        }
+        for task in state.tasks.values()
+    }
+    return {
+        "run_id": state.run_id,
+        "status": state.status,
+        "output": state.output,
+        "error": state.error,
+        "tasks": tasks,
+    }
+
+
+def _print_failure(state: RunState) -> None:
+    failed = [t for t in state.tasks.values() if t.status == "failed"]
+    message = Text(f"run {state.run_id} {state.status}", style="bold red")
+    if not failed and state.error:
+        message.append(f": {state.error}")
+    for task in failed:
+        message.append("\n  ")
+        message.append_text(status_text("failed", with_name=False))
+        message.append(f" {task.id} ({task.agent or 'composite'}): {task.error}")
+    message.append(f"\ndetails: podium show {state.run_id}", style="default")
+    error_console().print(message)
+
+
+def _cancelled(state: RunState | None) -> int:
+    if state is None:
+        message = "cancelled before the run started; nothing was recorded"
+    else:
+        message = f"run {state.run_id} cancelled; its log is kept: podium show {state.run_id}"
+    error_console().print(Text(message, style="yellow"))
+    return EXIT_INTERRUPTED

@@ -1,0 +1,183 @@
+"""``podium runs`` (the recorded runs, newest first) and ``podium show`` (one run in full).
+
+Both read the store and fold each run's event log (``podium.run``); they never write, so
+they can watch a run another process is still recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Final
+
+import typer
+from pydantic import JsonValue
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from podium import ConfigError, PodiumError, SqliteStore
+from podium.cli.output import (
+    format_cost,
+    format_duration,
+    format_time,
+    format_tokens,
+    jsonable,
+    print_json,
+    report_error,
+    status_text,
+    stdout_console,
+)
+from podium.cli.report import run_report
+from podium.ids import RunId
+from podium.run import RunState, RunSummary, project
+from podium.stores.location import default_store_path
+
+__all__ = ["runs_command", "show_command"]
+
+_PREFIX_SEARCH: Final = 1000
+"""How many recent runs a prefix is matched against (the Store protocol has no id search)."""
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="PATH",
+        help="SQLite file the runs are recorded in. Default: $PODIUM_STORE, else "
+        ".podium/podium.db in this or a parent directory, else podium.db in your user data "
+        "directory.",
+        show_default=False,
+    ),
+]
+
+
+RunArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="RUN",
+        help="A run id, or enough of its first characters to tell it apart.",
+        show_default=False,
+    ),
+]
+
+
+def runs_command(
+    *,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, metavar="N", help="Show the N most recent runs.")
+    ] = 20,
+    store: StoreOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the runs as a JSON list instead of a table.")
+    ] = False,
+) -> None:
+    """List recorded runs, newest first: status, start time, duration, tasks, tokens, cost."""
+    path = store or default_store_path()
+    try:
+        summaries = asyncio.run(_list_runs(path, limit)) if path.exists() else []
+    except PodiumError as error:
+        raise typer.Exit(report_error(error)) from None
+    if json_output:
+        print_json([_summary_json(s) for s in summaries])
+        return
+    console = stdout_console()
+    if not summaries:
+        console.print(Text(f"no runs yet in {path}"), soft_wrap=True)
+        return
+    console.print(_runs_table(summaries))
+
+
+async def _list_runs(path: Path, limit: int) -> list[RunSummary]:
+    async with SqliteStore(path) as store:
+        return await store.list_runs(limit=limit)
+
+
+def _summary_json(summary: RunSummary) -> JsonValue:
+    data = asdict(summary)
+    data["duration_s"] = summary.duration.total_seconds() if summary.duration else None
+    del data["duration"]
+    return jsonable(data)
+
+
+def _runs_table(summaries: list[RunSummary]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    for name in ("run", "workflow / goal", "status", "started"):
+        table.add_column(name, no_wrap=name != "workflow / goal")
+    for name in ("duration", "tasks ✓/✗", "tokens", "cost"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for s in summaries:
+        table.add_row(
+            Text(s.run_id),
+            Text(s.goal or s.workflow),
+            status_text(s.status),
+            format_time(s.started_at),
+            format_duration(s.duration),
+            f"{s.tasks_succeeded}/{s.tasks_failed}",
+            format_tokens(s.tokens),
+            format_cost(s.cost),
+        )
+    return table
+
+
+def show_command(
+    run: RunArgument,
+    *,
+    store: StoreOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the run's full state as JSON instead.")
+    ] = False,
+) -> None:
+    """Show one run in full: graph, tasks, context with provenance, notes and output.
+
+    For each task: its agent, status, attempts, start time, duration, model calls, tokens,
+    cost, and its output or error. For each context write: the key, its version, the agent
+    and task that wrote it (or "input"), and when. Works on runs in progress, failed or
+    cancelled too.
+    """
+    path = store or default_store_path()
+    try:
+        if not run.strip():
+            raise ConfigError("give a run id, or its first characters; `podium runs` lists them")
+        if not path.exists():
+            raise ConfigError(f"no run {run!r}: there are no runs yet in {path}")
+        state = asyncio.run(_load_run(path, run))
+    except PodiumError as error:
+        raise typer.Exit(report_error(error)) from None
+    if json_output:
+        print_json(asdict(state))
+        return
+    console = stdout_console()
+    console.print(run_report(state, console))
+
+
+async def _load_run(path: Path, prefix: str) -> RunState:
+    """The state of the run whose id is or starts with ``prefix``.
+
+    Raises:
+        ConfigError: no run, or more than one, matches.
+    """
+    async with SqliteStore(path) as store:
+        events = await store.read(RunId(prefix))
+        if events:
+            return project(RunId(prefix), events)
+        summaries = await store.list_runs(limit=_PREFIX_SEARCH)
+        matches = [s for s in summaries if s.run_id.startswith(prefix)]
+        if len(matches) != 1:
+            raise _no_match(prefix, matches, path)
+        run_id = matches[0].run_id
+        return project(run_id, await store.read(run_id))
+
+
+def _no_match(prefix: str, matches: list[RunSummary], path: Path) -> ConfigError:
+    if not matches:
+        return ConfigError(
+            f"no run matches {prefix!r} in {path}; `podium runs` lists the recent ones"
+        )
+    lines = "\n".join(
+        f"  {s.run_id}  {s.goal or s.workflow}  {s.status}  {format_time(s.started_at)}"
+        for s in matches[:10]
+    )
+    more = f"\n  … and {len(matches) - 10} more" if len(matches) > 10 else ""
+    return ConfigError(
+        f"{prefix!r} matches {len(matches)} runs; give more of the id:\n{lines}{more}"
+    )

@@ -1,0 +1,128 @@
+"""CLI rendering helpers and views: formats, previews, task nesting, the live table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from podium.cli.live import LineView, RunView, progress
+from podium.cli.output import format_duration, preview, task_rows
+from podium.event import (
+    Event,
+    GraphNode,
+    MapExpanded,
+    ModelCalled,
+    RunStarted,
+    TaskFailed,
+    TaskStarted,
+    TaskSucceeded,
+)
+from podium.ids import RunId, TaskId
+from podium.run import RunState
+
+RUN = RunId("run-1")
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+GRAPH = (
+    GraphNode(id=TaskId("plan"), kind="agent", agent="planner", needs=(), output="plan"),
+    GraphNode(id=TaskId("each"), kind="map", agent=None, needs=(TaskId("plan"),), output="each"),
+    GraphNode(id=TaskId("revise"), kind="loop", agent=None, needs=(), output="draft"),
+    GraphNode(
+        id=TaskId("revise/draft"),
+        kind="agent",
+        agent="writer",
+        needs=(),
+        output="draft",
+        parent=TaskId("revise"),
+    ),
+)
+
+
+def _events() -> list[Event]:
+    fields: list[tuple[type[Any], dict[str, Any]]] = [  # Any: event fields vary by kind
+        (RunStarted, {"workflow": "demo", "inputs": {}, "graph": GRAPH}),
+        (TaskStarted, {"task_id": "plan", "agent": "planner"}),
+        (ModelCalled, {"task_id": "plan", "agent": "planner", "model": "m", "input_tokens": 900,
+                       "output_tokens": 334, "latency_s": 0.1}),
+        (TaskSucceeded, {"task_id": "plan", "agent": "planner", "output": "a plan"}),
+        (TaskStarted, {"task_id": "revise", "agent": None}),
+        (TaskStarted, {"task_id": "each", "agent": None}),
+        (MapExpanded, {"task_id": "each", "items": 2}),
+        (TaskStarted, {"task_id": "each[1]", "agent": "planner"}),
+        (TaskStarted, {"task_id": "each[0]", "agent": "planner"}),
+        (TaskFailed, {"task_id": "each[0]", "agent": "planner", "error_type": "ModelError",
+                      "message": "busy"}),
+        (TaskStarted, {"task_id": "each[0]/check", "agent": "checker"}),
+    ]  # fmt: skip
+    return [
+        cls(seq=seq, run_id=RUN, at=T0 + timedelta(seconds=seq), **values)
+        for seq, (cls, values) in enumerate(fields, start=1)
+    ]
+
+
+def _state() -> RunState:
+    view = RunView()
+    for event in _events():
+        view.apply(event)
+    assert view.state is not None
+    return view.state
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.123, "0.12s"), (3.44, "3.4s"), (125, "2m05s"), (3725, "1h02m"), (-1, "0.00s")],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(timedelta(seconds=seconds)) == text
+
+
+def test_format_duration_of_nothing() -> None:
+    assert format_duration(None) == "-"
+
+
+def test_preview_puts_values_on_one_cut_line() -> None:
+    assert preview("a\n  b   c") == "a b c"
+    assert preview({"k": [1, 2]}) == '{"k": [1, 2]}'
+    assert preview("x" * 100, width=10) == "x" * 9 + "…"
+
+
+def test_tasks_nest_under_composites_and_map_items_under_their_map() -> None:
+    rows = [(task.id, depth) for task, depth in task_rows(_state())]
+
+    assert rows == [
+        ("plan", 0),
+        ("each", 0),
+        ("each[1]", 1),
+        ("each[0]", 1),
+        ("each[0]/check", 2),
+        ("revise", 0),
+        ("revise/draft", 1),
+    ]
+
+
+def test_the_live_table_ticks_running_tasks_and_totals() -> None:
+    console = Console(width=100, record=True)
+
+    console.print(progress(_state(), T0 + timedelta(seconds=20)))
+
+    text = console.export_text()
+    assert "demo  run run-1  ▶ running  2/7 tasks  19.0s  1,234 tokens  $0.0000" in text
+    assert "\n  each[1]          ▶ running    planner    12.0s      0       0" in text
+    assert "\n  each[0]          ✗ failed     planner     1.0s      0       0  ModelError" in text
+    assert "\n    each[0]/check  ▶ running    checker     9.0s" in text
+    assert "\n  revise/draft     · pending    writer         -" in text
+
+
+def test_the_line_view_prints_a_line_per_finished_task() -> None:
+    console = Console(width=100, record=True)
+    view = LineView(console)
+
+    for event in _events():
+        view.apply(event)
+
+    assert console.export_text().splitlines() == [
+        "✓ plan              planner    2.0s  1,234 tok",
+        "✗ each[0]           planner    1.0s  0 tok  failed: ModelError: busy",
+    ]
