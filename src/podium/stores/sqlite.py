@@ -79,6 +79,8 @@ class SqliteStore:
     ) -> None:
         self._path = str(path)
         self._durability = durability
+        self._next_seq: dict[RunId, int] = {}
+        """Next seq of the runs this store appended to (saves a query per append)."""
         self._lock = asyncio.Lock()
         # The asyncio lock keeps one call at a time without blocking the loop; the thread lock
         # also covers an append cancelled while its worker thread is still committing.
@@ -193,8 +195,10 @@ class SqliteStore:
 
     def _append_now(self, run_id: RunId, events: Sequence[Event]) -> None:
         with self._using(f"append to run {run_id}") as conn, _transaction(conn):
-            row = conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,))
-            expected = (row.fetchone()[0] or 0) + 1
+            expected = self._next_seq.get(run_id)
+            if expected is None:
+                row = conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,))
+                expected = (row.fetchone()[0] or 0) + 1
             for event in events:
                 if event.seq != expected:
                     raise StoreError(f"run {run_id}: expected seq {expected}, got {event.seq}")
@@ -202,10 +206,12 @@ class SqliteStore:
                     msg = f"run {run_id}: event {event.seq} belongs to run {event.run_id}"
                     raise StoreError(msg)
                 expected += 1
-            conn.executemany(_INSERT_EVENT, [_event_row(e) for e in events])
+            conn.executemany(_INSERT_EVENT, _event_rows(events))
             for event in events:
                 if event.kind == "run_started":
                     conn.execute(_INSERT_RUN, (run_id, _utc_text(event.at), event.workflow))
+        # Known only once committed; another writer of the same run would hit the primary key.
+        self._next_seq[run_id] = expected
 
     def _read_now(self, conn: sqlite3.Connection, run_id: RunId, after_seq: int) -> list[Event]:
         rows = conn.execute(_SELECT_EVENTS, (run_id, after_seq)).fetchall()
@@ -238,9 +244,15 @@ def _transaction(conn: sqlite3.Connection) -> Generator[None, None, None]:
         raise
 
 
-def _event_row(event: Event) -> tuple[str, int, str, int, str, str]:
-    body = dump_event(event).decode()
-    return (event.run_id, event.seq, event.kind, SCHEMA_VERSION, _utc_text(event.at), body)
+def _event_rows(events: Sequence[Event]) -> list[tuple[str, int, str, int, str, str]]:
+    rows = []
+    at, text = None, ""
+    for event in events:
+        if event.at != at:  # a batch mostly shares one timestamp
+            at, text = event.at, _utc_text(event.at)
+        body = dump_event(event).decode()
+        rows.append((event.run_id, event.seq, event.kind, SCHEMA_VERSION, text, body))
+    return rows
 
 
 def _utc_text(at: datetime) -> str:
