@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
@@ -65,4 +68,10 @@ def _root(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``podium`` command line with ``argv`` (default: ``sys.argv[1:]``); exits."""
+    # The library only logs; the CLI decides where warnings go ($PODIUM_LOG_LEVEL for more).
+    level = os.environ.get("PODIUM_LOG_LEVEL", "WARNING").upper()
+    if level not in logging.getLevelNamesMapping():
+        sys.stderr.write(f"PODIUM_LOG_LEVEL={level!r} is not a log level; using WARNING\n")
+        level = "WARNING"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app(args=list(argv) if argv is not None else None, prog_name="podium")
