@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator
 
 from podium.models.base import Model
+from podium.models.spec import ModelSpec
 from podium.tool import Tool, tool
 
 __all__ = ["Agent"]
@@ -34,8 +35,9 @@ class Agent(BaseModel):
     capabilities: tuple[str, ...] = ()
     instructions: str = ""
     """System prompt, a Jinja template over the context (e.g. ``Write about {{ topic }}``)."""
-    model: str | InstanceOf[Model] | None = None
-    """A model name (``local``, ``scripted``, ...) or instance; None means the team default."""
+    model: str | ModelSpec | InstanceOf[Model] | None = None
+    """A model name (``local``, ``openai:gpt-4o-mini``, a name from the workflow's ``models``),
+    a ``ModelSpec``, or a model object; None means the team default."""
     tools: tuple[InstanceOf[Tool], ...] = ()
     output_schema: type[BaseModel] | None = None
     """When set, the agent's answer must validate against this model."""

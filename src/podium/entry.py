@@ -12,7 +12,7 @@ from pydantic import JsonValue
 from podium.clock import Clock
 from podium.engine.local import LocalEngine
 from podium.event import Event
-from podium.ids import IdFactory
+from podium.ids import IdFactory, TaskId
 from podium.models.base import Model
 from podium.run import RunResult
 from podium.stores.base import Store
@@ -30,6 +30,7 @@ async def arun(
     clock: Clock | None = None,
     ids: IdFactory | None = None,
     on_event: Callable[[Event], None] | None = None,
+    on_token: Callable[[TaskId, str], None] | None = None,
     max_concurrency: int | None = None,
 ) -> RunResult:
     """Run a workflow to the end and return its result.
@@ -45,6 +46,7 @@ async def arun(
         ids: run id factory.
         on_event: called with each event as it is recorded (it is durable once the engine
             acts on it; see ``podium.engine.recorder``).
+        on_token: called with ``(task id, text)`` as models stream their answers.
         max_concurrency: at most this many agent tasks at once (default: the workflow's).
 
     Returns:
@@ -71,6 +73,7 @@ async def arun(
             model=model,
             max_concurrency=max_concurrency,
             subscribers=(on_event,) if on_event else (),
+            token_listener=on_token,
         )
         return await engine.execute(workflow, inputs)
 

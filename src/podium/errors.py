@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 __all__ = [
     "ApprovalRequired",
@@ -28,6 +29,7 @@ __all__ = [
     "ContextAccessError",
     "Location",
     "ModelError",
+    "ModelErrorKind",
     "OutputValidationError",
     "PlanError",
     "PodiumError",
@@ -143,8 +145,39 @@ def _rebuild_task_error(cls: type[TaskError], message: str, state: dict[str, obj
     return error
 
 
+ModelErrorKind = Literal[
+    "rate_limit", "timeout", "server", "bad_request", "auth", "not_found", "context_length", "other"
+]
+"""Why a model call failed, as the reliability layer needs to know it."""
+
+_RETRYABLE_KINDS = frozenset({"rate_limit", "timeout", "server"})
+
+
 class ModelError(TaskError):
-    """A model provider failed; ``retryable`` says whether a retry may help."""
+    """A model provider failed.
+
+    ``kind`` classifies the failure; rate limits, timeouts and server errors are retryable by
+    default (``retry_after`` carries a provider's ``Retry-After``), the others fail fast.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ModelErrorKind = "other",
+        task_id: str | None = None,
+        attempt: int = 1,
+        retryable: bool | None = None,
+        retry_after: timedelta | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            task_id=task_id,
+            attempt=attempt,
+            retryable=kind in _RETRYABLE_KINDS if retryable is None else retryable,
+            retry_after=retry_after,
+        )
+        self.kind = kind
 
 
 class OutputValidationError(TaskError):

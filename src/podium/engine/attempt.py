@@ -9,7 +9,7 @@ Every model call, tool call and rejected output is an event.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +40,8 @@ class AgentCall:
     values: Mapping[str, Any]  # Any: context values and template helpers
     run_id: str
     attempt: int = 1
+    on_token: Callable[[str], None] | None = None
+    """Receives generated text as it streams (the live view)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +158,7 @@ async def _complete(
         output_schema=schema.model_json_schema() if schema is not None else None,
         max_output_tokens=call.agent.max_output_tokens,
         temperature=call.agent.temperature,
+        on_token=call.on_token,
         caller=CallInfo(
             run_id=call.run_id,
             task_id=call.task_id,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from jinja2 import TemplateError
@@ -42,6 +43,7 @@ from podium.ids import IdFactory, RunId, TaskId, UuidIdFactory
 from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
+from podium.models.spec import ModelSpec
 from podium.run import RunResult
 from podium.stores.base import Store
 from podium.task import Task
@@ -49,7 +51,10 @@ from podium.template import variables
 from podium.workflow.model import Workflow, walk
 from podium.workflow.validate import validate
 
-__all__ = ["LocalEngine", "resolve_inputs"]
+__all__ = ["LocalEngine", "TokenListener", "resolve_inputs"]
+
+TokenListener = Callable[[TaskId, str], None]
+"""Receives ``(task id, text)`` as a task's model streams its answer."""
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +70,8 @@ class LocalEngine:
         ids: run id factory.
         model: a model (or model name) that replaces every agent's model for these runs.
         max_concurrency: overrides the workflow's global concurrency limit.
-        subscribers: called with each event after it is stored (the live view).
+        subscribers: called with each event as it is recorded (the live view).
+        token_listener: called with a task's generated text as models stream it.
     """
 
     def __init__(
@@ -77,8 +83,10 @@ class LocalEngine:
         model: str | Model | None = None,
         max_concurrency: int | None = None,
         subscribers: Sequence[Subscriber] = (),
+        token_listener: TokenListener | None = None,
     ) -> None:
         self.store = store
+        self.token_listener = token_listener
         self.clock = clock or SystemClock()
         self.ids = ids or UuidIdFactory()
         self.model = model
@@ -269,6 +277,7 @@ class _Run:
             model=self.model_for(agent, frame.workflow),
             values=frame.values(_names(agent, task), agent),
             run_id=self.run_id,
+            on_token=partial(listener, qid) if (listener := self.engine.token_listener) else None,
         )
         async with self.limits.slot(agent):
             self.recorder.note(
@@ -351,11 +360,18 @@ class _Run:
         """The model an agent uses in this run (the run-wide override wins)."""
         choice = self.engine.model or agent.model or workflow.model or self.workflow.model
         choice = choice or DEFAULT_MODEL
-        if not isinstance(choice, str):
+        if not isinstance(choice, str | ModelSpec):
             return choice
-        model = self._models.get(choice)
+        key = choice if isinstance(choice, str) else choice.model_dump_json()
+        key = (
+            f"{workflow.name}:{key}"
+            if isinstance(choice, str) and choice in workflow.models
+            else key
+        )
+        model = self._models.get(key)
         if model is None:
-            model = self._models[choice] = resolve(choice, canned=self._canned)
+            named = {**self.workflow.models, **workflow.models}
+            model = self._models[key] = resolve(choice, named=named, canned=self._canned)
         return model
 
 

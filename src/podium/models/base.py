@@ -10,6 +10,7 @@ This module imports no LLM library.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -86,6 +87,8 @@ class ModelRequest:
     max_output_tokens: int | None = None
     temperature: float | None = None
     caller: CallInfo | None = None
+    on_token: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    """Called with each piece of text as it is generated, by models that stream."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

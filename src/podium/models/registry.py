@@ -1,7 +1,9 @@
-"""Model names -> models, imported lazily so an unused adapter costs nothing.
+"""Model names and specs -> models, imported lazily so an unused adapter costs nothing.
 
-Names: ``local`` (the embedded SmolLM2-135M-Instruct, the default), ``local:PATH.gguf`` (another
-local GGUF file), ``scripted`` (canned or made-up answers, offline and instant).
+Names: ``local`` (the embedded SmolLM2-135M-Instruct, the default), ``local:PATH.gguf``,
+``scripted`` (canned or made-up answers, offline and instant), ``openai:MODEL`` and
+``anthropic:MODEL``; or a ``ModelSpec`` (see ``podium.models.spec``) for any OpenAI-compatible
+server. Adapters for hosted providers need their extra (``pip install "podium[openai]"``).
 """
 
 from __future__ import annotations
@@ -11,31 +13,54 @@ from collections.abc import Mapping, Sequence
 from podium.errors import ConfigError
 from podium.models.base import Model
 from podium.models.scripted import Reply, ScriptedModel
+from podium.models.spec import ModelSpec, parse_model_name
 
 __all__ = ["DEFAULT_MODEL", "resolve"]
 
 DEFAULT_MODEL = "local"
 
 
-def resolve(name: str, *, canned: Mapping[str, Sequence[Reply]] | None = None) -> Model:
-    """Build the model called ``name``.
+def resolve(
+    model: str | ModelSpec,
+    *,
+    named: Mapping[str, ModelSpec] | None = None,
+    canned: Mapping[str, Sequence[Reply]] | None = None,
+) -> Model:
+    """Build the model a name or spec describes.
 
     Args:
-        name: a model name (see the module docstring).
+        model: a model name, a name from ``named``, or a spec.
+        named: the workflow's ``models:`` section.
         canned: per-task answers for the scripted model (a workflow's ``scripted`` section).
 
     Raises:
-        ConfigError: no model has that name.
+        ConfigError: no model has that name, or its adapter's extra is not installed.
     """
-    kind, _, rest = name.partition(":")
-    if kind == "scripted":
+    spec = _spec(model, named or {})
+    if spec.provider == "scripted":
         return ScriptedModel.plausible(canned)
-    if kind == "local":
-        from podium.models.local import LocalModel
+    try:
+        if spec.provider == "local":
+            from podium.models.local import LocalModel
 
-        return LocalModel(rest or None)
-    msg = (
-        f"unknown model {name!r}: use 'local' (embedded, offline), 'local:PATH.gguf' "
-        "or 'scripted' (canned answers, for trying a workflow)"
-    )
-    raise ConfigError(msg)
+            return LocalModel(spec.name)
+        if spec.provider == "openai":
+            from podium.models.openai_compat import OpenAICompatModel
+
+            return OpenAICompatModel(spec)
+        from podium.models.anthropic import AnthropicModel
+
+        return AnthropicModel(spec)
+    except ImportError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _spec(model: str | ModelSpec, named: Mapping[str, ModelSpec]) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    if model in named:
+        return named[model]
+    try:
+        return parse_model_name(model)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc

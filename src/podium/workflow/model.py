@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, field
 from podium.agent import Agent
 from podium.errors import Location
 from podium.ids import TaskId
+from podium.models.spec import ModelSpec
 from podium.task import LoopSpec, MapSpec, Task
 
 __all__ = ["InputSpec", "KeySpec", "Workflow"]
@@ -49,8 +50,10 @@ class Workflow(BaseModel):
 
     name: str
     description: str = ""
-    model: str | None = None
-    """Default model name for agents that name none (``local`` when unset)."""
+    model: str | ModelSpec | None = None
+    """Default model for agents that name none (``local`` when unset)."""
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    """Named model specs that agents (and ``model``) may refer to by name."""
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     context: dict[str, KeySpec] = Field(default_factory=dict)
     agents: tuple[Agent, ...] = ()

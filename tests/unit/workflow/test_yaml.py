@@ -156,7 +156,12 @@ def test_every_schema_error_is_reported_at_once_with_its_line() -> None:
     problems = _problems(text)
     found = {(p.path, _line(p), p.message) for p in problems}
     assert found == {
-        ("agents.0.model", 4, "Input should be a valid string or an instance of Model (got 3)"),
+        (
+            "agents.0.model",
+            4,
+            "Input should be a valid string or a valid dictionary or instance of ModelSpec"
+            " or an instance of Model (got 3)",
+        ),
         ("tasks.0.join.at_least", 8, "Input should be greater than or equal to 1 (got 0)"),
         ("tasks.1.colour", 11, "unknown field 'colour'"),
         ("tasks.2.id", 12, "missing required field 'id'"),
