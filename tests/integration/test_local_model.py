@@ -94,6 +94,19 @@ async def test_generates_text_and_counts_tokens(model: LocalModel) -> None:
     assert response.cost == 0.0
 
 
+async def test_streams_text_pieces_that_make_up_the_answer(model: LocalModel) -> None:
+    pieces: list[str] = []
+    request = ModelRequest(
+        messages=(Message(role="user", content="Name three colours."),), on_token=pieces.append
+    )
+    response = await model.complete(request)
+
+    assert len(pieces) > 1
+    assert "".join(pieces).strip() == response.text
+    assert response.usage.output_tokens == len(pieces)
+    assert response.usage.input_tokens > 0
+
+
 async def test_output_follows_pydantic_schema_with_defs(model: LocalModel) -> None:
     schema = Review.model_json_schema()
     assert "$defs" in schema  # the enum and the nested model are $refs

@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 try:
@@ -177,8 +177,14 @@ class LocalModel:
             max_tokens=request.max_output_tokens or self._max_output_tokens,
             seed=self._seed,
         )
+        on_piece = None
+        if request.on_token is not None and not call.uses_tools:
+            # Generation runs in a worker thread; the listener belongs to the event loop.
+            loop, listener = asyncio.get_running_loop(), request.on_token
+            on_piece = partial(loop.call_soon_threadsafe, listener)
+        work = partial(_generate, call=call, on_piece=on_piece)
         async with self._shared.turn():
-            raw = await asyncio.to_thread(self._shared.run, partial(_generate, call=call))
+            raw = await asyncio.to_thread(self._shared.run, work)
         return _to_response(raw, call, model=self._name)
 
 
@@ -404,9 +410,11 @@ def _grammar(schema: dict[str, JsonValue]) -> llama_cpp.LlamaGrammar:
 # --- the llama call (runs in a worker thread, holding the model) ----------------------------
 
 
-def _generate(loaded: _Loaded, *, call: _Call) -> CreateChatCompletionResponse:
+def _generate(
+    loaded: _Loaded, *, call: _Call, on_piece: Callable[[str], object] | None = None
+) -> CreateChatCompletionResponse:
     grammar = None if call.schema is None else _grammar(call.schema)
-    _check_context(loaded, call)
+    prompt_tokens = _check_context(loaded, call)
     try:
         raw = loaded.llama.create_chat_completion(
             messages=cast("list[ChatCompletionRequestMessage]", call.messages),
@@ -415,14 +423,40 @@ def _generate(loaded: _Loaded, *, call: _Call) -> CreateChatCompletionResponse:
             seed=call.seed,
             repeat_penalty=_REPEAT_PENALTY,
             grammar=grammar,
+            stream=on_piece is not None,
         )
+        if on_piece is not None:
+            return _collect_stream(raw, on_piece, prompt_tokens)
     except Exception as exc:  # llama.cpp raises bare ValueError/RuntimeError
         msg = f"llama.cpp failed to generate with {Path(loaded.llama.model_path).name}: {exc}"
         raise ModelError(msg, retryable=False) from exc
     return cast("CreateChatCompletionResponse", raw)
 
 
-def _check_context(loaded: _Loaded, call: _Call) -> None:
+def _collect_stream(
+    chunks: Any,  # Any: llama_cpp yields untyped chunk dicts
+    on_piece: Callable[[str], object],
+    prompt_tokens: int,
+) -> CreateChatCompletionResponse:
+    """Pass each streamed piece on and rebuild the whole response (one chunk per token)."""
+    pieces: list[str] = []
+    finish_reason = None
+    for chunk in chunks:
+        choice = chunk["choices"][0]
+        piece = choice["delta"].get("content") or ""
+        if piece:
+            pieces.append(piece)
+            on_piece(piece)
+        finish_reason = choice.get("finish_reason") or finish_reason
+    raw = {
+        "choices": [{"message": {"content": "".join(pieces)}, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces)},
+    }
+    return cast("CreateChatCompletionResponse", raw)
+
+
+def _check_context(loaded: _Loaded, call: _Call) -> int:
+    """The prompt's token count, once it is known to fit the context window."""
     try:
         prompt_tokens = _count_prompt_tokens(loaded, call.messages)
     except Exception as exc:  # tokenizer or chat-template failure inside llama_cpp
@@ -435,7 +469,8 @@ def _check_context(loaded: _Loaded, call: _Call) -> None:
             f"and up to {call.max_tokens} may be generated, but the context window is {n_ctx}; "
             "shorten the conversation, lower max_output_tokens or raise n_ctx"
         )
-        raise ModelError(msg, retryable=False)
+        raise ModelError(msg, kind="context_length")
+    return prompt_tokens
 
 
 def _count_prompt_tokens(loaded: _Loaded, messages: list[_ChatMessage]) -> int:
