@@ -12,6 +12,7 @@ Every view folds the events it receives into one ``RunState`` (the same projecti
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Final
@@ -31,11 +32,13 @@ from podium.cli.output import (
 )
 from podium.clock import SystemClock
 from podium.event import Event, TaskFailed, TaskSkipped, TaskSucceeded
+from podium.ids import TaskId
 from podium.run import RunState, TaskState
 
 __all__ = ["LineView", "LiveView", "RunView", "progress"]
 
 _FPS: Final = 8
+_STREAM_TAIL: Final = 60
 
 
 class RunView:
@@ -44,6 +47,16 @@ class RunView:
     def __init__(self) -> None:
         self.state: RunState | None = None
         """The run's state, from its first event on."""
+        self.streams: dict[TaskId, str] = {}
+        """The latest text each running task's model has streamed (its tail only)."""
+
+    def token(self, task_id: TaskId, text: str) -> None:
+        """Take a piece of text a task's model streamed (the engine's ``on_token``)."""
+        self.streams[task_id] = (self.streams.get(task_id, "") + text)[-_STREAM_TAIL:]
+        self.streamed()
+
+    def streamed(self) -> None:
+        """Called after each streamed piece."""
 
     def apply(self, event: Event) -> None:
         """Fold one event (the engine's ``on_event`` subscriber)."""
@@ -108,6 +121,12 @@ class LiveView(RunView):
 
     def changed(self, event: Event) -> None:
         """Redraw now unless the last redraw was under a frame ago."""
+        if isinstance(event, TaskSucceeded | TaskFailed | TaskSkipped):
+            self.streams.pop(event.task_id, None)
+        self.streamed()
+
+    def streamed(self) -> None:
+        """Redraw now unless the last redraw was under a frame ago."""
         if self._clock.monotonic() - self._last_draw >= 1 / _FPS:
             self._draw()
 
@@ -123,7 +142,8 @@ class LiveView(RunView):
             return
         if not self._live.is_started:  # started on the first event: a run that never starts
             self._live.start()  # (an invalid workflow) leaves no empty frame behind
-        self._live.update(progress(self.state, self._clock.now()), refresh=True)
+        view = progress(self.state, self._clock.now(), self.streams)
+        self._live.update(view, refresh=True)
 
     def __enter__(self) -> LiveView:
         return self
@@ -139,8 +159,14 @@ class LiveView(RunView):
             self._live.stop()
 
 
-def progress(state: RunState, now: datetime) -> RenderableType:
-    """The live view: a header line with the totals, then one row per task."""
+def progress(
+    state: RunState, now: datetime, streams: Mapping[TaskId, str] | None = None
+) -> RenderableType:
+    """The live view: a header line with the totals, then one row per task.
+
+    A running task whose model streams shows the tail of its text as its note.
+    """
+    streams = streams or {}
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold dim")
     for name, justify in _COLUMNS:
         table.add_column(name, justify=justify, no_wrap=name != "note")
@@ -149,6 +175,8 @@ def progress(state: RunState, now: datetime) -> RenderableType:
         if task.status == "running" and task.started_at is not None:
             elapsed = now - task.started_at
         note = task.error if task.status in ("failed", "skipped") else ""
+        if task.status == "running" and task.id in streams:
+            note = "…" + " ".join(streams[task.id].split())
         table.add_row(
             Text("  " * depth + task.id),
             status_text(task.status),

@@ -218,6 +218,7 @@ async def _execute(workflow: Workflow, options: RunOptions, view: RunView) -> Po
                     model=options.model,
                     store=store,
                     on_event=view.apply,
+                    on_token=view.token,
                     max_concurrency=options.max_concurrency,
                 )
             except PodiumError as error:
