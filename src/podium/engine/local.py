@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -24,10 +26,11 @@ from pydantic import JsonValue
 from podium.agent import Agent
 from podium.clock import Clock, SystemClock
 from podium.context import Context
-from podium.engine.attempt import AgentCall, call_agent
+from podium.engine.attempt import AgentAnswer, AgentCall, call_agent
 from podium.engine.frame import Frame
 from podium.engine.limits import Limits
 from podium.engine.recorder import Draft, Recorder, Subscriber
+from podium.engine.retry import DEFAULT_RETRY, RetryPolicy
 from podium.engine.scheduler import Outcome, execute_graph
 from podium.errors import ConfigError, ContextAccessError, Problem, TaskError
 from podium.event import (
@@ -35,6 +38,7 @@ from podium.event import (
     RunCompleted,
     RunStarted,
     TaskFailed,
+    TaskRetried,
     TaskSkipped,
     TaskStarted,
     TaskSucceeded,
@@ -72,6 +76,7 @@ class LocalEngine:
         max_concurrency: overrides the workflow's global concurrency limit.
         subscribers: called with each event as it is recorded (the live view).
         token_listener: called with a task's generated text as models stream it.
+        retry: how retryable failures (rate limits, timeouts, server errors) are retried.
     """
 
     def __init__(
@@ -84,8 +89,10 @@ class LocalEngine:
         max_concurrency: int | None = None,
         subscribers: Sequence[Subscriber] = (),
         token_listener: TokenListener | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self.store = store
+        self.retry = retry
         self.token_listener = token_listener
         self.clock = clock or SystemClock()
         self.ids = ids or UuidIdFactory()
@@ -156,6 +163,7 @@ class _Run:
         self.clock = engine.clock
         self.limits = Limits(engine.max_concurrency or workflow.max_concurrency)
         self._models: dict[str, Model] = {}
+        self._rng = random.Random(self.run_id)  # jitter, reproducible per run
         self._canned = _canned(workflow)
 
     @property
@@ -270,6 +278,7 @@ class _Run:
 
     async def _agent_node(self, task: Task, frame: Frame, qid: TaskId) -> Outcome:
         agent = frame.agent(task)
+        listener = self.engine.token_listener
         call = AgentCall(
             task=task,
             task_id=qid,
@@ -277,20 +286,12 @@ class _Run:
             model=self.model_for(agent, frame.workflow),
             values=frame.values(_names(agent, task), agent),
             run_id=self.run_id,
-            on_token=partial(listener, qid) if (listener := self.engine.token_listener) else None,
+            on_token=partial(listener, qid) if listener else None,
         )
-        async with self.limits.slot(agent):
-            self.recorder.note(
-                TaskStarted, task_id=qid, agent=agent.name, iteration=frame.iteration
-            )
-            try:
-                async with asyncio.timeout(task.timeout.total_seconds()):
-                    answer = await call_agent(call, self.recorder, self.clock)
-            except TimeoutError:
-                error = TaskError(f"timed out after {task.timeout}", task_id=qid, retryable=True)
-                return await self.fail(qid, agent.name, error, frame)
-            except (TaskError, TemplateError) as exc:
-                return await self.fail(qid, agent.name, exc, frame)
+        answer = await self._attempts(call, frame)
+        if isinstance(answer, Exception):
+            attempt = answer.attempt if isinstance(answer, TaskError) else 1
+            return await self.fail(qid, agent.name, answer, frame, attempt=attempt)
         outcome = Outcome(status="succeeded", output=answer.output, chosen=answer.chosen)
         journal = answer.journal
         if answer.chosen is not None:
@@ -298,6 +299,55 @@ class _Run:
             route = {"task_id": qid, "choice": frame.qualify(answer.chosen), "reason": reason}
             journal = (*journal, (RouteChosen, route))
         return await self.succeed(task, frame, qid, outcome, writer=agent, journal=journal)
+
+    async def _attempts(self, call: AgentCall, frame: Frame) -> AgentAnswer | Exception:
+        """Attempt the task, retrying retryable failures as the retry policy says.
+
+        Failed attempts that will be retried are recorded (``task_failed`` then
+        ``task_retried``); the last failure is returned for the caller to record.
+        """
+        while True:
+            result = await self._attempt(call, frame)
+            if not isinstance(result, TaskError):
+                return result
+            result.attempt = call.attempt
+            delay = self.engine.retry.delay(result, call.attempt, self._rng)
+            if delay is None:
+                return result
+            await self.recorder.emit_all(
+                [
+                    _failed(call.task_id, call.agent.name, result, frame, attempt=call.attempt),
+                    (
+                        TaskRetried,
+                        {
+                            "task_id": call.task_id,
+                            "attempt": call.attempt,
+                            "delay_s": delay.total_seconds(),
+                        },
+                    ),
+                ]
+            )
+            await self.clock.sleep(delay)
+            call = replace(call, attempt=call.attempt + 1)
+
+    async def _attempt(self, call: AgentCall, frame: Frame) -> AgentAnswer | Exception:
+        """One attempt, holding a concurrency slot; an expected failure is returned."""
+        async with self.limits.slot(call.agent):
+            self.recorder.note(
+                TaskStarted,
+                task_id=call.task_id,
+                agent=call.agent.name,
+                attempt=call.attempt,
+                iteration=frame.iteration,
+            )
+            try:
+                async with asyncio.timeout(call.task.timeout.total_seconds()):
+                    return await call_agent(call, self.recorder, self.clock)
+            except TimeoutError:
+                timeout = call.task.timeout
+                return TaskError(f"timed out after {timeout}", task_id=call.task_id, retryable=True)
+            except (TaskError, TemplateError) as exc:
+                return exc
 
     async def succeed(
         self,
@@ -341,20 +391,13 @@ class _Run:
             return await self.fail(qid, writer.name if writer else None, exc, frame)
         return outcome
 
-    async def fail(self, qid: TaskId, agent: str | None, exc: Exception, frame: Frame) -> Outcome:
+    async def fail(
+        self, qid: TaskId, agent: str | None, exc: Exception, frame: Frame, *, attempt: int = 1
+    ) -> Outcome:
         """Record a failed task and return its outcome."""
-        message = exc.message if isinstance(exc, TaskError) else str(exc)
-        retryable = exc.retryable if isinstance(exc, TaskError) else False
-        await self.recorder.emit(
-            TaskFailed,
-            task_id=qid,
-            agent=agent,
-            error_type=type(exc).__name__,
-            message=message,
-            retryable=retryable,
-            iteration=frame.iteration,
-        )
-        return Outcome(status="failed", reason=message)
+        await self.recorder.emit_all([_failed(qid, agent, exc, frame, attempt=attempt)])
+        reason = exc.message if isinstance(exc, TaskError) else str(exc)
+        return Outcome(status="failed", reason=reason)
 
     def model_for(self, agent: Agent, workflow: Workflow) -> Model:
         """The model an agent uses in this run (the run-wide override wins)."""
@@ -373,6 +416,20 @@ class _Run:
             named = {**self.workflow.models, **workflow.models}
             model = self._models[key] = resolve(choice, named=named, canned=self._canned)
         return model
+
+
+def _failed(qid: TaskId, agent: str | None, exc: Exception, frame: Frame, *, attempt: int) -> Draft:
+    """The ``task_failed`` event of a failed attempt."""
+    fields = {
+        "task_id": qid,
+        "agent": agent,
+        "error_type": type(exc).__name__,
+        "message": exc.message if isinstance(exc, TaskError) else str(exc),
+        "retryable": exc.retryable if isinstance(exc, TaskError) else False,
+        "attempt": attempt,
+        "iteration": frame.iteration,
+    }
+    return (TaskFailed, fields)
 
 
 def _names(agent: Agent, task: Task) -> frozenset[str]:

@@ -21,6 +21,7 @@ from jinja2.defaults import DEFAULT_NAMESPACE
 from podium.agent import Agent
 from podium.errors import ConfigError, Problem, WorkflowValidationError
 from podium.ids import TaskId
+from podium.models.spec import parse_model_name
 from podium.task import AtLeast, Task
 from podium.template import check_syntax, variables
 from podium.workflow.graph import ancestors, find_cycle
@@ -173,6 +174,19 @@ def _agents(workflow: Workflow) -> Iterator[Problem]:
             known = ", ".join(names) or "none"
             msg = f"task {task.id!r} names agent {task.agent!r}, which is not in `agents`"
             yield _problem(workflow, f"{path}.agent", f"{msg} (known: {known})")
+
+
+def _models(workflow: Workflow) -> Iterator[Problem]:
+    """Model names must parse or name an entry of the workflow's ``models``."""
+    choices = [("model", workflow.model)]
+    choices += [(f"agents.{a.name}.model", a.model) for a in workflow.agents]
+    for path, choice in choices:
+        if isinstance(choice, str) and choice not in workflow.models:
+            try:
+                parse_model_name(choice)
+            except ValueError as exc:
+                named = ", ".join(workflow.models) or "none"
+                yield _problem(workflow, path, f"{exc}; named models in `models`: {named}")
 
 
 def _routes(workflow: Workflow) -> Iterator[Problem]:
@@ -406,6 +420,7 @@ _CHECKS: tuple[Callable[[Workflow], Iterator[Problem]], ...] = (
     _loops,
     _joins,
     _agents,
+    _models,
     _routes,
     _agent_writes,
     _templates,

@@ -29,10 +29,13 @@ from podium import (
     tool,
 )
 from podium.engine import LocalEngine
+from podium.engine.retry import RetryPolicy
 from podium.event import Event
 from podium.ids import SequentialIdFactory
 from podium.models.base import ToolCall
 from podium.run import RunResult, project
+
+NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 class Review(BaseModel):
@@ -58,6 +61,7 @@ async def run(
     inputs: dict[str, object] | None = None,
     **options: object,
 ) -> RunResult:
+    options.setdefault("retry", NO_RETRY)
     engine = LocalEngine(store=store, model=model, **options)  # type: ignore[arg-type]
     return await engine.execute(flow, inputs)  # type: ignore[arg-type]
 
