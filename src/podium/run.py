@@ -100,6 +100,8 @@ class RunState:
     error: str | None = None
     tasks: dict[TaskId, TaskState] = field(default_factory=dict)
     writes: list[ContextWritten] = field(default_factory=list)
+    calls: list[ModelCalled | ToolCalled] = field(default_factory=list)
+    """Every model and tool call, in order: model, tokens, latency and cost, or tool result."""
     notes: list[str] = field(default_factory=list)
     """Routing choices, map sizes, loop decisions and repairs, in order."""
     last_seq: int = 0
@@ -233,6 +235,7 @@ def _task_skipped(state: RunState, e: TaskSkipped) -> None:
 
 
 def _model_called(state: RunState, e: ModelCalled) -> None:
+    state.calls.append(e)
     task = state.task(e.task_id)
     task.model_calls += 1
     task.input_tokens += e.input_tokens
@@ -241,6 +244,7 @@ def _model_called(state: RunState, e: ModelCalled) -> None:
 
 
 def _tool_called(state: RunState, e: ToolCalled) -> None:
+    state.calls.append(e)
     state.task(e.task_id).tool_calls += 1
 
 

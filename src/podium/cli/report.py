@@ -7,10 +7,11 @@ context writes with their provenance; the engine's notes; the final output.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Final
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -28,7 +29,7 @@ from podium.cli.output import (
     task_children,
     task_rows,
 )
-from podium.event import ContextWritten
+from podium.event import ContextWritten, ModelCalled
 from podium.run import RunState, TaskState
 
 __all__ = ["run_report"]
@@ -42,6 +43,8 @@ def run_report(state: RunState, console: Console) -> RenderableType:
     """Everything recorded about a run, section by section, laid out for ``console``."""
     sections: list[RenderableType] = [_header(state), _title("Graph"), _graph(state)]
     sections += [_title("Tasks"), *_task_sections(state, console)]
+    if state.calls:
+        sections += [_title("Model and tool calls"), _calls(state)]
     sections += [
         _title("Context"),
         _writes(state) if state.writes else Text("no writes", style="dim"),
@@ -187,6 +190,37 @@ def _writes(state: RunState) -> Table:
             Text(preview(write.value, _PREVIEW)),
         )
     return table
+
+
+def _calls(state: RunState) -> Table:
+    table = _table()
+    for name, justify in _CALL_COLUMNS:
+        table.add_column(name, justify=justify, no_wrap=name != "result")
+    for call in state.calls:
+        took = format_duration(timedelta(seconds=call.latency_s))
+        if isinstance(call, ModelCalled):
+            tokens = (
+                f"{format_tokens(call.input_tokens)} in, {format_tokens(call.output_tokens)} out"
+            )
+            table.add_row(call.task_id, call.model, tokens, took, format_cost(call.cost), "")
+        else:
+            result = (
+                Text(f"error: {call.error}", style="red")
+                if call.error
+                else Text(preview(call.result, _PREVIEW))
+            )
+            table.add_row(call.task_id, f"tool {call.tool}", "", took, "", result)
+    return table
+
+
+_CALL_COLUMNS: Final[tuple[tuple[str, JustifyMethod], ...]] = (
+    ("task", "left"),
+    ("model / tool", "left"),
+    ("tokens", "right"),
+    ("took", "right"),
+    ("cost", "right"),
+    ("result", "left"),
+)
 
 
 def _writer(write: ContextWritten) -> Text:
