@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any, overload
 
 from pydantic import (
@@ -35,10 +36,11 @@ from pydantic import (
 from podium.errors import ToolError
 from podium.models.base import ToolSpec
 
-__all__ = ["Tool", "tool"]
+__all__ = ["Tool", "json_schema", "tool"]
 
 _ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
 _JSON: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
+_SCHEMA: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +67,7 @@ class Tool:
         return ToolSpec(
             name=self.name,
             description=self.description,
-            parameters=self.arguments.model_json_schema(),
+            parameters=json_schema(self.arguments),
         )
 
     async def call(self, arguments: Mapping[str, JsonValue]) -> JsonValue:
@@ -133,6 +135,12 @@ def tool(
         )
 
     return build(function) if function is not None else build
+
+
+@lru_cache(maxsize=1024)
+def json_schema(model: type[BaseModel]) -> dict[str, JsonValue]:
+    """The JSON schema of a pydantic model, computed once (models are immutable classes)."""
+    return _SCHEMA.validate_python(model.model_json_schema())
 
 
 def _arguments_model(func: Callable[..., Any], docs: Mapping[str, str]) -> type[BaseModel]:

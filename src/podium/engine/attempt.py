@@ -24,6 +24,7 @@ from podium.ids import TaskId
 from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
 from podium.task import Task
 from podium.template import render
+from podium.tool import json_schema
 
 __all__ = ["AgentCall", "call_agent"]
 
@@ -138,7 +139,7 @@ def _prompt(call: AgentCall, schema: type[BaseModel] | None) -> list[Message]:
         user += f"\n\nChoose exactly one of: {options}. Give the choice and a short reason."
     if schema is not None:
         user += "\n\nAnswer with one JSON object matching this schema:\n"
-        user += json.dumps(schema.model_json_schema(), separators=(",", ":"))
+        user += json.dumps(json_schema(schema), separators=(",", ":"))
     return [Message(role="system", content=system), Message(role="user", content=user)]
 
 
@@ -155,7 +156,7 @@ async def _complete(
         messages=tuple(talk.messages),
         tools=tuple(t.spec for t in call.agent.tools),
         tool_choice="none" if must_answer else "auto",
-        output_schema=schema.model_json_schema() if schema is not None else None,
+        output_schema=json_schema(schema) if schema is not None else None,
         max_output_tokens=call.agent.max_output_tokens,
         temperature=call.agent.temperature,
         on_token=call.on_token,
