@@ -30,6 +30,7 @@ __all__ = [
     "OutputRejected",
     "RouteChosen",
     "RunCompleted",
+    "RunResumed",
     "RunStarted",
     "RunStatus",
     "TaskFailed",
@@ -44,10 +45,11 @@ __all__ = [
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
+2: ``run_started`` records the workflow's source, fingerprint and process; ``run_resumed``.
 """
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
@@ -80,6 +82,26 @@ class RunStarted:
     inputs: dict[str, JsonValue]
     graph: tuple[GraphNode, ...]
     output_key: str | None = None
+    source: str | None = None
+    """The workflow file the run came from, if any (``podium resume`` loads it again)."""
+    fingerprint: str = ""
+    """A hash of the workflow's definition, to notice a resume with a changed workflow."""
+    pid: int | None = None
+    """The process running it, so a dead one's run shows as interrupted."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResumed:
+    """An interrupted, cancelled or failed run continues from its log in a new process."""
+
+    kind: Literal["run_resumed"] = "run_resumed"
+    seq: int
+    run_id: RunId
+    at: datetime
+    pid: int | None = None
+    fingerprint: str = ""
+    is_replay: bool = False
+    """True for ``podium replay``: model and tool results come from the log only."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,6 +294,7 @@ class RunCompleted:
 
 Event = Annotated[
     RunStarted
+    | RunResumed
     | TaskStarted
     | ModelCalled
     | ToolCalled

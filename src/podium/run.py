@@ -24,6 +24,7 @@ from podium.event import (
     OutputRejected,
     RouteChosen,
     RunCompleted,
+    RunResumed,
     RunStarted,
     RunStatus,
     TaskFailed,
@@ -105,6 +106,9 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     """Routing choices, map sizes, loop decisions and repairs, in order."""
     last_seq: int = 0
+    source: str | None = None
+    pid: int | None = None
+    """The process that last ran it (a run "running" in a dead process was interrupted)."""
 
     def task(self, task_id: TaskId) -> TaskState:
         """The state of ``task_id``, created pending when first seen."""
@@ -205,7 +209,13 @@ def summarize(state: RunState) -> RunSummary:
     )
 
 
+def _run_resumed(state: RunState, e: RunResumed) -> None:
+    state.status, state.error, state.ended_at, state.pid = "running", None, None, e.pid
+    state.notes.append("replayed from its log" if e.is_replay else "resumed")
+
+
 def _run_started(state: RunState, e: RunStarted) -> None:
+    state.source, state.pid = e.source, e.pid
     state.workflow, state.goal, state.inputs = e.workflow, e.goal, dict(e.inputs)
     state.graph, state.output_key, state.started_at = e.graph, e.output_key, e.at
     for node in e.graph:
@@ -278,6 +288,7 @@ def _describe(e: Event) -> str:
             return f"{e.task_id}: attempt {e.attempt} failed, retrying in {e.delay_s:.2f}s"
         case (
             RunStarted()
+            | RunResumed()
             | TaskStarted()
             | ModelCalled()
             | ToolCalled()
@@ -302,6 +313,7 @@ _APPLY = {
     "tool_called": _tool_called,
     "context_written": _context_written,
     "run_completed": _run_completed,
+    "run_resumed": _run_resumed,
     "route_chosen": _note,
     "map_expanded": _note,
     "loop_iterated": _note,

@@ -203,6 +203,8 @@ class _Run:
         except BaseException as exc:
             await self._finish("failed", error=f"podium bug: {type(exc).__name__}: {exc}")
             raise
+        finally:
+            await self._close_models()
         failed = [self.recorder.state.tasks[t] for t in self.recorder.state.tasks]
         failures = [t for t in failed if t.status == "failed"]
         output = context.get(self.workflow.output_key)
@@ -223,6 +225,14 @@ class _Run:
                 )
         except (TimeoutError, asyncio.CancelledError):  # pragma: no cover - store hung at exit
             logger.error("run %s: could not record its end (%s)", self.run_id, status)
+
+    async def _close_models(self) -> None:
+        """Close the models this run built (HTTP clients); models passed in are the caller's."""
+        for model in self._models.values():
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                async with asyncio.timeout(_FINAL_EVENT_TIMEOUT):
+                    await close()
 
     def _result(self, context: Context) -> RunResult:
         state = self.recorder.state

@@ -21,12 +21,18 @@ logger = logging.getLogger(__name__)
 FREE: Final = Price(input_per_mtok=0, output_per_mtok=0)
 
 DEFAULT_PRICES: Final[dict[str, Price]] = {
+    "gpt-5": Price(input_per_mtok=1.25, output_per_mtok=10.00),
+    "gpt-5-mini": Price(input_per_mtok=0.25, output_per_mtok=2.00),
+    "gpt-5-nano": Price(input_per_mtok=0.05, output_per_mtok=0.40),
     "gpt-4o": Price(input_per_mtok=2.50, output_per_mtok=10.00),
     "gpt-4o-mini": Price(input_per_mtok=0.15, output_per_mtok=0.60),
     "gpt-4.1": Price(input_per_mtok=2.00, output_per_mtok=8.00),
     "gpt-4.1-mini": Price(input_per_mtok=0.40, output_per_mtok=1.60),
     "gpt-4.1-nano": Price(input_per_mtok=0.10, output_per_mtok=0.40),
     "o3-mini": Price(input_per_mtok=1.10, output_per_mtok=4.40),
+    "claude-haiku-4-5": Price(input_per_mtok=1.00, output_per_mtok=5.00),
+    "claude-sonnet-4-5": Price(input_per_mtok=3.00, output_per_mtok=15.00),
+    "claude-opus-4-5": Price(input_per_mtok=5.00, output_per_mtok=25.00),
     "claude-3-5-haiku-latest": Price(input_per_mtok=0.80, output_per_mtok=4.00),
     "claude-3-5-sonnet-latest": Price(input_per_mtok=3.00, output_per_mtok=15.00),
     "claude-3-7-sonnet-latest": Price(input_per_mtok=3.00, output_per_mtok=15.00),

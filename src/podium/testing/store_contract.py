@@ -38,6 +38,7 @@ from podium.event import (
     OutputRejected,
     RouteChosen,
     RunCompleted,
+    RunResumed,
     RunStarted,
     TaskFailed,
     TaskRetried,
@@ -73,7 +74,7 @@ def sample_events(
     started_at: datetime = SAMPLE_START,
     status: Literal["succeeded", "failed", "cancelled"] = "failed",
 ) -> list[Event]:
-    """One event of each of the 14 kinds: a small run's whole log, ``seq`` 1 to 14.
+    """One event of each of the 15 kinds: a small run's whole log, ``seq`` 1 to 15.
 
     The run has three tasks: ``research`` succeeds (after a model call of 120 + 30 tokens and
     a tool call), ``write`` fails, ``review`` is skipped; the last event ends it with ``status``.
@@ -92,7 +93,8 @@ def sample_events(
 
     return [
         RunStarted(seq=1, run_id=run_id, at=at(1), workflow="report", goal="Explain tides",
-                   inputs={"topic": "tides", "pages": 2}, graph=_GRAPH, output_key="review"),
+                   inputs={"topic": "tides", "pages": 2}, graph=_GRAPH, output_key="review",
+                   source="report.yaml", fingerprint="f00d", pid=4141),
         TaskStarted(seq=2, run_id=run_id, at=at(2), task_id=_RESEARCH, agent="researcher"),
         ModelCalled(seq=3, run_id=run_id, at=at(3), task_id=_RESEARCH, agent="researcher",
                     model="scripted", input_tokens=120, output_tokens=30, latency_s=0.25,
@@ -116,7 +118,8 @@ def sample_events(
         TaskRetried(seq=12, run_id=run_id, at=at(12), task_id=_WRITE, attempt=1, delay_s=0.5),
         TaskSkipped(seq=13, run_id=run_id, at=at(13), task_id=_REVIEW,
                     reason="need 'write' failed"),
-        RunCompleted(seq=14, run_id=run_id, at=at(14), status=status,
+        RunResumed(seq=14, run_id=run_id, at=at(14), pid=4242, fingerprint="f00d"),
+        RunCompleted(seq=15, run_id=run_id, at=at(15), status=status,
                      output=None if status == "failed" else "a report",
                      error="task 'write' failed" if status == "failed" else None),
     ]  # fmt: skip
@@ -141,7 +144,7 @@ class StoreContract:
         events = sample_events(RunId("r1"))
         await store.append(RunId("r1"), events)
         assert await store.read(RunId("r1"), after_seq=10) == events[10:]
-        assert await store.read(RunId("r1"), after_seq=14) == []
+        assert await store.read(RunId("r1"), after_seq=len(events)) == []
 
     async def test_unknown_run_reads_empty(self, store: Store) -> None:
         await store.append(RunId("r1"), sample_events(RunId("r1")))
