@@ -51,6 +51,7 @@ def test_public_api_is_pinned() -> None:
         "ToolError",
         "Workflow",
         "WorkflowValidationError",
+        "aresume",
         "arun",
         "run",
         "tool",

@@ -7,7 +7,7 @@ This module is the public API; it holds no logic.
 
 from podium.agent import Agent
 from podium.context import Context
-from podium.entry import arun, run
+from podium.entry import aresume, arun, run
 from podium.errors import (
     ConfigError,
     ContextAccessError,
@@ -53,6 +53,7 @@ __all__ = [
     "ToolError",
     "Workflow",
     "WorkflowValidationError",
+    "aresume",
     "arun",
     "run",
     "tool",

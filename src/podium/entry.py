@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -11,14 +12,15 @@ from pydantic import JsonValue
 
 from podium.clock import Clock
 from podium.engine.local import LocalEngine
-from podium.event import Event
-from podium.ids import IdFactory, TaskId
+from podium.errors import ConfigError
+from podium.event import Event, RunStarted
+from podium.ids import IdFactory, RunId, TaskId
 from podium.models.base import Model
 from podium.run import RunResult
 from podium.stores.base import Store
 from podium.workflow.model import Workflow
 
-__all__ = ["arun", "run"]
+__all__ = ["arun", "aresume", "run"]
 
 
 async def arun(
@@ -55,10 +57,7 @@ async def arun(
     Raises:
         ConfigError: the workflow file is malformed, invalid, or an input is wrong.
     """
-    if not isinstance(workflow, Workflow):
-        from podium.workflow.yaml import load_workflow
-
-        workflow = load_workflow(workflow)
+    workflow, source = _load(workflow)
     async with AsyncExitStack() as stack:
         if store is None:
             from podium.stores.location import default_store_path
@@ -75,7 +74,87 @@ async def arun(
             subscribers=(on_event,) if on_event else (),
             token_listener=on_token,
         )
-        return await engine.execute(workflow, inputs)
+        return await engine.execute(workflow, inputs, source=source)
+
+
+async def aresume(
+    run_id: str,
+    workflow: Workflow | str | Path | None = None,
+    *,
+    store: Store | None = None,
+    replay: bool = False,
+    on_event: Callable[[Event], None] | None = None,
+    on_token: Callable[[TaskId, str], None] | None = None,
+) -> RunResult:
+    """Continue an interrupted, cancelled or failed run from its log (or replay it).
+
+    Tasks that succeeded are not run again; a task that was in flight replays the model and
+    tool calls its log holds and makes only the rest; failed tasks are attempted again. With
+    ``replay=True`` the run is instead executed again as a new run fed only from the log: no
+    model or tool is called, and a call the log does not hold fails its task.
+
+    Args:
+        run_id: the run to continue.
+        workflow: the workflow (object or file); by default the file the run was started
+            from, loaded again. A workflow changed since then is used as it is now.
+        store: the store holding the run; by default the one ``arun`` uses.
+        replay: re-execute from the log as a new run instead of continuing.
+        on_event: called with each event as it is recorded.
+        on_token: called with ``(task id, text)`` as models stream.
+
+    Raises:
+        ConfigError: no such run, it already succeeded, or its workflow file is gone.
+    """
+    async with AsyncExitStack() as stack:
+        if store is None:
+            from podium.stores.location import default_store_path
+            from podium.stores.sqlite import SqliteStore
+
+            store = SqliteStore(default_store_path())
+            stack.push_async_callback(store.aclose)
+        started = await _run_started(store, run_id)
+        flow = _workflow_of(started, workflow)
+        engine = LocalEngine(
+            store=store,
+            model=started.model,
+            subscribers=(on_event,) if on_event else (),
+            token_listener=on_token,
+        )
+        if replay:
+            return await engine.replay(flow, RunId(run_id))
+        return await engine.resume(flow, RunId(run_id))
+
+
+def _load(workflow: Workflow | str | Path) -> tuple[Workflow, str | None]:
+    """The workflow, and the absolute path of its file when it came from one."""
+    if isinstance(workflow, Workflow):
+        return workflow, None
+    from podium.workflow.yaml import load_workflow
+
+    return load_workflow(workflow), os.path.abspath(workflow)
+
+
+async def _run_started(store: Store, run_id: str) -> RunStarted:
+    events = await store.read(RunId(run_id), after_seq=0)
+    first = events[0] if events else None
+    if not isinstance(first, RunStarted):
+        raise ConfigError(f"no run {run_id!r} in the store")
+    return first
+
+
+def _workflow_of(started: RunStarted, workflow: Workflow | str | Path | None) -> Workflow:
+    if isinstance(workflow, Workflow):
+        return workflow
+    from podium.workflow.yaml import load_workflow
+
+    path = workflow if workflow is not None else started.source
+    if path is None:
+        msg = (
+            f"run {started.run_id} was started from a workflow built in Python: "
+            "pass the same workflow to resume it"
+        )
+        raise ConfigError(msg)
+    return load_workflow(path)
 
 
 def run(

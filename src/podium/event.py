@@ -49,7 +49,8 @@ SCHEMA_VERSION: Final = 2
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
-2: ``run_started`` records the workflow's source, fingerprint and process; ``run_resumed``.
+2: ``run_started`` records the workflow's source, fingerprint, model override and process;
+   ``run_resumed``; ``task_skipped`` carries its loop iteration.
 """
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
@@ -88,6 +89,8 @@ class RunStarted:
     """A hash of the workflow's definition, to notice a resume with a changed workflow."""
     pid: int | None = None
     """The process running it, so a dead one's run shows as interrupted."""
+    model: str | None = None
+    """The model that replaced every agent's for this run (``--model``), if one did."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -238,6 +241,7 @@ class TaskSkipped:
     at: datetime
     task_id: TaskId
     reason: str
+    iteration: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -36,11 +36,32 @@ from pydantic import (
 from podium.errors import ToolError
 from podium.models.base import ToolSpec
 
-__all__ = ["Tool", "json_schema", "tool"]
+__all__ = ["Tool", "ToolContext", "json_schema", "tool"]
 
 _ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
 _JSON: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
 _SCHEMA: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolContext:
+    """What a tool with side effects may want to know about the call.
+
+    Declare a parameter typed ``ToolContext`` to receive it (it is not shown to the model).
+
+    Attributes:
+        run_id: the run making the call.
+        task_id: the task making the call.
+        idempotency_key: the same for the same logical call across a crash and a resume: pass
+            it to the payment API, the mailer, the ticket system, so a repeat is recognised.
+        may_be_repeat: True when the run was resumed and this call may already have been made
+            just before the process died (it was in flight, so its result was not journaled).
+    """
+
+    run_id: str
+    task_id: str
+    idempotency_key: str
+    may_be_repeat: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +81,8 @@ class Tool:
     function: Callable[..., Any]  # Any: tools take and return whatever their author typed
     arguments: type[BaseModel]
     timeout: timedelta = timedelta(seconds=60)
+    context_parameter: str | None = None
+    """The parameter that receives a ``ToolContext``, if the function declares one."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -70,8 +93,12 @@ class Tool:
             parameters=json_schema(self.arguments),
         )
 
-    async def call(self, arguments: Mapping[str, JsonValue]) -> JsonValue:
+    async def call(
+        self, arguments: Mapping[str, JsonValue], context: ToolContext | None = None
+    ) -> JsonValue:
         """Validate ``arguments``, run the function within ``timeout`` and return a JSON value.
+
+        ``context`` reaches the function if it declares a ``ToolContext`` parameter.
 
         Raises:
             ToolError: the arguments do not fit, the function raised, or it timed out.
@@ -82,6 +109,10 @@ class Tool:
             msg = f"tool {self.name!r} was called with invalid arguments: {_short(exc)}"
             raise ToolError(msg) from exc
         kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
+        if self.context_parameter is not None:
+            kwargs[self.context_parameter] = context or ToolContext(
+                run_id="", task_id="", idempotency_key=""
+            )
         try:
             async with asyncio.timeout(self.timeout.total_seconds()):
                 result = await self._invoke(kwargs)
@@ -132,6 +163,7 @@ def tool(
             function=func,
             arguments=_arguments_model(func, _arg_docs(doc)),
             timeout=timeout or timedelta(seconds=60),
+            context_parameter=_context_parameter(func),
         )
 
     return build(function) if function is not None else build
@@ -147,6 +179,8 @@ def _arguments_model(func: Callable[..., Any], docs: Mapping[str, str]) -> type[
     hints = inspect.get_annotations(func, eval_str=True)
     fields: dict[str, Any] = {}  # Any: create_model takes (type, FieldInfo) pairs
     for param in inspect.signature(func).parameters.values():
+        if hints.get(param.name) is ToolContext:
+            continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             msg = f"tool {func.__name__!r}: *args and **kwargs cannot be described to a model"
             raise TypeError(msg)
@@ -155,6 +189,11 @@ def _arguments_model(func: Callable[..., Any], docs: Mapping[str, str]) -> type[
         fields[param.name] = (annotation, Field(default, description=docs.get(param.name)))
     config = ConfigDict(extra="forbid")
     return create_model(f"{func.__name__}_arguments", __config__=config, **fields)
+
+
+def _context_parameter(func: Callable[..., Any]) -> str | None:
+    hints = inspect.get_annotations(func, eval_str=True)
+    return next((name for name, hint in hints.items() if hint is ToolContext), None)
 
 
 def _arg_docs(doc: str) -> dict[str, str]:

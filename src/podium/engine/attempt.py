@@ -17,6 +17,7 @@ from pydantic import BaseModel, JsonValue, ValidationError, create_model
 
 from podium.agent import Agent
 from podium.clock import Clock
+from podium.engine.journal import Replay
 from podium.engine.recorder import Draft, Recorder
 from podium.errors import ModelError, OutputValidationError, TaskError, ToolError
 from podium.event import ModelCalled, OutputRejected, ToolCalled
@@ -24,7 +25,7 @@ from podium.ids import TaskId
 from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
 from podium.task import Task
 from podium.template import render
-from podium.tool import json_schema
+from podium.tool import ToolContext, json_schema
 
 __all__ = ["AgentCall", "call_agent"]
 
@@ -43,6 +44,9 @@ class AgentCall:
     attempt: int = 1
     on_token: Callable[[str], None] | None = None
     """Receives generated text as it streams (the live view)."""
+    replay: Replay | None = None
+    """Recorded calls of a resumed (or replayed) task, used before any live call."""
+    iteration: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +68,8 @@ class _Conversation:
     results: dict[str, str] = field(default_factory=dict)
     """Tool results by call (name and arguments), to spot a call the model repeats."""
     must_answer: bool = False
+    tool_calls: int = 0
+    """Tool calls made so far (numbers them for idempotency keys)."""
 
 
 async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> AgentAnswer:
@@ -82,11 +88,11 @@ async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> Agent
         must_answer = talk.must_answer or last_turn
         response, journal = await _complete(call, clock, talk, schema, must_answer=must_answer)
         if response.tool_calls:
-            await recorder.emit_all([journal])
+            await recorder.emit_all([journal] if journal else [])
             talk.messages += await _run_tools(call, recorder, clock, response, talk)
             continue
         if schema is None:
-            return AgentAnswer(output=response.text, journal=(journal,))
+            return AgentAnswer(output=response.text, journal=(journal,) if journal else ())
         parsed = await _validate(call, recorder, schema, response, journal, talk)
         if parsed is not None:
             return _answer(call, parsed, journal)
@@ -99,7 +105,7 @@ async def _validate(
     recorder: Recorder,
     schema: type[BaseModel],
     response: ModelResponse,
-    journal: Draft,
+    journal: Draft | None,
     talk: _Conversation,
 ) -> BaseModel | None:
     """The parsed answer, or None after asking for a repair.
@@ -118,7 +124,7 @@ async def _validate(
             "repair": talk.repairs,
             "errors": errors,
         }
-        await recorder.emit_all([journal, (OutputRejected, rejected)])
+        await recorder.emit_all([*([journal] if journal else []), (OutputRejected, rejected)])
         if talk.repairs > call.agent.max_repairs:
             msg = (
                 f"agent {call.agent.name!r} gave output that does not match its schema "
@@ -150,8 +156,14 @@ async def _complete(
     schema: type[BaseModel] | None,
     *,
     must_answer: bool,
-) -> tuple[ModelResponse, Draft]:
-    """Call the model; return its response and the ``model_called`` event to record."""
+) -> tuple[ModelResponse, Draft | None]:
+    """Call the model; return its response and the ``model_called`` event to record.
+
+    A resumed task first replays the answers its log holds (nothing to record for those).
+    """
+    recorded = call.replay.next_model_response() if call.replay else None
+    if recorded is not None:
+        return recorded, None
     request = ModelRequest(
         messages=tuple(talk.messages),
         tools=tuple(t.spec for t in call.agent.tools),
@@ -201,12 +213,21 @@ async def _run_tools(
             result += "arguments: use this result and answer)"
             talk.must_answer = True
         else:
-            result = talk.results[key] = await _run_tool(call, recorder, clock, tool_call)
+            talk.tool_calls += 1
+            result = await _run_tool(call, recorder, clock, tool_call, talk.tool_calls)
+            talk.results[key] = result
         messages.append(Message(role="tool", content=result, tool_call_id=tool_call.id))
     return messages
 
 
-async def _run_tool(call: AgentCall, recorder: Recorder, clock: Clock, tool_call: ToolCall) -> str:
+async def _run_tool(
+    call: AgentCall, recorder: Recorder, clock: Clock, tool_call: ToolCall, number: int
+) -> str:
+    recorded = call.replay.next_tool_result(tool_call) if call.replay else None
+    if recorded is not None:  # completed before the process died: not run again
+        if recorded.error is not None:
+            raise ToolError(recorded.error, task_id=call.task_id)
+        return _as_text(recorded.result)
     tool = call.agent.tool_named(tool_call.name)
     started = clock.monotonic()
     fields: dict[str, Any] = {  # Any: event fields
@@ -220,8 +241,14 @@ async def _run_tool(call: AgentCall, recorder: Recorder, clock: Clock, tool_call
         error = f"there is no tool {tool_call.name!r}; available tools: {names}"
         await recorder.emit(ToolCalled, **fields, error=error)
         return f"error: {error}"
+    context = ToolContext(
+        run_id=call.run_id,
+        task_id=call.task_id,
+        idempotency_key=f"{call.run_id}/{call.task_id}#{call.iteration}/{tool_call.name}/{number}",
+        may_be_repeat=call.replay is not None and not call.replay.is_strict,
+    )
     try:
-        result = await tool.call(tool_call.arguments)
+        result = await tool.call(tool_call.arguments, context)
     except ToolError as exc:
         exc.task_id = call.task_id
         await recorder.emit(
@@ -229,6 +256,10 @@ async def _run_tool(call: AgentCall, recorder: Recorder, clock: Clock, tool_call
         )
         raise
     await recorder.emit(ToolCalled, **fields, result=result, latency_s=clock.monotonic() - started)
+    return _as_text(result)
+
+
+def _as_text(result: JsonValue) -> str:
     return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
 
 
@@ -243,10 +274,10 @@ def _output_model(call: AgentCall) -> type[BaseModel] | None:
     return call.agent.output_schema
 
 
-def _answer(call: AgentCall, parsed: BaseModel, journal: Draft) -> AgentAnswer:
+def _answer(call: AgentCall, parsed: BaseModel, journal: Draft | None) -> AgentAnswer:
     output = parsed.model_dump(mode="json")
     chosen = TaskId(output["choice"]) if call.task.routes else None
-    return AgentAnswer(output=output, chosen=chosen, journal=(journal,))
+    return AgentAnswer(output=output, chosen=chosen, journal=(journal,) if journal else ())
 
 
 def _json_part(text: str) -> str:

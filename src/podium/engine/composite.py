@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import JsonValue
 
-from podium.context import Context
 from podium.engine.frame import Frame
 from podium.engine.scheduler import Outcome
 from podium.errors import TaskError
 from podium.event import GraphNode, LoopIterated, MapExpanded
 from podium.ids import TaskId
-from podium.task import Task
+from podium.task import LoopSpec, Task
 from podium.template import evaluate, render, variables
 
 if TYPE_CHECKING:
@@ -89,16 +88,30 @@ async def _run_loop(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonVal
         if broken:
             raise TaskError(f"iteration {iteration}: {', '.join(broken)} failed", task_id=qid)
         output = outcomes[last].output if last in outcomes else output
-        is_done = bool(frame.evaluate(spec.until or "true"))
-        reason = f"{spec.until} is {'true' if is_done else 'false'}"
-        if not is_done and iteration == bound:
-            reason += f"; stopping at max_iterations={bound}"
-        await run.recorder.emit(
-            LoopIterated, task_id=qid, iteration=iteration, is_done=is_done, reason=reason
-        )
-        if is_done:
+        if await _is_loop_done(run, spec, frame, qid, iteration):
             break
     return output
+
+
+async def _is_loop_done(
+    run: _Run, spec: LoopSpec, frame: Frame, qid: TaskId, iteration: int
+) -> bool:
+    """Decide (and record) whether the loop stops after ``iteration``.
+
+    A resumed run reuses the decision its log recorded: the context may hold later values.
+    """
+    recorded = run.journal.loop_decision(qid, iteration) if run.journal else None
+    if recorded is not None:
+        return recorded.is_done
+    bound = spec.max_iterations or 1
+    is_done = bool(frame.evaluate(spec.until or "true"))
+    reason = f"{spec.until} is {'true' if is_done else 'false'}"
+    if not is_done and iteration == bound:
+        reason += f"; stopping at max_iterations={bound}"
+    await run.recorder.emit(
+        LoopIterated, task_id=qid, iteration=iteration, is_done=is_done, reason=reason
+    )
+    return is_done
 
 
 async def _run_workflow(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
@@ -110,9 +123,10 @@ async def _run_workflow(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Jso
     values = frame.values(names)
     given = {name: _input_value(source, values) for name, source in task.inputs.items()}
     inputs = resolve_inputs(sub, given)
-    context = Context(run.run_id, sub.context, namespace=f"{qid}/")
+    context = run.context(f"{qid}/", sub)
     for name, value in inputs.items():
-        await run.recorder.write(context, name, value, task_id=qid, writer=None)
+        if name not in context:  # a resumed run has them from its log
+            await run.recorder.write(context, name, value, task_id=qid, writer=None)
     child = Frame(workflow=sub, context=context, prefix=f"{qid}/", iteration=frame.iteration)
     outcomes = await run.run_graph(sub.tasks, child)
     broken = [tid for tid, o in outcomes.items() if o.status == "failed"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -28,14 +29,17 @@ from podium.clock import Clock, SystemClock
 from podium.context import Context
 from podium.engine.attempt import AgentAnswer, AgentCall, call_agent
 from podium.engine.frame import Frame
+from podium.engine.journal import Journal
 from podium.engine.limits import Limits
 from podium.engine.recorder import Draft, Recorder, Subscriber
 from podium.engine.retry import DEFAULT_RETRY, RetryPolicy
 from podium.engine.scheduler import Outcome, execute_graph
 from podium.errors import ConfigError, ContextAccessError, Problem, TaskError
 from podium.event import (
+    Event,
     RouteChosen,
     RunCompleted,
+    RunResumed,
     RunStarted,
     TaskFailed,
     TaskRetried,
@@ -48,7 +52,7 @@ from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
 from podium.models.spec import ModelSpec
-from podium.run import RunResult
+from podium.run import RunResult, project
 from podium.stores.base import Store
 from podium.task import Task
 from podium.template import variables
@@ -106,8 +110,11 @@ class LocalEngine:
         inputs: Mapping[str, JsonValue] | None = None,
         *,
         goal: str | None = None,
+        source: str | None = None,
     ) -> RunResult:
         """Validate ``workflow``, run it to the end and return the result.
+
+        ``source`` is the workflow file, recorded so that ``podium resume`` can load it again.
 
         Raises:
             WorkflowValidationError: the workflow is invalid (no run is started).
@@ -117,7 +124,52 @@ class LocalEngine:
         values = resolve_inputs(workflow, inputs or {})
         run = _Run(self, workflow)
         run.resolve_models()
-        return await run.execute(values, goal)
+        return await run.start(values, goal, source)
+
+    async def resume(self, workflow: Workflow, run_id: RunId) -> RunResult:
+        """Continue a run from its log: what completed is kept, the rest runs.
+
+        Tasks that succeeded are not run again; a task that was in flight replays the model
+        and tool calls its last attempt completed; failed tasks are attempted again.
+
+        Raises:
+            ConfigError: there is no such run, or it already succeeded.
+            WorkflowValidationError: the workflow is invalid.
+        """
+        events = await self._history(run_id)
+        validate(workflow)
+        run = _Run(
+            self, workflow, run_id=run_id, history=events, journal=Journal.from_events(events)
+        )
+        run.resolve_models()
+        return await run.resume()
+
+    async def replay(self, workflow: Workflow, run_id: RunId) -> RunResult:
+        """Run a recorded run again as a new run, feeding every task only from the log.
+
+        No model or tool is called; a task that asks for a call the recorded run did not make
+        fails with ``ReplayDivergedError`` saying where.
+
+        Raises:
+            ConfigError: there is no such run.
+        """
+        events = await self._history(run_id, allow_succeeded=True)
+        validate(workflow)
+        journal = Journal.from_events(events, is_replay=True)
+        run = _Run(self, workflow, journal=journal)
+        run.resolve_models()
+        started = events[0]
+        inputs = dict(started.inputs) if isinstance(started, RunStarted) else {}
+        return await run.start(inputs, f"replay of run {run_id}", None)
+
+    async def _history(self, run_id: RunId, *, allow_succeeded: bool = False) -> list[Event]:
+        events = await self.store.read(run_id)
+        if not events or not isinstance(events[0], RunStarted):
+            raise ConfigError(f"no run {run_id!r} in the store")
+        status = project(run_id, events).status
+        if status == "succeeded" and not allow_succeeded:
+            raise ConfigError(f"run {run_id!r} already succeeded: there is nothing to resume")
+        return events
 
 
 def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
@@ -151,14 +203,24 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[s
 class _Run:
     """One execution: the recorder, resolved models and limits."""
 
-    def __init__(self, engine: LocalEngine, workflow: Workflow) -> None:
+    def __init__(
+        self,
+        engine: LocalEngine,
+        workflow: Workflow,
+        *,
+        run_id: RunId | None = None,
+        history: Sequence[Event] = (),
+        journal: Journal | None = None,
+    ) -> None:
         self.engine = engine
         self.workflow = workflow
+        self.journal = journal
         self.recorder = Recorder(
-            engine.ids.new_run_id(),
+            run_id or engine.ids.new_run_id(),
             store=engine.store,
             clock=engine.clock,
             subscribers=engine.subscribers,
+            history=history,
         )
         self.clock = engine.clock
         self.limits = Limits(engine.max_concurrency or workflow.max_concurrency)
@@ -180,11 +242,13 @@ class _Run:
             for agent in workflow.agents:
                 self.model_for(agent, workflow)
 
-    async def execute(self, inputs: dict[str, JsonValue], goal: str | None) -> RunResult:
+    async def start(
+        self, inputs: dict[str, JsonValue], goal: str | None, source: str | None
+    ) -> RunResult:
+        """Record the run's start, write its inputs and run it to the end."""
         from podium.engine.composite import graph_nodes
 
-        context = Context(self.run_id, self.workflow.context)
-        root = Frame(workflow=self.workflow, context=context)
+        model = self.engine.model
         await self.recorder.emit(
             RunStarted,
             workflow=self.workflow.name,
@@ -192,7 +256,33 @@ class _Run:
             inputs=inputs,
             graph=graph_nodes(self.workflow.tasks),
             output_key=self.workflow.output_key,
+            source=source,
+            fingerprint=self.workflow.fingerprint(),
+            pid=os.getpid(),
+            model=model if isinstance(model, str) else None,
         )
+        context = self.context("", self.workflow)
+        return await self._drive(context, inputs)
+
+    async def resume(self) -> RunResult:
+        """Record that the run continues and run what its log does not show as done."""
+        await self.recorder.emit(
+            RunResumed,
+            pid=os.getpid(),
+            fingerprint=self.workflow.fingerprint(),
+            is_replay=self.journal is not None and self.journal.is_replay,
+        )
+        return await self._drive(self.context("", self.workflow), {})
+
+    def context(self, namespace: str, workflow: Workflow) -> Context:
+        """A context for ``workflow``'s keys, holding what the journal recorded in it."""
+        context = Context(self.run_id, workflow.context, namespace=namespace)
+        for write in self.journal.writes_in(namespace) if self.journal else ():
+            context.apply_event(write)
+        return context
+
+    async def _drive(self, context: Context, inputs: dict[str, JsonValue]) -> RunResult:
+        root = Frame(workflow=self.workflow, context=context)
         try:
             for name, value in inputs.items():
                 await self.recorder.write(context, name, value, task_id=None, writer=None)
@@ -205,8 +295,7 @@ class _Run:
             raise
         finally:
             await self._close_models()
-        failed = [self.recorder.state.tasks[t] for t in self.recorder.state.tasks]
-        failures = [t for t in failed if t.status == "failed"]
+        failures = [t for t in self.recorder.state.tasks.values() if t.status == "failed"]
         output = context.get(self.workflow.output_key)
         if failures or not outcomes:
             error = "; ".join(f"task {t.id!r} failed: {t.error}" for t in failures)
@@ -253,7 +342,12 @@ class _Run:
             return await self.run_node(task, frame)
 
         async def skip_task(task: Task, reason: str) -> None:
-            await self.recorder.emit(TaskSkipped, task_id=frame.qualify(task.id), reason=reason)
+            await self.recorder.emit(
+                TaskSkipped,
+                task_id=frame.qualify(task.id),
+                reason=reason,
+                iteration=frame.iteration,
+            )
 
         return await execute_graph(tasks, run_task, skip_task)
 
@@ -262,6 +356,9 @@ class _Run:
         from podium.engine import composite
 
         qid = task_id or frame.qualify(task.id)
+        done = self.journal.outcome(qid, frame.iteration) if self.journal else None
+        if done is not None:
+            return done
         if task.when is not None:
             skip = await self._check_condition(task, frame, qid)
             if skip is not None:
@@ -283,7 +380,7 @@ class _Run:
         if holds:
             return None
         reason = f"condition {task.when!r} is false"
-        await self.recorder.emit(TaskSkipped, task_id=qid, reason=reason)
+        await self.recorder.emit(TaskSkipped, task_id=qid, reason=reason, iteration=frame.iteration)
         return Outcome(status="skipped", reason=reason)
 
     async def _agent_node(self, task: Task, frame: Frame, qid: TaskId) -> Outcome:
@@ -297,6 +394,8 @@ class _Run:
             values=frame.values(_names(agent, task), agent),
             run_id=self.run_id,
             on_token=partial(listener, qid) if listener else None,
+            replay=self.journal.replay(qid, frame.iteration) if self.journal else None,
+            iteration=frame.iteration,
         )
         answer = await self._attempts(call, frame)
         if isinstance(answer, Exception):

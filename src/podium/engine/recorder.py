@@ -22,7 +22,7 @@ from podium.clock import Clock
 from podium.context import Context, Provenance
 from podium.event import ContextWritten, Event
 from podium.ids import RunId, TaskId
-from podium.run import RunState
+from podium.run import project
 from podium.stores.base import Store
 
 __all__ = ["Draft", "Recorder", "Subscriber"]
@@ -44,15 +44,17 @@ class Recorder:
         store: Store,
         clock: Clock,
         subscribers: Sequence[Subscriber] = (),
+        history: Sequence[Event] = (),
     ) -> None:
         self.run_id = run_id
-        self.state = RunState(run_id=run_id)
-        self.events: list[Event] = []
+        self.state = project(run_id, history)
+        self.events: list[Event] = list(history)
+        """The whole log: ``history`` (stored already, for a resumed run) and what follows."""
         self._store = store
         self._clock = clock
         self._subscribers = list(subscribers)
         self._pending: list[Event] = []
-        self._durable = 0
+        self._durable = len(self.events)
         """Highest seq known to be in the store."""
         self._flushing: asyncio.Future[None] | None = None
         self._is_uncertain = False

@@ -6,6 +6,7 @@ Built in Python or loaded from YAML by ``podium.workflow.yaml``; checked as a wh
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -97,10 +98,27 @@ class Workflow(BaseModel):
             path = path.rpartition(".")[0]
         return self._locations.get("")
 
+    def fingerprint(self) -> str:
+        """A hash of the whole definition: the same workflow always gives the same one.
+
+        Functions count by their qualified name and schemas by their JSON schema, so editing
+        an instruction, a schema or the graph changes it.
+        """
+        text = self.model_dump_json(fallback=_describe_for_hash, exclude={"scripted"})
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def with_locations(self, locations: dict[str, Location]) -> Workflow:
         """Attach source locations (done by the YAML loader)."""
         self._locations.update(locations)
         return self
+
+
+def _describe_for_hash(value: Any) -> Any:  # Any: whatever pydantic cannot serialize
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return value.model_json_schema()
+    if callable(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
+    return repr(value)
 
 
 def walk(tasks: tuple[Task, ...], prefix: str = "tasks") -> Iterator[tuple[str, Task]]:

@@ -1,0 +1,186 @@
+"""Journal: what a run's log says already happened, so a resumed run does not do it again.
+
+Built from the events of an earlier (interrupted, cancelled or failed) execution of a run:
+
+- tasks that **succeeded** keep their outcome and are not run again; failed tasks are attempted
+  again (a resume is also how a run is retried after a fix), and skips are decided afresh;
+- a task that was **in flight** replays the model and tool calls its last attempt completed,
+  in order, instead of making them again: no paid-for model call is repeated and a completed
+  tool call is not run twice. Only the call that was in flight when the process died runs
+  again; tools can tell such a possible repeat by their idempotency key (``ToolContext``);
+- **loop** decisions already taken are reused (the context holds later values by now);
+- **context writes** are rebuilt, namespace by namespace, from ``context_written`` events.
+
+In **replay** mode (``podium replay``) nothing counts as done: every task runs again, fed only
+from the journal, and a call the journal does not hold stops the task with
+``ReplayDivergedError`` saying where the new code diverged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import JsonValue
+
+from podium.engine.scheduler import Outcome
+from podium.errors import TaskError
+from podium.event import (
+    ContextWritten,
+    Event,
+    LoopIterated,
+    ModelCalled,
+    RouteChosen,
+    TaskStarted,
+    TaskSucceeded,
+    ToolCalled,
+)
+from podium.ids import TaskId
+from podium.models.base import ModelResponse, ToolCall, Usage
+
+__all__ = ["Journal", "ReplayDivergedError", "Replay"]
+
+_Key = tuple[TaskId, int]
+"""A task instance: qualified task id and loop iteration."""
+
+
+class ReplayDivergedError(TaskError):
+    """A replayed task asked for a call the recorded run did not make."""
+
+
+@dataclass(slots=True)
+class Replay:
+    """The recorded calls of one task instance's last attempt, handed out in order."""
+
+    task_id: TaskId
+    calls: deque[ModelCalled | ToolCalled]
+    is_strict: bool
+    """True in replay mode: running out of recorded calls, or a mismatch, is an error."""
+
+    def next_model_response(self) -> ModelResponse | None:
+        """The next recorded model answer, or None when the attempt must go live.
+
+        Raises:
+            ReplayDivergedError: in strict mode, when the journal has no such call.
+        """
+        if self.calls and isinstance(self.calls[0], ModelCalled):
+            return _response(self.calls.popleft())  # type: ignore[arg-type]  # checked above
+        self._diverged("a model call")
+        return None
+
+    def next_tool_result(self, call: ToolCall) -> ToolCalled | None:
+        """The recorded result of this tool call, or None when it must run live.
+
+        Raises:
+            ReplayDivergedError: in strict mode, when the journal has no such call.
+        """
+        head = self.calls[0] if self.calls else None
+        if isinstance(head, ToolCalled) and (head.tool, head.arguments) == (
+            call.name,
+            call.arguments,
+        ):
+            self.calls.popleft()
+            return head
+        self._diverged(f"tool {call.name}({call.arguments})")
+        return None
+
+    def _diverged(self, wanted: str) -> None:
+        recorded = _describe(self.calls[0]) if self.calls else "nothing more"
+        self.calls.clear()  # from here on the attempt runs live (resume) or stops (replay)
+        if self.is_strict:
+            msg = f"replay diverged: the code asked for {wanted}, the recorded run had {recorded}"
+            raise ReplayDivergedError(msg, task_id=self.task_id)
+
+
+@dataclass(slots=True, kw_only=True)
+class Journal:
+    """The part of a run's log that a resumed execution reuses."""
+
+    is_replay: bool = False
+    done: dict[_Key, Outcome] = field(default_factory=dict)
+    calls: dict[_Key, list[ModelCalled | ToolCalled]] = field(default_factory=dict)
+    loops: dict[_Key, LoopIterated] = field(default_factory=dict)
+    writes: list[ContextWritten] = field(default_factory=list)
+
+    @classmethod
+    def from_events(cls, events: Sequence[Event], *, is_replay: bool = False) -> Journal:
+        """Read a run's log."""
+        journal = cls(is_replay=is_replay)
+        current: dict[TaskId, int] = {}
+        routes: dict[TaskId, TaskId] = {}
+        for event in events:
+            journal._read(event, current, routes)
+        if is_replay:
+            journal.done.clear()
+            journal.writes.clear()
+            journal.loops.clear()
+        return journal
+
+    def _read(self, event: Event, current: dict[TaskId, int], routes: dict[TaskId, TaskId]) -> None:
+        match event:
+            case TaskStarted():
+                current[event.task_id] = event.iteration
+                self.calls[(event.task_id, event.iteration)] = []  # keep the last attempt's only
+            case ModelCalled() | ToolCalled():
+                key = (event.task_id, current.get(event.task_id, 0))
+                self.calls.setdefault(key, []).append(event)
+            case RouteChosen():
+                routes[event.task_id] = TaskId(event.choice.rsplit("/", 1)[-1])
+            case TaskSucceeded():
+                chosen = routes.get(event.task_id)
+                self.done[(event.task_id, event.iteration)] = Outcome(
+                    status="succeeded", output=event.output, chosen=chosen
+                )
+            case LoopIterated():
+                self.loops[(event.task_id, event.iteration)] = event
+            case ContextWritten():
+                self.writes.append(event)
+            case _:
+                pass
+
+    def outcome(self, task_id: TaskId, iteration: int) -> Outcome | None:
+        """This task instance's outcome, if it succeeded before."""
+        return self.done.get((task_id, iteration))
+
+    def replay(self, task_id: TaskId, iteration: int) -> Replay | None:
+        """The recorded calls to feed this task instance, if there are any to feed."""
+        calls = self.calls.get((task_id, iteration))
+        if not calls and not self.is_replay:
+            return None
+        return Replay(task_id=task_id, calls=deque(calls or ()), is_strict=self.is_replay)
+
+    def loop_decision(self, task_id: TaskId, iteration: int) -> LoopIterated | None:
+        """The decision a loop took after this iteration, if it took one."""
+        return self.loops.get((task_id, iteration))
+
+    def writes_in(self, namespace: str) -> list[ContextWritten]:
+        """The recorded writes of one context namespace (``""`` is the run's own)."""
+        return [w for w in self.writes if _namespace(w.key) == namespace]
+
+
+def _namespace(key: str) -> str:
+    head, sep, _ = key.rpartition("/")
+    return head + sep
+
+
+def _response(event: ModelCalled) -> ModelResponse:
+    recorded: JsonValue = event.response
+    text, calls = "", ()
+    if isinstance(recorded, dict):
+        text = str(recorded.get("text") or "")
+        raw_calls = recorded.get("tool_calls") or []
+        calls = tuple(
+            ToolCall(id=str(c["id"]), name=str(c["name"]), arguments=dict(c["arguments"]))  # type: ignore[index, arg-type]
+            for c in raw_calls  # type: ignore[union-attr]
+        )
+    usage = Usage(input_tokens=event.input_tokens, output_tokens=event.output_tokens)
+    return ModelResponse(
+        model=event.model, text=text, tool_calls=calls, usage=usage, cost=event.cost
+    )
+
+
+def _describe(call: ModelCalled | ToolCalled) -> str:
+    if isinstance(call, ModelCalled):
+        return f"a model call to {call.model}"
+    return f"tool {call.tool}({call.arguments})"

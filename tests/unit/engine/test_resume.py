@@ -1,0 +1,254 @@
+"""Resume and replay: a run continues from its log; nothing that completed is done again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from podium import (
+    Agent,
+    ConfigError,
+    LoopSpec,
+    ModelRequest,
+    ScriptedModel,
+    SqliteStore,
+    Task,
+    Workflow,
+    tool,
+)
+from podium.engine import LocalEngine
+from podium.engine.retry import RetryPolicy
+from podium.event import Event
+from podium.models.base import ToolCall
+from podium.run import RunResult, project
+from podium.tool import ToolContext
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[SqliteStore]:
+    async with SqliteStore(":memory:") as store:
+        yield store
+
+
+def engine(store: SqliteStore, model: ScriptedModel) -> LocalEngine:
+    return LocalEngine(store=store, model=model, retry=NO_RETRY)
+
+
+async def interrupt(
+    store: SqliteStore, flow: Workflow, model: ScriptedModel, gate: asyncio.Event
+) -> str:
+    """Run ``flow`` until the model sets ``gate``, then cancel it (as Ctrl-C would)."""
+    running = asyncio.get_running_loop().create_task(engine(store, model).execute(flow))
+    await gate.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    (summary,) = await store.list_runs()
+    assert summary.status == "cancelled"
+    return summary.run_id
+
+
+def blocking_at(
+    task_id: str, gate: asyncio.Event, answers: Callable[[ModelRequest], str]
+) -> ScriptedModel:
+    """A model that answers with ``answers`` but hangs (after setting ``gate``) on ``task_id``."""
+    never = asyncio.Event()
+
+    async def answer(request: ModelRequest) -> str:
+        if request.caller and request.caller.task_id == task_id:
+            gate.set()
+            await never.wait()
+        return answers(request)
+
+    return ScriptedModel(answer)
+
+
+def by_task(request: ModelRequest) -> str:
+    return f"{request.caller.task_id if request.caller else '?'} done"
+
+
+def succeeded(events: tuple[Event, ...] | list[Event]) -> Counter[tuple[str, int]]:
+    return Counter(
+        (e.task_id, e.iteration)  # type: ignore[attr-defined]
+        for e in events
+        if e.kind == "task_succeeded"
+    )
+
+
+CHAIN = Workflow(
+    name="chain",
+    agents=[Agent(name="a")],
+    tasks=[
+        Task(id="first", agent="a", instruction="1"),
+        Task(id="second", agent="a", instruction="2 after {{ first }}", needs=("first",)),
+        Task(id="third", agent="a", instruction="3 after {{ second }}", needs=("second",)),
+    ],
+)
+
+
+async def test_completed_tasks_are_not_run_again(store: SqliteStore) -> None:
+    gate = asyncio.Event()
+    run_id = await interrupt(store, CHAIN, blocking_at("second", gate, by_task), gate)
+
+    model = ScriptedModel(by_task)
+    result = await engine(store, model).resume(CHAIN, run_id)
+
+    assert result.ok
+    assert result.run_id == run_id
+    assert [c.caller.task_id for c in model.calls if c.caller] == ["second", "third"]
+    assert result.output == "third done"
+    assert model.calls[0].messages[-1].content == "2 after first done"
+    events = await store.read(run_id)
+    assert all(n == 1 for n in succeeded(events).values())
+    kinds = [e.kind for e in events]
+    assert kinds.count("run_resumed") == 1
+    assert kinds[-1] == "run_completed"
+    assert project(run_id, events).status == "succeeded"
+
+
+async def test_an_in_flight_task_replays_its_completed_calls(store: SqliteStore) -> None:
+    charges: list[str] = []
+
+    @tool
+    def charge(amount: int, ctx: ToolContext) -> str:
+        """Charge a card."""
+        charges.append(ctx.idempotency_key)
+        return f"charged {amount}"
+
+    flow = Workflow(
+        name="pay",
+        agents=[Agent(name="cashier", tools=[charge])],
+        tasks=[Task(id="pay", agent="cashier", instruction="charge 5")],
+    )
+    gate, never = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def first_life(request: ModelRequest) -> str | ToolCall:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return ToolCall(id="c1", name="charge", arguments={"amount": 5})
+        gate.set()  # the second model call is in flight when the process "dies"
+        await never.wait()
+        return "unreachable"
+
+    run_id = await interrupt(store, flow, ScriptedModel(first_life), gate)
+    assert len(charges) == 1
+
+    second_life = ScriptedModel(["Charged 5."])
+    result = await engine(store, second_life).resume(flow, run_id)
+
+    assert result.ok
+    assert result.output == "Charged 5."
+    assert len(charges) == 1  # the completed charge was not repeated
+    assert len(second_life.calls) == 1  # the completed model call was not paid for again
+    assert second_life.calls[0].messages[-1].content == "charged 5"  # it saw the tool result
+    model_calls = [e for e in await store.read(run_id) if e.kind == "model_called"]
+    assert len(model_calls) == 2
+
+
+async def test_a_loop_resumes_in_the_iteration_it_was_in(store: SqliteStore) -> None:
+    flow = Workflow(
+        name="revise",
+        agents=[Agent(name="writer"), Agent(name="reviewer")],
+        tasks=[
+            Task(
+                id="revise",
+                loop=LoopSpec(
+                    tasks=(
+                        Task(id="draft", agent="writer", instruction="draft"),
+                        Task(id="review", agent="reviewer", instruction="ok?", needs=("draft",)),
+                    ),
+                    until="review == 'yes'",
+                    max_iterations=3,
+                ),
+            )
+        ],
+        output="draft",
+    )
+    gate, never = asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+
+    async def first_life(request: ModelRequest) -> str:
+        name = request.caller.task_id if request.caller else ""
+        seen.append(name)
+        if name == "revise/review" and seen.count(name) == 2:
+            gate.set()
+            await never.wait()
+        return "no" if name == "revise/review" else f"draft {seen.count(name)}"
+
+    run_id = await interrupt(store, flow, ScriptedModel(first_life), gate)
+
+    second_life = ScriptedModel({"review": ["yes"]})
+    result = await engine(store, second_life).resume(flow, run_id)
+
+    assert result.ok
+    assert result.output == "draft 2"
+    assert [c.caller.task_id for c in second_life.calls if c.caller] == ["revise/review"]
+    decisions = [
+        (e.iteration, e.is_done)  # type: ignore[attr-defined]
+        for e in await store.read(run_id)
+        if e.kind == "loop_iterated"
+    ]
+    assert decisions == [(1, False), (2, True)]
+
+
+async def test_a_failed_task_is_attempted_again_on_resume(store: SqliteStore) -> None:
+    from podium import ModelError
+
+    first = await engine(
+        store, ScriptedModel({"first": ["ok"], "second": [ModelError("down")]})
+    ).execute(CHAIN)
+    assert first.status == "failed"
+
+    model = ScriptedModel(by_task)
+    result = await engine(store, model).resume(CHAIN, first.run_id)
+
+    assert result.ok
+    assert [c.caller.task_id for c in model.calls if c.caller] == ["second", "third"]
+
+
+async def test_a_succeeded_run_cannot_be_resumed_and_an_unknown_one_is_named(
+    store: SqliteStore,
+) -> None:
+    done = await engine(store, ScriptedModel(by_task)).execute(CHAIN)
+    with pytest.raises(ConfigError, match="already succeeded"):
+        await engine(store, ScriptedModel([])).resume(CHAIN, done.run_id)
+    with pytest.raises(ConfigError, match="no run 'nope'"):
+        await engine(store, ScriptedModel([])).resume(CHAIN, "nope")  # type: ignore[arg-type]
+
+
+async def test_replay_reproduces_a_run_without_calling_any_model(store: SqliteStore) -> None:
+    original = await engine(store, ScriptedModel(by_task)).execute(CHAIN)
+    silent = ScriptedModel([])  # raises if it is called at all
+
+    replayed: RunResult = await engine(store, silent).replay(CHAIN, original.run_id)
+
+    assert replayed.ok
+    assert replayed.run_id != original.run_id
+    assert replayed.output == original.output
+    assert replayed.context == original.context
+    assert silent.calls == []
+
+
+async def test_replay_says_where_changed_code_diverges(store: SqliteStore) -> None:
+    original = await engine(store, ScriptedModel(by_task)).execute(CHAIN)
+    longer = CHAIN.model_copy(
+        update={
+            "tasks": (*CHAIN.tasks, Task(id="fourth", agent="a", instruction="4", needs=("third",)))
+        }
+    )
+
+    replayed = await engine(store, ScriptedModel([])).replay(longer, original.run_id)
+
+    assert replayed.status == "failed"
+    assert "ReplayDivergedError" in (replayed.tasks["fourth"].error or "")
+    assert "the code asked for a model call, the recorded run had nothing more" in (
+        replayed.tasks["fourth"].error or ""
+    )
+    assert replayed.tasks["third"].status == "succeeded"
