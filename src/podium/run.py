@@ -164,6 +164,8 @@ class RunSummary:
     tokens: int
     cost: float
     error: str | None
+    pid: int | None = None
+    """The process that last ran it; a "running" run whose process is gone was interrupted."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,6 +208,7 @@ def summarize(state: RunState) -> RunSummary:
         tokens=state.input_tokens + state.output_tokens,
         cost=state.cost,
         error=state.error,
+        pid=state.pid,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from podium.cli.resume import replay_command, resume_command
 from podium.cli.run import run_command
 from podium.cli.runs import runs_command, show_command
 from podium.cli.validate import validate_command
@@ -36,6 +37,8 @@ app.command("run")(run_command)
 app.command("runs")(runs_command)
 app.command("show")(show_command)
 app.command("validate")(validate_command)
+app.command("resume")(resume_command)
+app.command("replay")(replay_command)
 
 
 def _package_version() -> str:

@@ -12,7 +12,7 @@ Every view folds the events it receives into one ``RunState`` (the same projecti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Final
@@ -32,8 +32,8 @@ from podium.cli.output import (
 )
 from podium.clock import SystemClock
 from podium.event import Event, TaskFailed, TaskSkipped, TaskSucceeded
-from podium.ids import TaskId
-from podium.run import RunState, TaskState
+from podium.ids import RunId, TaskId
+from podium.run import RunState, TaskState, project
 
 __all__ = ["LineView", "LiveView", "RunView", "progress"]
 
@@ -57,6 +57,10 @@ class RunView:
 
     def streamed(self) -> None:
         """Called after each streamed piece."""
+
+    def preload(self, run_id: RunId, events: Sequence[Event]) -> None:
+        """Start from a run's recorded log (a resumed run's view shows its history)."""
+        self.state = project(run_id, events)
 
     def apply(self, event: Event) -> None:
         """Fold one event (the engine's ``on_event`` subscriber)."""

@@ -7,6 +7,7 @@ Exit codes: 0 the run succeeded, 1 it failed, 2 bad usage or an invalid workflow
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Final, Literal
@@ -34,9 +35,15 @@ from podium.cli.output import (
 )
 from podium.run import RunState
 from podium.stores.location import default_store_path
-from podium.workflow.yaml import load_workflow
 
-__all__ = ["RunOptions", "parse_input", "run_command", "run_workflow"]
+__all__ = [
+    "RunOptions",
+    "Start",
+    "parse_input",
+    "run_command",
+    "run_in_view",
+    "run_workflow",
+]
 
 _JSON_VALUE: Final = TypeAdapter[JsonValue](JsonValue)
 _YAML_NULLS: Final = frozenset({"null", "Null", "NULL", "~"})
@@ -185,11 +192,32 @@ def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
             )
         )
         return EXIT_USAGE
+    workflow = source if isinstance(source, Workflow) else None
+
+    def start(store: SqliteStore, view: RunView) -> Awaitable[object]:
+        return podium.arun(
+            workflow or source,
+            options.inputs,
+            model=options.model,
+            store=store,
+            on_event=view.apply,
+            on_token=view.token,
+            max_concurrency=options.max_concurrency,
+        )
+
+    return run_in_view(options, start)
+
+
+Start = Callable[[SqliteStore, RunView], Awaitable[object]]
+"""Starts (or resumes) a run on a store, reporting to a view."""
+
+
+def run_in_view(options: RunOptions, start: Start) -> int:
+    """Run ``start`` with a view as ``options`` asks, print the outcome; return the exit code."""
     console = stdout_console()
     view = _view(options.output, console)
     try:
-        workflow = source if isinstance(source, Workflow) else load_workflow(source)
-        failure = asyncio.run(_execute(workflow, options, view))
+        failure = asyncio.run(_execute(options, view, start))
     except PodiumError as error:
         return report_error(error)
     except KeyboardInterrupt:
@@ -206,21 +234,13 @@ def _view(output: Output, console: Console) -> RunView:
     return LiveView(console) if console.is_terminal else LineView(console)
 
 
-async def _execute(workflow: Workflow, options: RunOptions, view: RunView) -> PodiumError | None:
+async def _execute(options: RunOptions, view: RunView, start: Start) -> PodiumError | None:
     """Run with ``view`` subscribed (its state is the result); an expected failure is returned."""
     async with SqliteStore(options.store) as store, asyncio.TaskGroup() as group:
         with view:
             ticker = group.create_task(view.tick())
             try:
-                await podium.arun(
-                    workflow,
-                    options.inputs,
-                    model=options.model,
-                    store=store,
-                    on_event=view.apply,
-                    on_token=view.token,
-                    max_concurrency=options.max_concurrency,
-                )
+                await start(store, view)
             except PodiumError as error:
                 return error
             finally:

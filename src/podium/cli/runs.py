@@ -7,6 +7,7 @@ they can watch a run another process is still recording.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Final
@@ -85,6 +86,10 @@ def runs_command(
         console.print(Text(f"no runs yet in {path}"), soft_wrap=True)
         return
     console.print(_runs_table(summaries))
+    stopped = [s for s in summaries if _status(s) in ("interrupted", "cancelled", "failed")]
+    if stopped:
+        hint = f"resume one with: podium resume {stopped[0].run_id}"
+        console.print(Text(hint, style="dim"), soft_wrap=True)
 
 
 async def _list_runs(path: Path, limit: int) -> list[RunSummary]:
@@ -92,8 +97,26 @@ async def _list_runs(path: Path, limit: int) -> list[RunSummary]:
         return await store.list_runs(limit=limit)
 
 
+def _status(summary: RunSummary) -> str:
+    """The status, with "interrupted" for a run still "running" in a process that is gone."""
+    if summary.status == "running" and summary.pid is not None and not _is_alive(summary.pid):
+        return "interrupted"
+    return summary.status
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
 def _summary_json(summary: RunSummary) -> JsonValue:
     data = asdict(summary)
+    data["status"] = _status(summary)
     data["duration_s"] = summary.duration.total_seconds() if summary.duration else None
     del data["duration"]
     return jsonable(data)
@@ -109,7 +132,7 @@ def _runs_table(summaries: list[RunSummary]) -> Table:
         table.add_row(
             Text(s.run_id),
             Text(s.goal or s.workflow),
-            status_text(s.status),
+            status_text(_status(s)),
             format_time(s.started_at),
             format_duration(s.duration),
             f"{s.tasks_succeeded}/{s.tasks_failed}",

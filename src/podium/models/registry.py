@@ -38,7 +38,7 @@ def resolve(
     """
     spec = _spec(model, named or {})
     if spec.provider == "scripted":
-        return ScriptedModel.plausible(canned)
+        return ScriptedModel.plausible(canned, latency=spec.latency)
     try:
         if spec.provider == "local":
             from podium.models.local import LocalModel

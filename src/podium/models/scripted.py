@@ -89,9 +89,14 @@ class ScriptedModel:
         return cls(_echo, latency=latency, clock=clock)
 
     @classmethod
-    def plausible(cls, canned: Mapping[str, Sequence[Reply]] | None = None) -> ScriptedModel:
+    def plausible(
+        cls,
+        canned: Mapping[str, Sequence[Reply]] | None = None,
+        *,
+        latency: timedelta = timedelta(0),
+    ) -> ScriptedModel:
         """Canned answers per task where given, otherwise made-up, schema-valid answers."""
-        return cls(dict(canned or {}), when_exhausted="plausible")
+        return cls(dict(canned or {}), when_exhausted="plausible", latency=latency)
 
     @property
     def name(self) -> str:

@@ -55,6 +55,8 @@ class ModelSpec(BaseModel):
     """Deadline of one call, streaming included."""
     price: Price | None = None
     """Overrides the built-in price table (``podium.models.pricing``)."""
+    latency: timedelta = timedelta(0)
+    """``scripted`` only: the time each answer takes, to try a workflow's timing offline."""
 
 
 def parse_model_name(name: str) -> ModelSpec:

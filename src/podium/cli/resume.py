@@ -1,0 +1,98 @@
+"""``podium resume`` (continue a run from its log) and ``podium replay`` (re-execute it from
+its log, calling no model).
+
+A run is resumable when it did not succeed: it was interrupted (its process died), cancelled,
+or it failed. Resuming keeps every task that succeeded, replays the model and tool calls the
+in-flight tasks had completed, and attempts failed tasks again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import podium
+from podium import SqliteStore
+from podium.cli.live import RunView
+from podium.cli.run import JsonOption, QuietOption, RunOptions, StoreOption, run_in_view
+from podium.ids import RunId
+from podium.stores.location import default_store_path
+
+__all__ = ["replay_command", "resume_command"]
+
+RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run id.", show_default=False)]
+WorkflowOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workflow",
+        metavar="FILE",
+        help="The workflow file to use (default: the file the run was started from, as it is now).",
+        show_default=False,
+    ),
+]
+
+
+def resume_command(
+    run: RunArgument,
+    *,
+    workflow: WorkflowOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Continue an interrupted, cancelled or failed run from its log.
+
+    Tasks that succeeded are not run again. A task that was running when the process died
+    replays the model and tool calls it had completed (none is paid for or executed twice) and
+    makes only the call that was in flight again. Failed tasks are attempted again, so a run
+    can also be retried after fixing what made it fail. Exit status as for `podium run`.
+    """
+    raise typer.Exit(_go(run, workflow, store, json_output, quiet, replay=False))
+
+
+def replay_command(
+    run: RunArgument,
+    *,
+    workflow: WorkflowOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Re-execute a recorded run from its log, as a new run, without calling any model or tool.
+
+    Every model answer and tool result comes from the recorded run, so a changed workflow or
+    prompt can be debugged against a real past run. Where the new code asks for a call the
+    recorded run did not make, the task fails and says where it diverged.
+    """
+    raise typer.Exit(_go(run, workflow, store, json_output, quiet, replay=True))
+
+
+def _go(
+    run: str,
+    workflow: Path | None,
+    store: Path | None,
+    json_output: bool,
+    quiet: bool,
+    *,
+    replay: bool,
+) -> int:
+    options = RunOptions(
+        store=store or default_store_path(),
+        output="json" if json_output else "quiet" if quiet else "view",
+    )
+
+    async def start(opened: SqliteStore, view: RunView) -> object:
+        if not replay:
+            view.preload(RunId(run), await opened.read(RunId(run)))
+        return await podium.aresume(
+            run,
+            workflow,
+            store=opened,
+            replay=replay,
+            on_event=view.apply,
+            on_token=view.token,
+        )
+
+    return run_in_view(options, start)
