@@ -20,6 +20,12 @@ from podium.ids import RunId, TaskId
 
 __all__ = [
     "SCHEMA_VERSION",
+    "TaskRerouted",
+    "CircuitChanged",
+    "BudgetExceeded",
+    "ApprovalRequested",
+    "ApprovalGranted",
+    "ApprovalDenied",
     "ContextWritten",
     "Event",
     "EventAdapter",
@@ -50,10 +56,14 @@ SCHEMA_VERSION: Final = 2
 
 1: first release (run, task, model, tool, context, route, map and loop events).
 2: ``run_started`` records the workflow's source, fingerprint, model override and process;
-   ``run_resumed``; ``task_skipped`` carries its loop iteration.
+   ``run_resumed``; ``task_skipped`` carries its loop iteration; reliability events
+   (``task_rerouted``, ``circuit_changed``, ``budget_exceeded``) and approvals
+   (``approval_requested``, ``approval_granted``, ``approval_denied``); a run may end
+   ``waiting`` for approvals.
 """
 
-RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
+RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
+"""``waiting``: paused until a human approves or denies a task (``podium approvals``)."""
 TaskKind = Literal["agent", "map", "loop", "workflow"]
 
 
@@ -291,9 +301,106 @@ class RunCompleted:
     seq: int
     run_id: RunId
     at: datetime
-    status: Literal["succeeded", "failed", "cancelled"]
+    status: Literal["succeeded", "failed", "cancelled", "waiting"]
     output: JsonValue = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRerouted:
+    """A task's agent (or model) kept failing or its circuit was open: a fallback takes over."""
+
+    kind: Literal["task_rerouted"] = "task_rerouted"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    from_target: str
+    """``agent:NAME`` or ``model:NAME`` that is given up on."""
+    to_target: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitChanged:
+    """A circuit breaker changed state: open (calls go straight to fallbacks), half-open
+    (one probe is let through) or closed (healthy again)."""
+
+    kind: Literal["circuit_changed"] = "circuit_changed"
+    seq: int
+    run_id: RunId
+    at: datetime
+    target: str
+    """``model:NAME`` or ``agent:NAME``."""
+    state: Literal["closed", "open", "half_open"]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetExceeded:
+    """A budget (run, agent or task: tokens, cost, model calls, wall time) ran out, or a
+    runaway loop was detected: the run stops cleanly with what it has."""
+
+    kind: Literal["budget_exceeded"] = "budget_exceeded"
+    seq: int
+    run_id: RunId
+    at: datetime
+    scope: str
+    """``run``, ``agent:NAME`` or ``task:ID``."""
+    limit: str
+    """``tokens``, ``cost``, ``model_calls``, ``wall_time`` or ``loop``."""
+    used: float
+    allowed: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequested:
+    """A task needs a human decision before its output counts; the run waits for it."""
+
+    kind: Literal["approval_requested"] = "approval_requested"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str | None
+    output: JsonValue = None
+    """What the task proposes (the answer to approve, deny or edit)."""
+    reason: str = ""
+    iteration: int = 0
+    deadline: datetime | None = None
+    """When the configured default decision applies, if there is a timeout."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalGranted:
+    """A human (or the timeout default) approved a task's output, possibly edited."""
+
+    kind: Literal["approval_granted"] = "approval_granted"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    by: str
+    comment: str = ""
+    is_edited: bool = False
+    output: JsonValue = None
+    """The edited output when ``is_edited``."""
+    iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalDenied:
+    """A human (or the timeout default) denied a task's output; it is routed like a failure."""
+
+    kind: Literal["approval_denied"] = "approval_denied"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    by: str
+    reason: str
+    iteration: int = 0
 
 
 Event = Annotated[
@@ -311,7 +418,13 @@ Event = Annotated[
     | RouteChosen
     | MapExpanded
     | LoopIterated
-    | RunCompleted,
+    | RunCompleted
+    | TaskRerouted
+    | CircuitChanged
+    | BudgetExceeded
+    | ApprovalRequested
+    | ApprovalGranted
+    | ApprovalDenied,
     Field(discriminator="kind"),
 ]
 

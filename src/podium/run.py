@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, assert_never
+from typing import Literal
 
 from pydantic import JsonValue
 
 from podium.event import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    BudgetExceeded,
+    CircuitChanged,
     ContextWritten,
     Event,
     GraphNode,
@@ -28,6 +33,7 @@ from podium.event import (
     RunStarted,
     RunStatus,
     TaskFailed,
+    TaskRerouted,
     TaskRetried,
     TaskSkipped,
     TaskStarted,
@@ -47,8 +53,11 @@ __all__ = [
     "tasks_in_graph_order",
 ]
 
-TaskStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "interrupted"]
-"""``interrupted``: the task was running when the run was cancelled or crashed."""
+TaskStatus = Literal[
+    "pending", "running", "waiting", "succeeded", "failed", "skipped", "interrupted"
+]
+"""``waiting``: its output awaits a human's approval; ``interrupted``: it was running when the
+run was cancelled or crashed."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -106,6 +115,8 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     """Routing choices, map sizes, loop decisions and repairs, in order."""
     last_seq: int = 0
+    approvals: dict[TaskId, ApprovalRequested] = field(default_factory=dict)
+    """Approvals asked for and not yet answered."""
     source: str | None = None
     pid: int | None = None
     """The process that last ran it (a run "running" in a dead process was interrupted)."""
@@ -276,7 +287,23 @@ def _note(state: RunState, e: Event) -> None:
     state.notes.append(_describe(e))
 
 
+def _approval_requested(state: RunState, e: ApprovalRequested) -> None:
+    state.approvals[e.task_id] = e
+    task = state.task(e.task_id)
+    task.status, task.output = "waiting", e.output
+    state.notes.append(_describe(e))
+
+
+def _approval_answered(state: RunState, e: ApprovalGranted | ApprovalDenied) -> None:
+    state.approvals.pop(e.task_id, None)
+    task = state.task(e.task_id)
+    if task.status == "waiting":
+        task.status = "running"
+    state.notes.append(_describe(e))
+
+
 def _describe(e: Event) -> str:
+    """One line of ``notes`` for an event that records a decision."""
     match e:
         case RouteChosen():
             return f"{e.task_id}: routed to {e.choice}" + (f" ({e.reason})" if e.reason else "")
@@ -289,21 +316,28 @@ def _describe(e: Event) -> str:
             return f"{e.task_id}: output rejected, repair {e.repair}: {e.errors}"
         case TaskRetried():
             return f"{e.task_id}: attempt {e.attempt} failed, retrying in {e.delay_s:.2f}s"
-        case (
-            RunStarted()
-            | RunResumed()
-            | TaskStarted()
-            | ModelCalled()
-            | ToolCalled()
-            | ContextWritten()
-            | TaskSucceeded()
-            | TaskFailed()
-            | TaskSkipped()
-            | RunCompleted()
-        ):
-            return e.kind
+        case TaskRerouted():
+            return f"{e.task_id}: rerouted from {e.from_target} to {e.to_target} ({e.reason})"
+        case CircuitChanged():
+            return f"circuit {e.target}: {e.state.replace('_', '-')} ({e.reason})"
+        case BudgetExceeded():
+            return f"budget exceeded ({e.scope}, {e.limit}): {e.reason}"
         case _:
-            assert_never(e)
+            return _describe_approval(e)
+
+
+def _describe_approval(e: Event) -> str:
+    match e:
+        case ApprovalRequested():
+            return f"{e.task_id}: waiting for approval" + (f" ({e.reason})" if e.reason else "")
+        case ApprovalGranted():
+            edited = " with an edited output" if e.is_edited else ""
+            comment = f": {e.comment}" if e.comment else ""
+            return f"{e.task_id}: approved by {e.by}{edited}{comment}"
+        case ApprovalDenied():
+            return f"{e.task_id}: denied by {e.by}: {e.reason}"
+        case _:
+            return e.kind
 
 
 _APPLY = {
@@ -322,6 +356,12 @@ _APPLY = {
     "loop_iterated": _note,
     "output_rejected": _note,
     "task_retried": _note,
+    "task_rerouted": _note,
+    "circuit_changed": _note,
+    "budget_exceeded": _note,
+    "approval_requested": _approval_requested,
+    "approval_granted": _approval_answered,
+    "approval_denied": _approval_answered,
 }
 
 

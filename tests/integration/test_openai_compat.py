@@ -9,7 +9,6 @@ in the test process that answers with OpenAI's own error bodies and headers.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -247,10 +246,6 @@ async def test_nothing_listening_is_a_retryable_server_error(refused_port: int) 
     assert caught.value.retryable is True
 
 
-# The engine does not aclose() the models it builds from specs, so the client's pooled
-# connection is left to the garbage collector, which warns about it (collected below, on
-# purpose, rather than during some later test).
-@pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
 def test_a_workflow_runs_on_the_server_through_the_engine(llama_server: str) -> None:
     agent = podium.Agent(name="writer", model=spec(llama_server), max_output_tokens=24)
     flow = podium.Workflow(
@@ -260,7 +255,6 @@ def test_a_workflow_runs_on_the_server_through_the_engine(llama_server: str) -> 
     )
 
     result = podium.run(flow, store=podium.SqliteStore(":memory:"))
-    gc.collect()
 
     assert result.ok, result.error
     assert isinstance(result.output, str) and result.output.strip()

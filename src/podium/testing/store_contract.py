@@ -29,6 +29,11 @@ from pydantic import JsonValue
 
 from podium.errors import StoreError
 from podium.event import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    BudgetExceeded,
+    CircuitChanged,
     ContextWritten,
     Event,
     GraphNode,
@@ -41,6 +46,7 @@ from podium.event import (
     RunResumed,
     RunStarted,
     TaskFailed,
+    TaskRerouted,
     TaskRetried,
     TaskSkipped,
     TaskStarted,
@@ -57,6 +63,7 @@ SAMPLE_START: Final = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 """When the runs built by ``sample_events`` start unless told otherwise."""
 
 _RESEARCH, _WRITE, _REVIEW = TaskId("research"), TaskId("write"), TaskId("review")
+_SEND: Final = TaskId("send")
 _GRAPH: Final = (
     GraphNode(id=_RESEARCH, kind="agent", agent="researcher", needs=(), output="notes"),
     GraphNode(id=_WRITE, kind="loop", agent="writer", needs=(_RESEARCH,), output="draft"),
@@ -74,7 +81,7 @@ def sample_events(
     started_at: datetime = SAMPLE_START,
     status: Literal["succeeded", "failed", "cancelled"] = "failed",
 ) -> list[Event]:
-    """One event of each of the 15 kinds: a small run's whole log, ``seq`` 1 to 15.
+    """One event of each of the 21 kinds: a small run's whole log, ``seq`` 1 to 21.
 
     The run has three tasks: ``research`` succeeds (after a model call of 120 + 30 tokens and
     a tool call), ``write`` fails, ``review`` is skipped; the last event ends it with ``status``.
@@ -119,7 +126,19 @@ def sample_events(
         TaskSkipped(seq=13, run_id=run_id, at=at(13), task_id=_REVIEW,
                     reason="need 'write' failed"),
         RunResumed(seq=14, run_id=run_id, at=at(14), pid=4242, fingerprint="f00d"),
-        RunCompleted(seq=15, run_id=run_id, at=at(15), status=status,
+        CircuitChanged(seq=15, run_id=run_id, at=at(15), target="model:openai:gpt-4o",
+                       state="open", reason="5 failures in a row"),
+        TaskRerouted(seq=16, run_id=run_id, at=at(16), task_id=_WRITE,
+                     from_target="agent:writer", to_target="agent:editor", reason="circuit open"),
+        ApprovalRequested(seq=17, run_id=run_id, at=at(17), task_id=_SEND, agent="editor",
+                          output="a report", reason="sends an email"),
+        ApprovalDenied(seq=18, run_id=run_id, at=at(18), task_id=_SEND, by="ana",
+                       reason="too long"),
+        ApprovalGranted(seq=19, run_id=run_id, at=at(19), task_id=_SEND, by="ana",
+                        comment="fine now", is_edited=True, output="a shorter report"),
+        BudgetExceeded(seq=20, run_id=run_id, at=at(20), scope="run", limit="tokens",
+                       used=1200, allowed=1000, reason="1,200 tokens used of 1,000"),
+        RunCompleted(seq=21, run_id=run_id, at=at(21), status=status,
                      output=None if status == "failed" else "a report",
                      error="task 'write' failed" if status == "failed" else None),
     ]  # fmt: skip
