@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator
 
 from podium.models.base import Model
 from podium.models.spec import ModelSpec
+from podium.task import Approval
 from podium.tool import Tool, tool
 
 __all__ = ["Agent"]
@@ -49,6 +50,8 @@ class Agent(BaseModel):
     """How many times an invalid answer is sent back with its errors before the task fails."""
     max_turns: int = Field(default=8, ge=1)
     """How many model calls one task may make (tool calls take turns)."""
+    approval: Approval | bool | None = None
+    """Whether a human must approve the output of every task of this agent."""
     max_output_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0)
 

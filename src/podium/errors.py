@@ -8,7 +8,8 @@ PodiumError
 ├── TaskError                     one attempt failed: task_id, attempt, retryable, retry_after
 │   ├── ModelError                provider failure, mapped from the vendor SDK's exception
 │   ├── OutputValidationError     output failed its schema after the repair budget
-│   └── ToolError                 a tool, MCP server or A2A peer failed or timed out
+│   ├── ToolError                 a tool, MCP server or A2A peer failed or timed out
+│   └── ApprovalDeniedError       a human (or an approval's timeout) denied the output
 ├── ContextAccessError            an agent read or wrote outside its scopes
 ├── StoreError                    storage failure (the driver error is in __cause__)
 └── ApprovalRequired              control flow: persist, suspend, wait for a human decision
@@ -24,6 +25,7 @@ from datetime import timedelta
 from typing import Literal
 
 __all__ = [
+    "ApprovalDeniedError",
     "ApprovalRequired",
     "ConfigError",
     "ContextAccessError",
@@ -186,6 +188,10 @@ class OutputValidationError(TaskError):
 
 class ToolError(TaskError):
     """A tool raised, timed out, or was called with arguments that do not fit it."""
+
+
+class ApprovalDeniedError(TaskError):
+    """A human, or an approval's timeout default, denied a task's output."""
 
 
 class ContextAccessError(PodiumError):

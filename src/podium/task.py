@@ -28,9 +28,24 @@ from podium.ids import TaskId
 if TYPE_CHECKING:
     from podium.workflow.model import Workflow
 
-__all__ = ["AtLeast", "Join", "LoopSpec", "MapSpec", "Task"]
+__all__ = ["Approval", "AtLeast", "Join", "LoopSpec", "MapSpec", "Task"]
 
 _ID_PATTERN = r"^[A-Za-z_][\w-]*$"
+
+
+class Approval(BaseModel):
+    """A human must approve a task's output before it counts.
+
+    The task runs, then the run waits (``podium approvals`` lists it) until someone approves
+    it, possibly with an edited output, or denies it, which fails the task like any failure.
+    ``timeout`` applies ``on_timeout`` when the run is next resumed after the deadline.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str = ""
+    """Why a human must look (shown in ``podium approvals``), e.g. "sends an email"."""
+    timeout: timedelta | None = None
+    on_timeout: Literal["approve", "deny"] = "deny"
 
 
 class AtLeast(BaseModel):
@@ -88,6 +103,8 @@ class Task(BaseModel):
     inputs: dict[str, str] = Field(default_factory=dict)
     """For a sub-workflow: its input name -> template over this context."""
     timeout: timedelta = timedelta(minutes=10)
+    approval: Approval | bool | None = None
+    """Whether a human must approve this task's output (``true`` or an ``Approval``)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Task:

@@ -10,6 +10,7 @@ import pytest
 
 from podium import errors
 from podium.errors import (
+    ApprovalDeniedError,
     ApprovalRequired,
     ConfigError,
     ContextAccessError,
@@ -49,6 +50,7 @@ TASK_ERRORS: list[TaskError] = [
                retry_after=timedelta(seconds=30)),
     OutputValidationError("score: field required", task_id="review", attempt=3),
     ToolError("tool 'fetch' did not finish within 5s", task_id="extract[1]", retryable=True),
+    ApprovalDeniedError("denied by ana: too long", task_id="send"),
 ]  # fmt: skip
 
 CONFIG_ERRORS: list[ConfigError] = [
@@ -131,7 +133,7 @@ def test_a_task_error_names_its_task() -> None:
 
 
 def test_task_error_subclasses_are_task_errors() -> None:
-    for cls in (ModelError, OutputValidationError, ToolError):
+    for cls in (ModelError, OutputValidationError, ToolError, ApprovalDeniedError):
         assert issubclass(cls, TaskError)
     assert issubclass(WorkflowValidationError, ConfigError)
 

@@ -57,6 +57,8 @@ class AgentAnswer:
     chosen: TaskId | None = None
     journal: tuple[Draft, ...] = ()
     """Events of the last model call, to commit with the task's output."""
+    is_waiting: bool = False
+    """The output awaits a human's approval (see ``podium.engine.approval``)."""
 
 
 @dataclass(slots=True)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import JsonValue
 
 from podium.engine.frame import Frame
 from podium.engine.scheduler import Outcome
-from podium.errors import TaskError
+from podium.errors import ApprovalRequired, TaskError
 from podium.event import GraphNode, LoopIterated, MapExpanded
 from podium.ids import TaskId
 from podium.task import LoopSpec, Task
@@ -69,6 +70,7 @@ async def _run_map(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValu
     async with asyncio.TaskGroup() as group:
         for index, item in enumerate(items):
             group.create_task(one(index, item))
+    _raise_if_waiting(o for o in outcomes if o is not None)
     failed = [i for i, o in enumerate(outcomes) if o is None or not o.ok]
     if failed:
         raise TaskError(f"{len(failed)} of {len(items)} items failed: {failed[:10]}", task_id=qid)
@@ -84,6 +86,7 @@ async def _run_loop(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonVal
     for iteration in range(1, bound + 1):
         body = frame.child(prefix=f"{qid}/", iteration=iteration)
         outcomes = await run.run_graph(spec.tasks, body)
+        _raise_if_waiting(outcomes.values())
         broken = [tid for tid, o in outcomes.items() if o.status == "failed"]
         if broken:
             raise TaskError(f"iteration {iteration}: {', '.join(broken)} failed", task_id=qid)
@@ -129,10 +132,17 @@ async def _run_workflow(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Jso
             await run.recorder.write(context, name, value, task_id=qid, writer=None)
     child = Frame(workflow=sub, context=context, prefix=f"{qid}/", iteration=frame.iteration)
     outcomes = await run.run_graph(sub.tasks, child)
+    _raise_if_waiting(outcomes.values())
     broken = [tid for tid, o in outcomes.items() if o.status == "failed"]
     if broken:
         raise TaskError(f"sub-workflow {sub.name!r}: {', '.join(broken)} failed", task_id=qid)
     return context.get(sub.output_key)
+
+
+def _raise_if_waiting(outcomes: Iterable[Outcome]) -> None:
+    """A composite whose child waits for approval waits too (it cannot finish yet)."""
+    if any(o.status == "waiting" for o in outcomes):
+        raise ApprovalRequired("a task inside waits for approval")
 
 
 def _input_value(source: str, values: dict[str, Any]) -> JsonValue:  # Any: template values

@@ -27,6 +27,9 @@ from pydantic import JsonValue
 from podium.engine.scheduler import Outcome
 from podium.errors import TaskError
 from podium.event import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
     ContextWritten,
     Event,
     LoopIterated,
@@ -47,6 +50,12 @@ _Key = tuple[TaskId, int]
 
 class ReplayDivergedError(TaskError):
     """A replayed task asked for a call the recorded run did not make."""
+
+
+@dataclass(slots=True)
+class _Asked:
+    request: ApprovalRequested
+    answer: ApprovalGranted | ApprovalDenied | None = None
 
 
 @dataclass(slots=True)
@@ -102,6 +111,8 @@ class Journal:
     calls: dict[_Key, list[ModelCalled | ToolCalled]] = field(default_factory=dict)
     loops: dict[_Key, LoopIterated] = field(default_factory=dict)
     writes: list[ContextWritten] = field(default_factory=list)
+    approvals: dict[_Key, list[_Asked]] = field(default_factory=dict)
+    """Approval requests of each task instance, in order, with the answer each got."""
 
     @classmethod
     def from_events(cls, events: Sequence[Event], *, is_replay: bool = False) -> Journal:
@@ -136,6 +147,14 @@ class Journal:
                 self.loops[(event.task_id, event.iteration)] = event
             case ContextWritten():
                 self.writes.append(event)
+            case ApprovalRequested():
+                key = (event.task_id, event.iteration)
+                self.approvals.setdefault(key, []).append(_Asked(request=event))
+            case ApprovalGranted() | ApprovalDenied():
+                asked = self.approvals.get((event.task_id, event.iteration), [])
+                unanswered = [a for a in asked if a.answer is None]
+                if unanswered:
+                    unanswered[0].answer = event
             case _:
                 pass
 
@@ -149,6 +168,11 @@ class Journal:
         if not calls and not self.is_replay:
             return None
         return Replay(task_id=task_id, calls=deque(calls or ()), is_strict=self.is_replay)
+
+    def approval(self, task_id: TaskId, iteration: int, index: int) -> _Asked | None:
+        """The ``index``-th approval asked for this task instance, and its answer if any."""
+        asked = self.approvals.get((task_id, iteration), [])
+        return asked[index] if index < len(asked) else None
 
     def loop_decision(self, task_id: TaskId, iteration: int) -> LoopIterated | None:
         """The decision a loop took after this iteration, if it took one."""

@@ -60,9 +60,10 @@ class Recorder:
         self._is_uncertain = False
         """A flush was cancelled mid-append: the store may hold more than ``_durable``."""
 
-    async def emit(self, kind: type[Any], /, **fields: Any) -> None:  # Any: event fields
-        """Append one event and wait until it is durable."""
-        await self.emit_all([(kind, fields)])
+    async def emit(self, kind: type[Any], /, **fields: Any) -> Event:  # Any: event fields
+        """Append one event, wait until it is durable, and return it."""
+        (event,) = await self.emit_all([(kind, fields)])
+        return event
 
     def note(self, kind: type[Any], /, **fields: Any) -> None:  # Any: event fields
         """Append an event nothing acts on (a task started) without waiting for the store.
@@ -73,10 +74,11 @@ class Recorder:
         """
         self._stage([(kind, fields)])
 
-    async def emit_all(self, drafts: Sequence[Draft]) -> None:
-        """Append several events, in order, and wait until they are durable."""
+    async def emit_all(self, drafts: Sequence[Draft]) -> list[Event]:
+        """Append several events, in order, wait until they are durable, and return them."""
         self._stage(drafts)
         await self._flush_through(len(self.events))
+        return self.events[len(self.events) - len(drafts) :]
 
     async def write(
         self,

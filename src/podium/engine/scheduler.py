@@ -6,8 +6,9 @@ task and recording a skip are callbacks, so this module is testable on its own (
 
 Joins: ``all`` starts a task when every need succeeded; ``any`` when one did; ``{at_least: n}``
 when n did. A task whose join can no longer be met (its needs failed or were skipped) is
-skipped, and so are the routes a router did not choose. A failed task does not cancel its
-siblings; an exception (a bug) cancels the whole graph and propagates.
+skipped, and so are the routes a router did not choose. A task *waiting* for approval holds its
+dependents back: they neither start nor are skipped in this execution. A failed task does
+not cancel its siblings; an exception (a bug) cancels the whole graph and propagates.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ __all__ = ["Outcome", "execute_graph"]
 class Outcome:
     """How a task ended. Failures are values; only bugs are exceptions."""
 
-    status: Literal["succeeded", "failed", "skipped"]
+    status: Literal["succeeded", "failed", "skipped", "waiting"]
     output: JsonValue = None
     reason: str | None = None
     """Why it failed or was skipped."""
@@ -88,6 +89,8 @@ class _Schedule:
         else:
             outcome = await self._run_task(task)
         self._outcomes[task.id] = outcome
+        if outcome.status == "waiting":
+            return  # its dependents stay unstarted until a human decides and the run resumes
         if outcome.chosen is not None:
             for route in task.routes:
                 if route != outcome.chosen:

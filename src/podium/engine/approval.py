@@ -1,0 +1,158 @@
+"""The approval gate: a task whose output needs a human's approval waits for it.
+
+When a task (or its agent) requires approval, its answer is not written. Instead an
+``approval_requested`` event records the proposed output and the task is *waiting*: its
+dependents do not start, and once nothing else can run the run ends ``waiting``. That is all
+the state there is: the request lives in the log, so it survives restarts.
+
+``podium approve`` / ``podium deny`` append the decision to the log and resume the run. The
+task then runs again from its journal (its model calls are replayed, not paid for twice),
+finds the decision and applies it: an approval writes the output (or the edited one), a denial
+fails the task with ``ApprovalDeniedError`` like any other failure. A request whose timeout
+has passed gets its configured default decision when the run is next resumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import JsonValue
+
+from podium.agent import Agent
+from podium.clock import Clock, SystemClock
+from podium.engine.attempt import AgentAnswer, AgentCall
+from podium.errors import ApprovalDeniedError, ConfigError
+from podium.event import ApprovalDenied, ApprovalGranted, ApprovalRequested, EventAdapter
+from podium.ids import RunId, TaskId
+from podium.run import project
+from podium.stores.base import Store
+from podium.task import Approval, Task
+
+if TYPE_CHECKING:
+    from podium.engine.local import _Run
+
+__all__ = ["Decision", "approval_of", "gate", "record_decision"]
+
+_TIMEOUT_BY = "timeout"
+
+
+def approval_of(task: Task, agent: Agent) -> Approval | None:
+    """The approval a task needs: its own setting, else its agent's; None when none."""
+    setting = task.approval if task.approval is not None else agent.approval
+    if setting is True:
+        return Approval()
+    return setting or None
+
+
+async def gate(
+    run: _Run, call: AgentCall, answer: AgentAnswer
+) -> AgentAnswer | ApprovalDeniedError:
+    """Let ``answer`` through, hold it for approval, or turn a denial into a failure."""
+    spec = approval_of(call.task, call.agent)
+    if spec is None:
+        return answer
+    key = (call.task_id, call.iteration)
+    index = run.approvals_checked.get(key, 0)
+    run.approvals_checked[key] = index + 1
+    asked = run.journal.approval(call.task_id, call.iteration, index) if run.journal else None
+    if asked is None:
+        return await _ask(run, call, answer, spec)
+    decision = asked.answer or await _timed_out(run, asked.request, spec)
+    if decision is None:
+        return replace(answer, is_waiting=True, journal=())  # still waiting: nothing new to log
+    await run.recorder.emit_all(answer.journal)
+    if isinstance(decision, ApprovalDenied):
+        message = f"denied by {decision.by}: {decision.reason}"
+        return ApprovalDeniedError(message, task_id=call.task_id)
+    output = decision.output if decision.is_edited else answer.output
+    return replace(answer, output=output, journal=())
+
+
+async def _ask(run: _Run, call: AgentCall, answer: AgentAnswer, spec: Approval) -> AgentAnswer:
+    deadline = run.clock.now() + spec.timeout if spec.timeout is not None else None
+    request = {
+        "task_id": call.task_id,
+        "agent": call.agent.name,
+        "output": answer.output,
+        "reason": spec.reason,
+        "iteration": call.iteration,
+        "deadline": deadline,
+    }
+    await run.recorder.emit_all([*answer.journal, (ApprovalRequested, request)])
+    return replace(answer, is_waiting=True, journal=())
+
+
+async def _timed_out(
+    run: _Run, request: ApprovalRequested, spec: Approval
+) -> ApprovalGranted | ApprovalDenied | None:
+    """Apply the timeout's default decision if the deadline has passed."""
+    if request.deadline is None or run.clock.now() < request.deadline:
+        return None
+    common = {"task_id": request.task_id, "by": _TIMEOUT_BY, "iteration": request.iteration}
+    if spec.on_timeout == "approve":
+        comment = "approved when the approval timed out"
+        granted = await run.recorder.emit(ApprovalGranted, **common, comment=comment)
+        assert isinstance(granted, ApprovalGranted)
+        return granted
+    reason = f"no decision before {request.deadline:%Y-%m-%d %H:%M} UTC"
+    denied = await run.recorder.emit(ApprovalDenied, **common, reason=reason)
+    assert isinstance(denied, ApprovalDenied)
+    return denied
+
+
+async def record_decision(
+    store: Store,
+    run_id: RunId,
+    task_id: TaskId,
+    decision: Decision,
+    *,
+    clock: Clock | None = None,
+) -> ApprovalGranted | ApprovalDenied:
+    """Append a human's decision on a waiting task to its run's log.
+
+    Resume the run afterwards (``podium.aresume``) to act on it.
+
+    Raises:
+        ConfigError: no such run, or the task is not waiting for approval.
+    """
+    events = await store.read(run_id)
+    if not events:
+        raise ConfigError(f"no run {run_id!r} in the store")
+    pending = project(run_id, events).approvals
+    request = pending.get(task_id)
+    if request is None:
+        waiting = ", ".join(pending) or "none"
+        msg = f"task {task_id!r} of run {run_id} is not waiting for approval (waiting: {waiting})"
+        raise ConfigError(msg)
+    fields: dict[str, JsonValue] = {
+        "kind": decision.kind,
+        "seq": len(events) + 1,
+        "run_id": run_id,
+        "at": (clock or SystemClock()).now().isoformat(),
+        "task_id": task_id,
+        "by": decision.by,
+        "iteration": request.iteration,
+    }
+    if decision.kind == "approval_granted":
+        fields |= {"comment": decision.comment, "is_edited": decision.is_edited}
+        fields["output"] = decision.output
+    else:
+        fields["reason"] = decision.reason
+    event = EventAdapter.validate_python(fields)
+    assert isinstance(event, ApprovalGranted | ApprovalDenied)
+    await store.append(run_id, [event])
+    return event
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """A human's answer to an approval request."""
+
+    kind: Literal["approval_granted", "approval_denied"]
+    by: str
+    comment: str = ""
+    reason: str = ""
+    is_edited: bool = False
+    output: JsonValue = None
+    """The edited output, when ``is_edited``."""

@@ -1,0 +1,117 @@
+"""Human approval: a run waits, survives a restart, and goes on when someone decides."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from podium import Agent, ConfigError, ScriptedModel, SqliteStore, Task, Workflow
+from podium.engine import LocalEngine
+from podium.engine.approval import Decision, record_decision
+from podium.engine.retry import RetryPolicy
+from podium.run import project
+from podium.task import Approval
+from podium.testing.clock import ManualClock
+
+FLOW = Workflow(
+    name="outreach",
+    agents=[Agent(name="writer"), Agent(name="mailer", approval=Approval(reason="sends an email"))],
+    tasks=[
+        Task(id="draft", agent="writer", instruction="Write to the client"),
+        Task(id="send", agent="mailer", instruction="Send {{ draft }}", needs=("draft",)),
+        Task(id="log", agent="writer", instruction="Log that {{ send }} went out", needs=("send",)),
+    ],
+)
+
+
+def model() -> ScriptedModel:
+    return ScriptedModel(lambda r: f"{r.caller.task_id if r.caller else '?'}: ok")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    async with SqliteStore(tmp_path / "runs.db") as store:
+        yield store
+
+
+def engine(
+    store: SqliteStore, scripted: ScriptedModel, clock: ManualClock | None = None
+) -> LocalEngine:
+    return LocalEngine(store=store, model=scripted, clock=clock, retry=RetryPolicy(max_attempts=1))
+
+
+async def test_a_run_waits_for_approval_and_goes_on_after_a_restart(tmp_path: Path) -> None:
+    first = model()
+    async with SqliteStore(tmp_path / "runs.db") as store:
+        waiting = await engine(store, first).execute(FLOW)
+    assert waiting.status == "waiting"
+    assert waiting.tasks["send"].status == "waiting"
+    assert "log" not in {t for t, s in waiting.tasks.items() if s.status != "pending"}
+    assert "send" not in waiting.context  # nothing is written before a human says so
+
+    # a new process: open the store again, decide, resume
+    async with SqliteStore(tmp_path / "runs.db") as store:
+        (summary,) = await store.list_runs()
+        assert summary.status == "waiting"
+        await record_decision(
+            store, waiting.run_id, "send", Decision(kind="approval_granted", by="ana", comment="ok")
+        )
+        second = model()
+        done = await engine(store, second).resume(FLOW, waiting.run_id)
+
+    assert done.ok
+    assert done.context["send"] == "send: ok"
+    # the approved task was not paid for twice: its answer came from the log
+    assert [c.caller.task_id for c in second.calls if c.caller] == ["log"]
+    assert "send: approved by ana: ok" in project(done.run_id, done.events).notes
+
+
+async def test_an_edited_output_replaces_the_proposed_one(store: SqliteStore) -> None:
+    waiting = await engine(store, model()).execute(FLOW)
+    edited = Decision(kind="approval_granted", by="ana", is_edited=True, output="Dear Ms. Lee")
+    await record_decision(store, waiting.run_id, "send", edited)
+    done = await engine(store, model()).resume(FLOW, waiting.run_id)
+    assert done.context["send"] == "Dear Ms. Lee"
+    assert done.tasks["log"].status == "succeeded"
+
+
+async def test_a_denial_fails_the_task_like_any_failure(store: SqliteStore) -> None:
+    waiting = await engine(store, model()).execute(FLOW)
+    denied = Decision(kind="approval_denied", by="ana", reason="wrong client")
+    await record_decision(store, waiting.run_id, "send", denied)
+    done = await engine(store, model()).resume(FLOW, waiting.run_id)
+    assert done.status == "failed"
+    assert done.tasks["send"].error == "ApprovalDeniedError: denied by ana: wrong client"
+    assert done.tasks["log"].status == "skipped"
+
+
+async def test_a_decision_needs_a_waiting_task(store: SqliteStore) -> None:
+    waiting = await engine(store, model()).execute(FLOW)
+    with pytest.raises(ConfigError, match=r"task 'draft' .* is not waiting for approval"):
+        await record_decision(
+            store, waiting.run_id, "draft", Decision(kind="approval_granted", by="x")
+        )
+
+
+@pytest.mark.parametrize(("default", "status"), [("deny", "failed"), ("approve", "succeeded")])
+async def test_an_expired_approval_gets_its_default(
+    store: SqliteStore, default: str, status: str
+) -> None:
+    timed = Approval(reason="spends money", timeout=timedelta(hours=1), on_timeout=default)  # type: ignore[arg-type]
+    flow = FLOW.model_copy(
+        update={"agents": (Agent(name="writer"), Agent(name="mailer", approval=timed))}
+    )
+    clock = ManualClock()
+    waiting = await engine(store, model(), clock).execute(flow)
+    assert waiting.status == "waiting"
+
+    clock.advance(timedelta(minutes=30))  # not yet: still waiting
+    assert (await engine(store, model(), clock).resume(flow, waiting.run_id)).status == "waiting"
+    clock.advance(timedelta(hours=1))
+    done = await engine(store, model(), clock).resume(flow, waiting.run_id)
+    assert done.status == status
+    by = [e for e in done.events if e.kind in ("approval_granted", "approval_denied")]
+    assert [e.by for e in by] == ["timeout"]  # type: ignore[attr-defined]
