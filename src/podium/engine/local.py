@@ -27,6 +27,7 @@ from pydantic import JsonValue
 from podium.agent import Agent
 from podium.clock import Clock, SystemClock
 from podium.context import Context
+from podium.engine.approval import gate
 from podium.engine.attempt import AgentAnswer, AgentCall, call_agent
 from podium.engine.frame import Frame
 from podium.engine.journal import Journal
@@ -34,7 +35,7 @@ from podium.engine.limits import Limits
 from podium.engine.recorder import Draft, Recorder, Subscriber
 from podium.engine.retry import DEFAULT_RETRY, RetryPolicy
 from podium.engine.scheduler import Outcome, execute_graph
-from podium.errors import ConfigError, ContextAccessError, Problem, TaskError
+from podium.errors import ApprovalRequired, ConfigError, ContextAccessError, Problem, TaskError
 from podium.event import (
     Event,
     RouteChosen,
@@ -215,6 +216,8 @@ class _Run:
         self.engine = engine
         self.workflow = workflow
         self.journal = journal
+        self.approvals_checked: dict[tuple[TaskId, int], int] = {}
+        """How many approval checks each task instance made in this execution."""
         self.recorder = Recorder(
             run_id or engine.ids.new_run_id(),
             store=engine.store,
@@ -297,7 +300,11 @@ class _Run:
             await self._close_models()
         failures = [t for t in self.recorder.state.tasks.values() if t.status == "failed"]
         output = context.get(self.workflow.output_key)
-        if failures or not outcomes:
+        waiting = sorted(self.recorder.state.approvals)
+        if waiting and not failures:
+            error = f"waiting for approval of {', '.join(waiting)}: podium approvals"
+            await self._finish("waiting", error=error, output=output)
+        elif failures or not outcomes:
             error = "; ".join(f"task {t.id!r} failed: {t.error}" for t in failures)
             await self._finish("failed", error=error or "nothing ran", output=output)
         else:
@@ -368,6 +375,8 @@ class _Run:
         self.recorder.note(TaskStarted, task_id=qid, agent=None, iteration=frame.iteration)
         try:
             return await composite.run_composite(self, task, frame, qid)
+        except ApprovalRequired:
+            return Outcome(status="waiting", reason="a task inside waits for approval")
         except (TaskError, ContextAccessError, ConfigError, TemplateError) as exc:
             return await self.fail(qid, None, exc, frame)
 
@@ -398,9 +407,13 @@ class _Run:
             iteration=frame.iteration,
         )
         answer = await self._attempts(call, frame)
+        if not isinstance(answer, Exception):
+            answer = await gate(self, call, answer)
         if isinstance(answer, Exception):
             attempt = answer.attempt if isinstance(answer, TaskError) else 1
             return await self.fail(qid, agent.name, answer, frame, attempt=attempt)
+        if answer.is_waiting:
+            return Outcome(status="waiting", reason="waiting for approval")
         outcome = Outcome(status="succeeded", output=answer.output, chosen=answer.chosen)
         journal = answer.journal
         if answer.chosen is not None:
