@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from podium.cli.approvals import approvals_command, approve_command, deny_command
 from podium.cli.resume import replay_command, resume_command
 from podium.cli.run import run_command
 from podium.cli.runs import runs_command, show_command
@@ -39,6 +40,9 @@ app.command("show")(show_command)
 app.command("validate")(validate_command)
 app.command("resume")(resume_command)
 app.command("replay")(replay_command)
+app.command("approvals")(approvals_command)
+app.command("approve")(approve_command)
+app.command("deny")(deny_command)
 
 
 def _package_version() -> str:

@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 EXIT_FAILED: Final = 1
+EXIT_WAITING: Final = 3
+"""The run waits for a human decision on a task."""
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 
@@ -66,6 +68,7 @@ _LOOKS: Final[Mapping[str, _Look]] = {
     "skipped": _Look("↷", "dim"),
     "cancelled": _Look("⊘", "yellow"),
     "interrupted": _Look("⊘", "yellow"),
+    "waiting": _Look("⏸", "magenta"),
 }
 _MAP_ITEM: Final = re.compile(r"^(?P<parent>.+)\[\d+\]$")
 

@@ -25,6 +25,7 @@ from podium.cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    EXIT_WAITING,
     error_console,
     output_renderable,
     print_json,
@@ -141,6 +142,7 @@ def run_command(
     - 0: the run succeeded
     - 1: the run failed (the failing tasks are printed on stderr)
     - 2: bad usage, an invalid workflow or input; nothing ran
+    - 3: the run waits for a human to approve a task (`podium approvals`)
     - 130: interrupted with Ctrl-C; the run is recorded as cancelled and its log kept
     """
     values = dict(parse_input(text) for text in inputs or ())
@@ -260,6 +262,11 @@ def _finish(state: RunState, output: Output, console: Console) -> int:
         console.print(summary_line(state), soft_wrap=True)
     if state.status == "succeeded":
         return 0
+    if state.status == "waiting":
+        waiting = ", ".join(state.approvals)
+        message = f"run {state.run_id} is waiting for approval of {waiting}: podium approvals"
+        error_console().print(Text(message, style="yellow"))
+        return EXIT_WAITING
     _print_failure(state)
     return EXIT_FAILED
 

@@ -1,0 +1,253 @@
+"""``podium approvals`` (what waits for a human), ``podium approve`` and ``podium deny``.
+
+A decision is appended to the run's log; then the run is resumed here, with the live view, so
+the approved task's output is written (or the denied task fails) and the run goes on. With
+``--no-resume`` only the decision is recorded; ``podium resume RUN`` continues it later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import JsonValue
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+import podium
+from podium import ConfigError, PodiumError, SqliteStore
+from podium.cli.live import RunView
+from podium.cli.output import (
+    format_time,
+    jsonable,
+    preview,
+    print_json,
+    report_error,
+    stdout_console,
+)
+from podium.cli.run import JsonOption, Output, QuietOption, RunOptions, StoreOption, run_in_view
+from podium.engine.approval import Decision, record_decision
+from podium.event import ApprovalRequested
+from podium.ids import RunId, TaskId
+from podium.run import project
+from podium.stores.location import default_store_path
+
+__all__ = ["approvals_command", "approve_command", "deny_command"]
+
+_SCAN: int = 1000
+"""How many recent runs ``podium approvals`` looks through."""
+
+RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run id.", show_default=False)]
+TasksArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="TASK...",
+        help="The waiting tasks to decide on (see `podium approvals`).",
+        show_default=False,
+    ),
+]
+ByOption = Annotated[
+    str | None,
+    typer.Option(
+        "--by", metavar="NAME", help="Who decides (default: your user name).", show_default=False
+    ),
+]
+NoResumeOption = Annotated[
+    bool, typer.Option("--no-resume", help="Only record the decision; resume the run later.")
+]
+
+
+def approvals_command(*, store: StoreOption = None, json_output: JsonOption = False) -> None:
+    """List the tasks waiting for a human decision, across runs."""
+    path = store or default_store_path()
+    try:
+        pending = asyncio.run(_pending(path)) if path.exists() else []
+    except PodiumError as error:
+        raise typer.Exit(report_error(error)) from None
+    if json_output:
+        print_json([jsonable(_request_json(r)) for r in pending])
+        return
+    console = stdout_console()
+    if not pending:
+        console.print("nothing is waiting for approval")
+        return
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for name in ("run", "task", "agent", "why", "asked", "expires", "proposed output"):
+        table.add_column(name, overflow="fold" if name == "proposed output" else "ellipsis")
+    for r in pending:
+        expires = format_time(r.deadline) if r.deadline else "never"
+        table.add_row(
+            r.run_id, r.task_id, r.agent or "", r.reason, format_time(r.at), expires,
+            Text(preview(r.output, 80)),
+        )  # fmt: skip
+    console.print(table)
+    first = pending[0]
+    hint = (
+        f"decide with: podium approve {first.run_id} {first.task_id}  (or podium deny ... --reason)"
+    )
+    console.print(Text(hint, style="dim"), soft_wrap=True)
+
+
+def approve_command(
+    run: RunArgument,
+    tasks: TasksArgument = None,
+    *,
+    all_tasks: Annotated[
+        bool, typer.Option("--all", help="Approve every waiting task of the run.")
+    ] = False,
+    comment: Annotated[
+        str, typer.Option(metavar="TEXT", help="A note kept with the approval.")
+    ] = "",
+    edit: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Approve with this output instead (YAML/JSON for structured outputs, text "
+            "otherwise); one task only.",
+            show_default=False,
+        ),
+    ] = None,
+    by: ByOption = None,
+    no_resume: NoResumeOption = False,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Approve waiting tasks of a run (optionally with an edited output) and resume it."""
+    try:
+        edited = edit.read_text(encoding="utf-8") if edit is not None else None
+    except OSError as exc:
+        raise typer.Exit(report_error(ConfigError(f"cannot read --edit {edit}: {exc}"))) from None
+    decision = Decision(
+        kind="approval_granted",
+        by=by or getpass.getuser(),
+        comment=comment,
+        is_edited=edit is not None,
+        output=edited,
+    )
+    options = RunOptions(
+        store=store or default_store_path(), output=_output(json_output=json_output, quiet=quiet)
+    )
+    raise typer.Exit(
+        _decide(run, tasks or [], decision, options, every=all_tasks, resume=not no_resume)
+    )
+
+
+def deny_command(
+    run: RunArgument,
+    tasks: TasksArgument = None,
+    *,
+    reason: Annotated[
+        str, typer.Option(metavar="TEXT", help="Why (required).", show_default=False)
+    ],
+    all_tasks: Annotated[
+        bool, typer.Option("--all", help="Deny every waiting task of the run.")
+    ] = False,
+    by: ByOption = None,
+    no_resume: NoResumeOption = False,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Deny waiting tasks of a run and resume it: each fails like any failure would."""
+    decision = Decision(kind="approval_denied", by=by or getpass.getuser(), reason=reason)
+    options = RunOptions(
+        store=store or default_store_path(), output=_output(json_output=json_output, quiet=quiet)
+    )
+    raise typer.Exit(
+        _decide(run, tasks or [], decision, options, every=all_tasks, resume=not no_resume)
+    )
+
+
+def _decide(
+    run: str,
+    tasks: list[str],
+    decision: Decision,
+    options: RunOptions,
+    *,
+    every: bool,
+    resume: bool,
+) -> int:
+    try:
+        asyncio.run(_record(options.store, RunId(run), tasks, decision, every=every))
+    except PodiumError as error:
+        return report_error(error)
+    if not resume:
+        stdout_console().print(f"recorded; continue with: podium resume {run}")
+        return 0
+
+    async def start(store: SqliteStore, view: RunView) -> object:
+        view.preload(RunId(run), await store.read(RunId(run)))
+        return await podium.aresume(run, store=store, on_event=view.apply, on_token=view.token)
+
+    return run_in_view(options, start)
+
+
+async def _record(
+    path: Path, run_id: RunId, tasks: list[str], decision: Decision, *, every: bool
+) -> None:
+    async with SqliteStore(path) as store:
+        waiting = project(run_id, await store.read(run_id)).approvals
+        chosen = list(waiting) if every else [TaskId(t) for t in tasks]
+        if not chosen:
+            names = ", ".join(waiting) or "none"
+            raise ConfigError(
+                f"name the tasks to decide on, or --all (waiting in {run_id}: {names})"
+            )
+        if decision.is_edited and len(chosen) != 1:
+            raise ConfigError("--edit gives one output: decide on one task at a time")
+        for task_id in chosen:
+            request = waiting.get(task_id)
+            if decision.is_edited and request is not None:
+                edited = _edited(str(decision.output), request.output)
+                decision = replace(decision, output=edited)
+            await record_decision(store, run_id, task_id, decision)
+
+
+async def _pending(path: Path) -> list[ApprovalRequested]:
+    async with SqliteStore(path) as store:
+        summaries = await store.list_runs(limit=_SCAN)
+        pending: list[ApprovalRequested] = []
+        for summary in summaries:
+            if summary.status == "waiting":
+                state = project(summary.run_id, await store.read(summary.run_id))
+                pending.extend(state.approvals.values())
+        return pending
+
+
+def _request_json(request: ApprovalRequested) -> dict[str, object]:
+    return {
+        "run_id": request.run_id,
+        "task_id": request.task_id,
+        "agent": request.agent,
+        "reason": request.reason,
+        "asked_at": request.at,
+        "deadline": request.deadline,
+        "output": request.output,
+    }
+
+
+def _edited(text: str, proposed: JsonValue) -> JsonValue:
+    """The edited output: text for a text output, parsed YAML/JSON for a structured one.
+
+    Raises:
+        ConfigError: a structured output was edited into something that does not parse.
+    """
+    if not isinstance(proposed, dict | list):
+        return text
+    try:
+        value: JsonValue = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        msg = f"the edited output must be YAML or JSON like the proposed one: {exc}"
+        raise ConfigError(msg) from exc
+    return value
+
+
+def _output(*, json_output: bool, quiet: bool) -> Output:
+    return "json" if json_output else "quiet" if quiet else "view"
