@@ -35,6 +35,7 @@ from pydantic import (
 
 from podium.errors import ToolError
 from podium.models.base import ToolSpec
+from podium.task import Approval
 
 __all__ = ["Tool", "ToolContext", "json_schema", "tool"]
 
@@ -83,6 +84,8 @@ class Tool:
     timeout: timedelta = timedelta(seconds=60)
     context_parameter: str | None = None
     """The parameter that receives a ``ToolContext``, if the function declares one."""
+    approval: Approval | None = None
+    """When set, each call waits for a human's approval before it runs."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -139,7 +142,11 @@ class Tool:
 def tool(function: Callable[..., Any], /) -> Tool: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, timeout: timedelta | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: timedelta | None = None,
+    approval: Approval | bool | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     function: Callable[..., Any] | None = None,
@@ -148,11 +155,13 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: timedelta | None = None,
+    approval: Approval | bool | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a ``Tool`` from a typed function; usable as ``@tool`` or ``@tool(name=...)``.
 
     The arguments' JSON schema comes from the type hints; descriptions come from the
-    docstring's first paragraph and its ``Args:`` section.
+    docstring's first paragraph and its ``Args:`` section. With ``approval`` every call waits
+    for a human to approve it (``podium approvals``) before it runs.
     """
 
     def build(func: Callable[..., Any]) -> Tool:
@@ -164,6 +173,7 @@ def tool(
             arguments=_arguments_model(func, _arg_docs(doc)),
             timeout=timeout or timedelta(seconds=60),
             context_parameter=_context_parameter(func),
+            approval=Approval() if approval is True else approval or None,
         )
 
     return build(function) if function is not None else build

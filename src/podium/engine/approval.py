@@ -22,17 +22,20 @@ from pydantic import JsonValue
 from podium.agent import Agent
 from podium.clock import Clock, SystemClock
 from podium.engine.attempt import AgentAnswer, AgentCall
-from podium.errors import ApprovalDeniedError, ConfigError
+from podium.engine.recorder import Draft
+from podium.errors import ApprovalDeniedError, ApprovalRequired, ConfigError, ToolError
 from podium.event import ApprovalDenied, ApprovalGranted, ApprovalRequested, EventAdapter
 from podium.ids import RunId, TaskId
+from podium.models.base import ToolCall
 from podium.run import project
 from podium.stores.base import Store
 from podium.task import Approval, Task
+from podium.tool import Tool
 
 if TYPE_CHECKING:
     from podium.engine.local import _Run
 
-__all__ = ["Decision", "approval_of", "gate", "record_decision"]
+__all__ = ["Decision", "approval_of", "approve_tool", "gate", "record_decision"]
 
 _TIMEOUT_BY = "timeout"
 
@@ -69,18 +72,51 @@ async def gate(
     return replace(answer, output=output, journal=())
 
 
+async def approve_tool(run: _Run, call: AgentCall, tool: Tool, tool_call: ToolCall) -> None:
+    """Let a tool call that needs approval go ahead, or pause or fail the task.
+
+    Raises:
+        ApprovalRequired: no decision yet; the request is in the log and the run will wait.
+        ToolError: the call was denied.
+    """
+    assert tool.approval is not None
+    key = (call.task_id, call.iteration)
+    index = run.approvals_checked.get(key, 0)
+    run.approvals_checked[key] = index + 1
+    asked = run.journal.approval(call.task_id, call.iteration, index) if run.journal else None
+    if asked is None:
+        proposed: JsonValue = {"tool": tool.name, "arguments": tool_call.arguments}
+        await _request(run, call, proposed, tool.approval)
+        raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
+    decision = asked.answer or await _timed_out(run, asked.request, tool.approval)
+    if decision is None:
+        raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
+    if isinstance(decision, ApprovalDenied):
+        message = f"tool {tool.name!r} was denied by {decision.by}: {decision.reason}"
+        raise ToolError(message, task_id=call.task_id)
+
+
+async def _request(run: _Run, call: AgentCall, proposed: JsonValue, spec: Approval) -> None:
+    await run.recorder.emit_all([_request_draft(run, call, proposed, spec)])
+
+
 async def _ask(run: _Run, call: AgentCall, answer: AgentAnswer, spec: Approval) -> AgentAnswer:
+    request = _request_draft(run, call, answer.output, spec)
+    await run.recorder.emit_all([*answer.journal, request])
+    return replace(answer, is_waiting=True, journal=())
+
+
+def _request_draft(run: _Run, call: AgentCall, proposed: JsonValue, spec: Approval) -> Draft:
     deadline = run.clock.now() + spec.timeout if spec.timeout is not None else None
     request = {
         "task_id": call.task_id,
         "agent": call.agent.name,
-        "output": answer.output,
+        "output": proposed,
         "reason": spec.reason,
         "iteration": call.iteration,
         "deadline": deadline,
     }
-    await run.recorder.emit_all([*answer.journal, (ApprovalRequested, request)])
-    return replace(answer, is_waiting=True, journal=())
+    return (ApprovalRequested, request)
 
 
 async def _timed_out(

@@ -9,7 +9,7 @@ Every model call, tool call and rejected output is an event.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from podium.ids import TaskId
 from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
 from podium.task import Task
 from podium.template import render
-from podium.tool import ToolContext, json_schema
+from podium.tool import Tool, ToolContext, json_schema
 
 __all__ = ["AgentCall", "call_agent"]
 
@@ -46,6 +46,9 @@ class AgentCall:
     """Receives generated text as it streams (the live view)."""
     replay: Replay | None = None
     """Recorded calls of a resumed (or replayed) task, used before any live call."""
+    approve_tool: Callable[[Tool, ToolCall], Awaitable[None]] | None = None
+    """Waits for (or applies) a human's decision on a tool that needs approval: returns to
+    go ahead, raises ``ApprovalRequired`` to pause the run or ``ToolError`` when denied."""
     iteration: int = 0
 
 
@@ -243,6 +246,8 @@ async def _run_tool(
         error = f"there is no tool {tool_call.name!r}; available tools: {names}"
         await recorder.emit(ToolCalled, **fields, error=error)
         return f"error: {error}"
+    if tool.approval is not None and call.approve_tool is not None:
+        await call.approve_tool(tool, tool_call)
     context = ToolContext(
         run_id=call.run_id,
         task_id=call.task_id,

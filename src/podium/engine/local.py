@@ -27,7 +27,7 @@ from pydantic import JsonValue
 from podium.agent import Agent
 from podium.clock import Clock, SystemClock
 from podium.context import Context
-from podium.engine.approval import gate
+from podium.engine.approval import approve_tool, gate
 from podium.engine.attempt import AgentAnswer, AgentCall, call_agent
 from podium.engine.frame import Frame
 from podium.engine.journal import Journal
@@ -406,7 +406,11 @@ class _Run:
             replay=self.journal.replay(qid, frame.iteration) if self.journal else None,
             iteration=frame.iteration,
         )
-        answer = await self._attempts(call, frame)
+        call = replace(call, approve_tool=partial(approve_tool, self, call))
+        try:
+            answer = await self._attempts(call, frame)
+        except ApprovalRequired:  # a tool call waits for a human; the request is logged
+            return Outcome(status="waiting", reason="a tool call waits for approval")
         if not isinstance(answer, Exception):
             answer = await gate(self, call, answer)
         if isinstance(answer, Exception):

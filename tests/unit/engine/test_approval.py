@@ -115,3 +115,60 @@ async def test_an_expired_approval_gets_its_default(
     assert done.status == status
     by = [e for e in done.events if e.kind in ("approval_granted", "approval_denied")]
     assert [e.by for e in by] == ["timeout"]  # type: ignore[attr-defined]
+
+
+async def test_a_tool_that_needs_approval_waits_and_runs_once_approved(store: SqliteStore) -> None:
+    from podium import tool
+    from podium.models.base import ToolCall
+
+    sent: list[str] = []
+
+    @tool(approval=Approval(reason="emails a client"))
+    def send_email(to: str) -> str:
+        """Send an email."""
+        sent.append(to)
+        return f"sent to {to}"
+
+    flow = Workflow(
+        name="mail",
+        agents=[Agent(name="mailer", tools=[send_email])],
+        tasks=[Task(id="notify", agent="mailer", instruction="Tell Lee")],
+    )
+    asks = ToolCall(id="c1", name="send_email", arguments={"to": "lee@example.com"})
+    waiting = await engine(store, ScriptedModel([asks])).execute(flow)
+    assert waiting.status == "waiting"
+    assert sent == []  # nothing is sent before a human approves
+    (request,) = [e for e in waiting.events if e.kind == "approval_requested"]
+    assert request.output == {"tool": "send_email", "arguments": {"to": "lee@example.com"}}  # type: ignore[attr-defined]
+
+    await record_decision(
+        store, waiting.run_id, "notify", Decision(kind="approval_granted", by="ana")
+    )
+    second = ScriptedModel(["Lee has been told."])
+    done = await engine(store, second).resume(flow, waiting.run_id)
+    assert done.ok
+    assert sent == ["lee@example.com"]
+    assert len(second.calls) == 1  # the call that asked for the tool was replayed, not repeated
+
+
+async def test_a_denied_tool_call_fails_its_task(store: SqliteStore) -> None:
+    from podium import tool
+    from podium.models.base import ToolCall
+
+    @tool(approval=True)
+    def wire_money(amount: int) -> str:
+        """Pay."""
+        raise AssertionError("never runs")
+
+    flow = Workflow(
+        name="pay",
+        agents=[Agent(name="cashier", tools=[wire_money])],
+        tasks=[Task(id="pay", agent="cashier", instruction="Pay 500")],
+    )
+    asks = ToolCall(id="c1", name="wire_money", arguments={"amount": 500})
+    waiting = await engine(store, ScriptedModel([asks])).execute(flow)
+    denied = Decision(kind="approval_denied", by="ana", reason="over the limit")
+    await record_decision(store, waiting.run_id, "pay", denied)
+    done = await engine(store, ScriptedModel([])).resume(flow, waiting.run_id)
+    assert done.status == "failed"
+    assert "tool 'wire_money' was denied by ana: over the limit" in (done.tasks["pay"].error or "")
