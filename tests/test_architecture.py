@@ -28,6 +28,7 @@ def test_public_api_is_pinned() -> None:
     assert podium.__all__ == [
         "Agent",
         "AtLeast",
+        "CircuitPolicy",
         "ConfigError",
         "Context",
         "ContextAccessError",
@@ -41,6 +42,8 @@ def test_public_api_is_pinned() -> None:
         "ModelResponse",
         "OutputValidationError",
         "PodiumError",
+        "Policy",
+        "RetryPolicy",
         "RunResult",
         "ScriptedModel",
         "SqliteStore",

@@ -21,6 +21,7 @@ from podium.errors import (
 )
 from podium.models.base import Model, ModelRequest, ModelResponse
 from podium.models.scripted import ScriptedModel
+from podium.policy import CircuitPolicy, Policy, RetryPolicy
 from podium.run import RunResult
 from podium.stores.sqlite import SqliteStore
 from podium.task import AtLeast, LoopSpec, MapSpec, Task
@@ -30,6 +31,7 @@ from podium.workflow.model import InputSpec, KeySpec, Workflow
 __all__ = [
     "Agent",
     "AtLeast",
+    "CircuitPolicy",
     "ConfigError",
     "Context",
     "ContextAccessError",
@@ -43,6 +45,8 @@ __all__ = [
     "ModelResponse",
     "OutputValidationError",
     "PodiumError",
+    "Policy",
+    "RetryPolicy",
     "RunResult",
     "ScriptedModel",
     "SqliteStore",

@@ -13,8 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator
 
+from podium.budget import Budget
 from podium.models.base import Model
 from podium.models.spec import ModelSpec
+from podium.policy import Policy
 from podium.task import Approval
 from podium.tool import Tool, tool
 
@@ -52,8 +54,13 @@ class Agent(BaseModel):
     """How many model calls one task may make (tool calls take turns)."""
     approval: Approval | bool | None = None
     """Whether a human must approve the output of every task of this agent."""
+    budget: Budget | None = None
+    """Limits on what this agent spends over the whole run (all its tasks together)."""
     max_output_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0)
+    policy: Policy | None = None
+    """Retries, attempt timeout, fallbacks and circuit breaking for this agent's tasks; each
+    field it sets overrides the workflow's ``defaults``."""
 
     @field_validator("tools", mode="before")
     @classmethod

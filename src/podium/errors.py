@@ -9,6 +9,7 @@ PodiumError
 │   ├── ModelError                provider failure, mapped from the vendor SDK's exception
 │   ├── OutputValidationError     output failed its schema after the repair budget
 │   ├── ToolError                 a tool, MCP server or A2A peer failed or timed out
+│   ├── CircuitOpenError          not attempted: the model's or agent's circuit breaker is open
 │   └── ApprovalDeniedError       a human (or an approval's timeout) denied the output
 ├── ContextAccessError            an agent read or wrote outside its scopes
 ├── StoreError                    storage failure (the driver error is in __cause__)
@@ -27,6 +28,7 @@ from typing import Literal
 __all__ = [
     "ApprovalDeniedError",
     "ApprovalRequired",
+    "CircuitOpenError",
     "ConfigError",
     "ContextAccessError",
     "Location",
@@ -179,7 +181,7 @@ class ModelError(TaskError):
             retryable=kind in _RETRYABLE_KINDS if retryable is None else retryable,
             retry_after=retry_after,
         )
-        self.kind = kind
+        self.kind: ModelErrorKind = kind
 
 
 class OutputValidationError(TaskError):
@@ -188,6 +190,26 @@ class OutputValidationError(TaskError):
 
 class ToolError(TaskError):
     """A tool raised, timed out, or was called with arguments that do not fit it."""
+
+
+class CircuitOpenError(TaskError):
+    """A task was not attempted: the circuit breaker of its model or agent is open.
+
+    ``target`` names the circuit (``model:NAME`` or ``agent:NAME``); ``retry_after`` says when
+    it half-opens and lets a probe through.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str,
+        task_id: str | None = None,
+        attempt: int = 1,
+        retry_after: timedelta | None = None,
+    ) -> None:
+        super().__init__(message, task_id=task_id, attempt=attempt, retry_after=retry_after)
+        self.target = target
 
 
 class ApprovalDeniedError(TaskError):

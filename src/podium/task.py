@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from podium.budget import Budget
 from podium.event import TaskKind
 from podium.ids import TaskId
 
@@ -105,6 +106,8 @@ class Task(BaseModel):
     timeout: timedelta = timedelta(minutes=10)
     approval: Approval | bool | None = None
     """Whether a human must approve this task's output (``true`` or an ``Approval``)."""
+    budget: Budget | None = None
+    """Limits on one instance of this task (a loop iteration, a map item), children included."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Task:

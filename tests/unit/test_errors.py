@@ -12,6 +12,7 @@ from podium import errors
 from podium.errors import (
     ApprovalDeniedError,
     ApprovalRequired,
+    CircuitOpenError,
     ConfigError,
     ContextAccessError,
     Location,
@@ -51,6 +52,8 @@ TASK_ERRORS: list[TaskError] = [
     OutputValidationError("score: field required", task_id="review", attempt=3),
     ToolError("tool 'fetch' did not finish within 5s", task_id="extract[1]", retryable=True),
     ApprovalDeniedError("denied by ana: too long", task_id="send"),
+    CircuitOpenError("circuit model:local is open", target="model:local", task_id="draft",
+                     retry_after=timedelta(seconds=12)),
 ]  # fmt: skip
 
 CONFIG_ERRORS: list[ConfigError] = [

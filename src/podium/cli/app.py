@@ -16,6 +16,8 @@ from typing import Annotated
 import typer
 
 from podium.cli.approvals import approvals_command, approve_command, deny_command
+from podium.cli.cancel import cancel_command
+from podium.cli.gc import gc_command
 from podium.cli.resume import replay_command, resume_command
 from podium.cli.run import run_command
 from podium.cli.runs import runs_command, show_command
@@ -43,6 +45,8 @@ app.command("replay")(replay_command)
 app.command("approvals")(approvals_command)
 app.command("approve")(approve_command)
 app.command("deny")(deny_command)
+app.command("cancel")(cancel_command)
+app.command("gc")(gc_command)
 
 
 def _package_version() -> str:

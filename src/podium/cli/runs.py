@@ -35,7 +35,7 @@ from podium.ids import RunId
 from podium.run import RunState, RunSummary, project
 from podium.stores.location import default_store_path
 
-__all__ = ["runs_command", "show_command"]
+__all__ = ["RunArgument", "StoreOption", "is_alive", "load_run", "runs_command", "show_command"]
 
 _PREFIX_SEARCH: Final = 1000
 """How many recent runs a prefix is matched against (the Store protocol has no id search)."""
@@ -99,12 +99,13 @@ async def _list_runs(path: Path, limit: int) -> list[RunSummary]:
 
 def _status(summary: RunSummary) -> str:
     """The status, with "interrupted" for a run still "running" in a process that is gone."""
-    if summary.status == "running" and summary.pid is not None and not _is_alive(summary.pid):
+    if summary.status == "running" and summary.pid is not None and not is_alive(summary.pid):
         return "interrupted"
     return summary.status
 
 
-def _is_alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (a run's recorded process)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -163,7 +164,7 @@ def show_command(
             raise ConfigError("give a run id, or its first characters; `podium runs` lists them")
         if not path.exists():
             raise ConfigError(f"no run {run!r}: there are no runs yet in {path}")
-        state = asyncio.run(_load_run(path, run))
+        state = asyncio.run(load_run(path, run))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -173,7 +174,7 @@ def show_command(
     console.print(run_report(state, console))
 
 
-async def _load_run(path: Path, prefix: str) -> RunState:
+async def load_run(path: Path, prefix: str) -> RunState:
     """The state of the run whose id is or starts with ``prefix``.
 
     Raises:

@@ -18,6 +18,7 @@ import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -29,13 +30,22 @@ from podium.clock import Clock, SystemClock
 from podium.context import Context
 from podium.engine.approval import approve_tool, gate
 from podium.engine.attempt import AgentAnswer, AgentCall, call_agent
+from podium.engine.breaker import Circuits, call_through, refusal
+from podium.engine.fallback import Target, attempt_with_fallbacks, fallback_agents
 from podium.engine.frame import Frame
+from podium.engine.guard import Guard
 from podium.engine.journal import Journal
 from podium.engine.limits import Limits
 from podium.engine.recorder import Draft, Recorder, Subscriber
-from podium.engine.retry import DEFAULT_RETRY, RetryPolicy
 from podium.engine.scheduler import Outcome, execute_graph
-from podium.errors import ApprovalRequired, ConfigError, ContextAccessError, Problem, TaskError
+from podium.errors import (
+    ApprovalRequired,
+    CircuitOpenError,
+    ConfigError,
+    ContextAccessError,
+    Problem,
+    TaskError,
+)
 from podium.event import (
     Event,
     RouteChosen,
@@ -53,6 +63,7 @@ from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
 from podium.models.spec import ModelSpec
+from podium.policy import DEFAULT_RETRY, RetryPolicy
 from podium.run import RunResult, project
 from podium.stores.base import Store
 from podium.task import Task
@@ -81,7 +92,8 @@ class LocalEngine:
         max_concurrency: overrides the workflow's global concurrency limit.
         subscribers: called with each event as it is recorded (the live view).
         token_listener: called with a task's generated text as models stream it.
-        retry: how retryable failures (rate limits, timeouts, server errors) are retried.
+        retry: how failures are retried where the workflow's ``defaults`` and the agents'
+            ``policy`` do not say (by default: three attempts for retryable failures).
     """
 
     def __init__(
@@ -218,11 +230,13 @@ class _Run:
         self.journal = journal
         self.approvals_checked: dict[tuple[TaskId, int], int] = {}
         """How many approval checks each task instance made in this execution."""
+        self.guard = Guard(workflow, clock=engine.clock, history=history)
+        """Budgets and the loop detector: sees every event, may stop the run."""
         self.recorder = Recorder(
             run_id or engine.ids.new_run_id(),
             store=engine.store,
             clock=engine.clock,
-            subscribers=engine.subscribers,
+            subscribers=(*engine.subscribers, self.guard.observe),
             history=history,
         )
         self.clock = engine.clock
@@ -230,6 +244,8 @@ class _Run:
         self._models: dict[str, Model] = {}
         self._rng = random.Random(self.run_id)  # jitter, reproducible per run
         self._canned = _canned(workflow)
+        self.circuits = Circuits(self.recorder, engine.clock)
+        """Circuit breakers per model and agent, for this run only (``engine.breaker``)."""
 
     @property
     def run_id(self) -> RunId:
@@ -244,6 +260,8 @@ class _Run:
         for workflow in _workflows(self.workflow):
             for agent in workflow.agents:
                 self.model_for(agent, workflow)
+                for fallback in fallback_agents(self, agent, workflow):
+                    self.model_for(fallback, workflow)
 
     async def start(
         self, inputs: dict[str, JsonValue], goal: str | None, source: str | None
@@ -289,7 +307,8 @@ class _Run:
         try:
             for name, value in inputs.items():
                 await self.recorder.write(context, name, value, task_id=None, writer=None)
-            outcomes = await self.run_graph(self.workflow.tasks, root)
+            graph = partial(self.run_graph, self.workflow.tasks, root)
+            outcomes = await self.guard.run(graph, self.recorder)  # None: a budget stopped it
         except asyncio.CancelledError:
             await self._finish("cancelled", error="cancelled by the user")
             raise
@@ -301,7 +320,9 @@ class _Run:
         failures = [t for t in self.recorder.state.tasks.values() if t.status == "failed"]
         output = context.get(self.workflow.output_key)
         waiting = sorted(self.recorder.state.approvals)
-        if waiting and not failures:
+        if self.guard.stop is not None:
+            await self._finish("failed", error=self.guard.stop.error, output=output)
+        elif waiting and not failures:
             error = f"waiting for approval of {', '.join(waiting)}: podium approvals"
             await self._finish("waiting", error=error, output=output)
         elif failures or not outcomes:
@@ -408,7 +429,8 @@ class _Run:
         )
         call = replace(call, approve_tool=partial(approve_tool, self, call))
         try:
-            answer = await self._attempts(call, frame)
+            call, answer = await attempt_with_fallbacks(self, call, frame)
+            agent = call.agent  # a fallback agent's when the task was rerouted
         except ApprovalRequired:  # a tool call waits for a human; the request is logged
             return Outcome(status="waiting", reason="a tool call waits for approval")
         if not isinstance(answer, Exception):
@@ -426,19 +448,26 @@ class _Run:
             journal = (*journal, (RouteChosen, route))
         return await self.succeed(task, frame, qid, outcome, writer=agent, journal=journal)
 
-    async def _attempts(self, call: AgentCall, frame: Frame) -> AgentAnswer | Exception:
-        """Attempt the task, retrying retryable failures as the retry policy says.
+    async def attempts(
+        self, call: AgentCall, frame: Frame, target: Target
+    ) -> AgentAnswer | Exception:
+        """Attempt the task on ``target``, retrying failures as its retry policy says.
 
-        Failed attempts that will be retried are recorded (``task_failed`` then
-        ``task_retried``); the last failure is returned for the caller to record.
+        A call that the target's circuits refuse is not made and its ``CircuitOpenError`` is
+        returned; so is the failure of an attempt after which a circuit opened (no retry waits
+        on a dead dependency). Failed attempts that will be retried are recorded
+        (``task_failed`` then ``task_retried``); the last failure is returned for the caller.
         """
+        tries = 1
         while True:
-            result = await self._attempt(call, frame)
+            result = await self._attempt(call, frame, target)
             if not isinstance(result, TaskError):
                 return result
             result.attempt = call.attempt
-            delay = self.engine.retry.delay(result, call.attempt, self._rng)
-            if delay is None:
+            if isinstance(result, CircuitOpenError):
+                return result
+            delay = target.retry.delay(result, tries, self._rng)
+            if delay is None or any(c.state == "open" for c in target.circuits):
                 return result
             await self.recorder.emit_all(
                 [
@@ -455,25 +484,43 @@ class _Run:
             )
             await self.clock.sleep(delay)
             call = replace(call, attempt=call.attempt + 1)
+            tries += 1
 
-    async def _attempt(self, call: AgentCall, frame: Frame) -> AgentAnswer | Exception:
-        """One attempt, holding a concurrency slot; an expected failure is returned."""
+    async def _attempt(
+        self, call: AgentCall, frame: Frame, target: Target
+    ) -> AgentAnswer | Exception:
+        """One attempt, holding a concurrency slot; an expected failure is returned.
+
+        The target's circuits are asked once the slot is held, right before the call: a call
+        they refuse is not made (``CircuitOpenError``); the outcome of one made is theirs.
+        """
         async with self.limits.slot(call.agent):
-            self.recorder.note(
-                TaskStarted,
-                task_id=call.task_id,
-                agent=call.agent.name,
-                attempt=call.attempt,
-                iteration=frame.iteration,
-            )
-            try:
-                async with asyncio.timeout(call.task.timeout.total_seconds()):
-                    return await call_agent(call, self.recorder, self.clock)
-            except TimeoutError:
-                timeout = call.task.timeout
-                return TaskError(f"timed out after {timeout}", task_id=call.task_id, retryable=True)
-            except (TaskError, TemplateError) as exc:
-                return exc
+            refused = refusal(target.circuits, call.task_id)
+            if refused is not None:
+                return refused
+            return await call_through(target.circuits, self._call(call, frame, target.timeout))
+
+    async def _call(
+        self, call: AgentCall, frame: Frame, time_limit: timedelta
+    ) -> AgentAnswer | Exception:
+        """Call the agent within ``time_limit``; an expected failure is returned."""
+        self.recorder.note(
+            TaskStarted,
+            task_id=call.task_id,
+            agent=call.agent.name,
+            attempt=call.attempt,
+            iteration=frame.iteration,
+        )
+        try:
+            async with asyncio.timeout(time_limit.total_seconds()):
+                return await call_agent(call, self.recorder, self.clock)
+        except TimeoutError as exc:
+            msg = f"timed out after {time_limit}"
+            error = TaskError(msg, task_id=call.task_id, retryable=True)
+            error.__cause__ = exc  # what marks it a timeout (``policy.failure_kind``)
+            return error
+        except (TaskError, TemplateError) as exc:
+            return exc
 
     async def succeed(
         self,
@@ -525,10 +572,23 @@ class _Run:
         reason = exc.message if isinstance(exc, TaskError) else str(exc)
         return Outcome(status="failed", reason=reason)
 
+    def call_with(self, call: AgentCall, frame: Frame, agent: Agent) -> AgentCall:
+        """``call`` made by ``agent`` instead (a fallback agent, or the agent on another model)."""
+        values = frame.values(_names(agent, call.task), agent)
+        model = self.model_for(agent, frame.workflow)
+        moved = replace(call, agent=agent, model=model, values=values)
+        if call.approve_tool is not None:
+            moved = replace(moved, approve_tool=partial(approve_tool, self, moved))
+        return moved
+
+    def model_choice(self, agent: Agent, workflow: Workflow) -> str | ModelSpec | Model:
+        """What names the model an agent uses in this run (the run-wide override wins)."""
+        choice = self.engine.model or agent.model or workflow.model or self.workflow.model
+        return choice or DEFAULT_MODEL
+
     def model_for(self, agent: Agent, workflow: Workflow) -> Model:
         """The model an agent uses in this run (the run-wide override wins)."""
-        choice = self.engine.model or agent.model or workflow.model or self.workflow.model
-        choice = choice or DEFAULT_MODEL
+        choice = self.model_choice(agent, workflow)
         if not isinstance(choice, str | ModelSpec):
             return choice
         key = choice if isinstance(choice, str) else choice.model_dump_json()

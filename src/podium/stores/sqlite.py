@@ -58,6 +58,8 @@ _INSERT_RUN: Final = "INSERT OR IGNORE INTO runs VALUES (?, ?, ?)"
 _SELECT_EVENTS: Final = (
     "SELECT seq, schema_version, body FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
 )
+_DELETE_EVENTS: Final = "DELETE FROM events WHERE run_id = ?"
+_DELETE_RUN: Final = "DELETE FROM runs WHERE run_id = ?"
 _SELECT_RUNS: Final = "SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?"
 
 
@@ -128,6 +130,20 @@ class SqliteStore:
             with self._using("list runs") as conn:
                 ids = [RunId(row[0]) for row in conn.execute(_SELECT_RUNS, (limit,))]
                 return [summarize(project(i, self._read_now(conn, i, 0))) for i in ids]
+
+    async def delete_run(self, run_id: RunId) -> bool:
+        """Delete the events and the ``runs`` row of ``run_id`` in one transaction.
+
+        Returns:
+            Whether the store held any of it.
+
+        Raises:
+            StoreError: SQLite failed (nothing is deleted).
+        """
+        async with self._lock:
+            if self._durability == "full":
+                return await asyncio.to_thread(self._delete_now, run_id)
+            return self._delete_now(run_id)
 
     async def aclose(self) -> None:
         """Close the database; safe to call twice."""
@@ -212,6 +228,13 @@ class SqliteStore:
                     conn.execute(_INSERT_RUN, (run_id, _utc_text(event.at), event.workflow))
         # Known only once committed; another writer of the same run would hit the primary key.
         self._next_seq[run_id] = expected
+
+    def _delete_now(self, run_id: RunId) -> bool:
+        with self._using(f"delete run {run_id}") as conn, _transaction(conn):
+            events = conn.execute(_DELETE_EVENTS, (run_id,)).rowcount
+            runs = conn.execute(_DELETE_RUN, (run_id,)).rowcount
+        self._next_seq.pop(run_id, None)
+        return events + runs > 0
 
     def _read_now(self, conn: sqlite3.Connection, run_id: RunId, after_seq: int) -> list[Event]:
         rows = conn.execute(_SELECT_EVENTS, (run_id, after_seq)).fetchall()

@@ -16,7 +16,7 @@ The async tests need pytest-asyncio in auto mode (``asyncio_mode = "auto"``).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, get_args
 
@@ -243,6 +243,39 @@ class StoreContract:
 
     async def test_list_runs_of_an_empty_store(self, store: Store) -> None:
         assert await store.list_runs() == []
+
+    async def test_delete_run_removes_its_log_and_listing(self, store: Store) -> None:
+        kept, gone = sample_events(RunId("kept")), sample_events(RunId("gone"))
+        await store.append(RunId("kept"), kept)
+        await store.append(RunId("gone"), gone)
+        assert await store.delete_run(RunId("gone")) is True
+        assert await store.read(RunId("gone")) == []
+        assert [r.run_id for r in await store.list_runs()] == ["kept"]
+        assert await store.read(RunId("kept")) == kept
+
+    async def test_delete_unknown_run_returns_false(self, store: Store) -> None:
+        await store.append(RunId("r1"), sample_events(RunId("r1")))
+        assert await store.delete_run(RunId("nope")) is False
+        assert await store.delete_run(RunId("r1")) is True
+        assert await store.delete_run(RunId("r1")) is False  # deleting twice is harmless
+
+    async def test_a_deleted_run_id_starts_a_new_log(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        await store.append(RunId("r1"), events[:5])
+        await store.delete_run(RunId("r1"))
+        with pytest.raises(StoreError, match="run r1: expected seq 1, got 6"):
+            await store.append(RunId("r1"), events[5:])
+        await store.append(RunId("r1"), events)
+        assert await store.read(RunId("r1")) == events
+        assert [r.run_id for r in await store.list_runs()] == ["r1"]
+
+    async def test_delete_a_log_without_a_start_event(self, store: Store) -> None:
+        """A log whose first event is not ``run_started`` is not listed, but can be deleted."""
+        orphan = replace(sample_events(RunId("r1"))[1], seq=1)
+        await store.append(RunId("r1"), [orphan])
+        assert await store.list_runs() == []
+        assert await store.delete_run(RunId("r1")) is True
+        assert await store.read(RunId("r1")) == []
 
     async def test_aclose_twice(self, store: Store) -> None:
         await store.aclose()

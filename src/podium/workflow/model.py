@@ -13,9 +13,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, field_validator
 
 from podium.agent import Agent
+from podium.budget import Budget
 from podium.errors import Location
 from podium.ids import TaskId
 from podium.models.spec import ModelSpec
+from podium.policy import Policy
 from podium.task import LoopSpec, MapSpec, Task
 
 __all__ = ["InputSpec", "KeySpec", "Workflow"]
@@ -62,6 +64,11 @@ class Workflow(BaseModel):
     output: str | None = None
     """Context key holding the final output; defaults to the last task's output."""
     max_concurrency: int = Field(default=16, ge=1)
+    defaults: Policy = Field(default_factory=Policy)
+    """The team's reliability policy (retries, timeout, fallbacks, circuit breaking); an
+    agent's ``policy`` overrides it field by field."""
+    budget: Budget | None = None
+    """Limits on the whole run; a sub-workflow's apply to the task that runs it."""
     scripted: dict[str, list[JsonValue]] = Field(default_factory=dict)
     """Canned answers per task id, used when the run's model is ``scripted``."""
 

@@ -22,6 +22,7 @@ from podium.agent import Agent
 from podium.errors import ConfigError, Problem, WorkflowValidationError
 from podium.ids import TaskId
 from podium.models.spec import parse_model_name
+from podium.policy import Policy, parse_fallback
 from podium.task import AtLeast, Task
 from podium.template import check_syntax, variables
 from podium.workflow.graph import ancestors, find_cycle
@@ -187,6 +188,36 @@ def _models(workflow: Workflow) -> Iterator[Problem]:
             except ValueError as exc:
                 named = ", ".join(workflow.models) or "none"
                 yield _problem(workflow, path, f"{exc}; named models in `models`: {named}")
+
+
+def _fallbacks(workflow: Workflow) -> Iterator[Problem]:
+    """Fallback agents exist and are not the agent itself; fallback models parse or are named."""
+    policies: list[tuple[str, str | None, Policy | None]] = [("defaults", None, workflow.defaults)]
+    policies += [(f"agents.{a.name}.policy", a.name, a.policy) for a in workflow.agents]
+    names = [a.name for a in workflow.agents]
+    for path, owner, policy in policies:
+        for index, fallback in enumerate(policy.fallbacks if policy else ()):
+            message = _fallback_problem(workflow, fallback, owner, names)
+            if message is not None:
+                yield _problem(workflow, f"{path}.fallbacks.{index}", message)
+
+
+def _fallback_problem(
+    workflow: Workflow, fallback: str, owner: str | None, names: list[str]
+) -> str | None:
+    kind, name = parse_fallback(fallback)
+    if kind == "agent" and name == owner:
+        return f"agent {owner!r} lists itself as a fallback; name another agent or a model"
+    if kind == "agent" and name not in names:
+        known = ", ".join(names) or "none"
+        return f"fallback agent {name!r} is not in `agents` (known: {known}){_suggest(name, names)}"
+    if kind == "model" and name not in workflow.models:
+        try:
+            parse_model_name(name)
+        except ValueError as exc:
+            named = ", ".join(workflow.models) or "none"
+            return f"fallback {exc}; named models in `models`: {named}"
+    return None
 
 
 def _routes(workflow: Workflow) -> Iterator[Problem]:
@@ -390,6 +421,19 @@ def _output(workflow: Workflow) -> Iterator[Problem]:
         yield _problem(workflow, "output", msg + _suggest(workflow.output, outputs))
 
 
+def _budgets(workflow: Workflow) -> Iterator[Problem]:
+    """``max_tasks`` bounds a run (or a sub-workflow): agents and tasks do not take it."""
+    hint = "max_tasks counts a run's tasks: set it in the workflow's `budget`"
+    for agent in workflow.agents:
+        if agent.budget is not None and agent.budget.max_tasks is not None:
+            msg = f"agent {agent.name!r} has a budget with max_tasks; {hint}"
+            yield _problem(workflow, f"agents.{agent.name}.budget.max_tasks", msg)
+    for path, task in walk(workflow.tasks):
+        if task.budget is not None and task.budget.max_tasks is not None:
+            msg = f"task {task.id!r} has a budget with max_tasks; {hint}"
+            yield _problem(workflow, f"{path}.budget.max_tasks", msg)
+
+
 # -- sub-workflows -------------------------------------------------------------------------------
 
 
@@ -421,11 +465,13 @@ _CHECKS: tuple[Callable[[Workflow], Iterator[Problem]], ...] = (
     _joins,
     _agents,
     _models,
+    _fallbacks,
     _routes,
     _agent_writes,
     _templates,
     _concurrent_writes,
     _reducers,
     _output,
+    _budgets,
     _subworkflows,
 )

@@ -11,7 +11,7 @@ import pytest
 from podium import Agent, ConfigError, ScriptedModel, SqliteStore, Task, Workflow
 from podium.engine import LocalEngine
 from podium.engine.approval import Decision, record_decision
-from podium.engine.retry import RetryPolicy
+from podium.policy import RetryPolicy
 from podium.run import project
 from podium.task import Approval
 from podium.testing.clock import ManualClock

@@ -29,10 +29,10 @@ from podium import (
     tool,
 )
 from podium.engine import LocalEngine
-from podium.engine.retry import RetryPolicy
 from podium.event import Event
 from podium.ids import SequentialIdFactory
 from podium.models.base import ToolCall
+from podium.policy import RetryPolicy
 from podium.run import RunResult, project
 
 NO_RETRY = RetryPolicy(max_attempts=1)

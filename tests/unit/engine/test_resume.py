@@ -20,9 +20,9 @@ from podium import (
     tool,
 )
 from podium.engine import LocalEngine
-from podium.engine.retry import RetryPolicy
 from podium.event import Event
 from podium.models.base import ToolCall
+from podium.policy import RetryPolicy
 from podium.run import RunResult, project
 from podium.tool import ToolContext
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from podium import Agent, ModelError, ScriptedModel, SqliteStore, Task, Workflow
 from podium.engine import LocalEngine
-from podium.engine.retry import RetryPolicy
 from podium.errors import TaskError
+from podium.policy import RetryPolicy
 from podium.run import RunResult
 from podium.testing.clock import ManualClock
 
