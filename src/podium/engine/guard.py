@@ -78,8 +78,9 @@ MAX_IDENTICAL_CALLS: Final = 2
 T = TypeVar("T")
 _Key = tuple[TaskId, int]
 """A task instance: qualified task id and loop iteration."""
+_RUN: Final[_Key] = (TaskId(""), 0)
+"""The run's own interval in the run meter."""
 _INDEX = re.compile(r"\[\d+\]")
-_UNIT = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,10 +122,14 @@ class Guard:
     ) -> None:
         self._clock = clock
         self._budgets = _Budgets.of(workflow)
+        self._has_budgets = bool(workflow.budget or self._budgets.agents or self._budgets.tasks)
         self._run = _Meter("run", "the run", workflow.budget) if workflow.budget else None
         self._agents: dict[str, _Meter] = {}
         self._tasks: dict[_Key, _Meter] = {}
-        self._timed = [self._run] if self._run and self._run.budget.max_wall_time else []
+        self._is_timed = bool(workflow.budget and workflow.budget.max_wall_time)
+        self._is_timed |= self._budgets.has_timed_tasks
+        self._timed: dict[_Meter, None] = {}
+        """Meters with a wall-time budget and time running, in the order they started."""
         self._open: dict[_Key, list[_Meter]] = {}
         """The meters timing each running task instance."""
         self._iteration: dict[TaskId, int] = {}
@@ -151,7 +156,7 @@ class Guard:
         if self.stop is None:
             async with asyncio.TaskGroup() as group:
                 work = self._target = group.create_task(graph())
-                if self._timed or self._budgets.has_timed_tasks:
+                if self._is_timed:
                     watchdog = group.create_task(self._watch())
                     work.add_done_callback(lambda _: watchdog.cancel())
             self._target = None
@@ -191,7 +196,7 @@ class Guard:
                 nap = naps.create_task(self._nap(self._next_deadline(), rearm))
                 await rearm.wait()
                 nap.cancel()
-                self._check(self._timed)
+                self._check(list(self._timed))
 
     async def _nap(self, deadline: datetime | None, rearm: asyncio.Event) -> None:
         if deadline is None:
@@ -229,14 +234,16 @@ class Guard:
 
     def _fold(self, event: Event) -> list[_Meter]:
         """Fold one event in; return the meters it changed."""
+        if not self._has_budgets:  # only the loop detector works: it needs the iterations
+            if isinstance(event, TaskStarted):
+                self._iteration[event.task_id] = event.iteration
+            return []
         touched: list[_Meter] = []
         match event:
             case RunStarted() | RunResumed():
                 self._close_all(self._last_at or event.at)  # the last execution ended there
                 if self._run is not None:
-                    self._run.open(("", 0), event.at)
-                if isinstance(event, RunResumed):
-                    self._loops.reset()
+                    self._time(self._run, _RUN, event.at)
             case RunCompleted():
                 self._close_all(event.at)
             case TaskStarted():
@@ -256,7 +263,7 @@ class Guard:
         agent = self._agent_meter(event.agent) if event.agent is not None else None
         timing = [m for m in (self._task_meter(key), agent) if m is not None]
         for meter in timing:
-            meter.open(key, event.at)
+            self._time(meter, key, event.at)
         self._open[key] = timing
         counting = [m for m in (self._run, *timing, *self._ancestors(event.task_id)) if m]
         if event.agent is not None:
@@ -277,20 +284,30 @@ class Guard:
     def _end(self, key: _Key, at: datetime) -> list[_Meter]:
         timing = self._open.pop(key, [])
         for meter in timing:
-            meter.close(key, at)
+            self._stop_timing(meter, key, at)
         return timing
 
     def _close_all(self, at: datetime) -> None:
         if self._run is not None:
-            self._run.close(("", 0), at)
+            self._stop_timing(self._run, _RUN, at)
         for key in list(self._open):
             self._end(key, at)
+
+    def _time(self, meter: _Meter, key: _Key, at: datetime) -> None:
+        meter.open(key, at)
+        if meter.budget.max_wall_time is not None:
+            self._timed[meter] = None
+
+    def _stop_timing(self, meter: _Meter, key: _Key, at: datetime) -> None:
+        meter.close(key, at)
+        if not meter.running:
+            self._timed.pop(meter, None)
 
     def _agent_meter(self, name: str) -> _Meter | None:
         meter = self._agents.get(name)
         budget = self._budgets.agents.get(name)
         if meter is None and budget is not None:
-            meter = self._agents[name] = self._new_meter(f"agent:{name}", f"agent {name!r}", budget)
+            meter = self._agents[name] = _Meter(f"agent:{name}", f"agent {name!r}", budget)
         return meter
 
     def _task_meter(self, key: _Key) -> _Meter | None:
@@ -299,13 +316,7 @@ class Guard:
         if meter is None and budget is not None:
             task_id, iteration = key
             who = f"task {task_id!r}" + (f" (iteration {iteration})" if iteration else "")
-            meter = self._tasks[key] = self._new_meter(f"task:{task_id}", who, budget)
-        return meter
-
-    def _new_meter(self, scope: str, who: str, budget: Budget) -> _Meter:
-        meter = _Meter(scope, who, budget)
-        if budget.max_wall_time is not None:
-            self._timed.append(meter)
+            meter = self._tasks[key] = _Meter(f"task:{task_id}", who, budget)
         return meter
 
     def _ancestors(self, task_id: TaskId) -> Iterator[_Meter]:
@@ -320,7 +331,7 @@ class Guard:
                     yield meter
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared (and hashed) by identity
 class _Meter:
     """What one budget scope has used so far."""
 
@@ -336,7 +347,7 @@ class _Meter:
     spent: timedelta = timedelta(0)
     """Wall time of the intervals that ended."""
     running: dict[_Key, datetime] = field(default_factory=dict[_Key, datetime])
-    """Intervals still going, by task instance (the run's own is ``("", 0)``)."""
+    """Intervals still going, by task instance (the run's own is ``_RUN``)."""
 
     def open(self, key: _Key, at: datetime) -> None:
         self.running.setdefault(key, at)
@@ -443,13 +454,10 @@ class _LoopDetector:
     """Counts identical calls per task since the last progress; see the module docstring."""
 
     max_identical_calls: int
-    counts: dict[TaskId, dict[str, Counter[int]]] = field(default_factory=dict)
+    counts: dict[TaskId, dict[tuple[object, ...], Counter[int]]] = field(default_factory=dict)
     """Per task, per pattern: how often it was recorded in each loop iteration."""
     values: dict[str, int] = field(default_factory=dict)
     """A hash of each context key's latest value."""
-
-    def reset(self) -> None:
-        self.counts.clear()
 
     def observe(self, event: Event, iterations: dict[TaskId, int]) -> Stop | None:
         match event:
@@ -458,44 +466,49 @@ class _LoopDetector:
                 if self.values.get(event.key) != value:
                     self.values[event.key] = value
                     self.counts.clear()
+            case RunResumed():  # a person chose to go on: count afresh
+                self.counts.clear()
             case TaskStarted():  # a new attempt replaces the last one of this instance
                 for per_iteration in self.counts.get(event.task_id, {}).values():
                     per_iteration.pop(event.iteration, None)
             case ToolCalled():
-                pattern = f"{event.agent} called {event.tool}({event.arguments!r})"
-                return self._count(event.task_id, pattern, iterations)
+                pattern = (event.agent, event.tool, _canonical(event.arguments))
+                return self._count(event, pattern, iterations)
             case ModelCalled():
-                pattern = (
-                    f"{event.agent} got the same answer from model {event.model!r} to the "
-                    f"same request ({event.input_tokens} tokens in)"
-                )
-                key = f"{pattern}\0{event.output_tokens}\0{_canonical(event.response)}"
-                return self._count(event.task_id, key, iterations, _preview(event.response))
+                pattern = (event.agent, event.model, event.input_tokens, event.output_tokens)
+                return self._count(event, (*pattern, _canonical(event.response)), iterations)
             case _:
                 pass
         return None
 
     def _count(
-        self, task_id: TaskId, pattern: str, iterations: dict[TaskId, int], answer: str = ""
+        self,
+        call: ToolCalled | ModelCalled,
+        pattern: tuple[object, ...],
+        iterations: dict[TaskId, int],
     ) -> Stop | None:
-        per_iteration = self.counts.setdefault(task_id, {}).setdefault(pattern, Counter())
-        per_iteration[iterations.get(task_id, 0)] += 1
+        per_iteration = self.counts.setdefault(call.task_id, {}).setdefault(pattern, Counter())
+        per_iteration[iterations.get(call.task_id, 0)] += 1
         seen = per_iteration.total()
         if seen <= self.max_identical_calls:
             return None
-        said = pattern.split("\0", 1)[0]
-        reason = f"{said} {seen} times without a new context write (task {task_id!r})"
+        reason = f"{seen} times without a new context write (task {call.task_id!r})"
+        if isinstance(call, ToolCalled):
+            reason = f"{call.agent} called {call.tool}({call.arguments!r}) {reason}"
+        else:
+            said = f"{call.agent} got the same answer from model {call.model!r}"
+            reason = f"{said} to the same request {reason}: {_preview(call.response)}"
         return Stop(
-            scope=f"task:{task_id}",
+            scope=f"task:{call.task_id}",
             limit="loop",
             used=seen,
             allowed=self.max_identical_calls,
-            reason=reason + (f": {answer}" if answer else ""),
+            reason=reason,
         )
 
 
 def _canonical(value: JsonValue) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _preview(response: JsonValue) -> str:

@@ -330,6 +330,21 @@ async def test_the_same_answer_without_progress_stops_the_run(store: SqliteStore
     assert started(result.events).count("revise/draft") == 4
 
 
+async def test_a_resume_counts_repeats_afresh(store: SqliteStore) -> None:
+    first = await execute(store, drafting_loop(), ScriptedModel({"draft": ["same"] * 10}))
+    await stopped(store, first, "task:revise/draft", "loop")
+
+    again = await LocalEngine(store=store, model=ScriptedModel({"draft": ["same"] * 10})).resume(
+        drafting_loop(), first.run_id
+    )
+
+    resumed = next(e.seq for e in again.events if e.kind == "run_resumed")
+    later = tuple(e for e in again.events if e.seq > resumed)
+    assert started(later) == ["revise", "revise/draft", "revise/draft", "revise/draft"]
+    stops = [e for e in later if isinstance(e, BudgetExceeded)]
+    assert [(s.limit, s.used) for s in stops] == [("loop", 3)]
+
+
 async def test_the_same_tool_call_without_progress_stops_the_run(store: SqliteStore) -> None:
     call = {"tool_call": {"name": "search", "arguments": {"q": "x"}}}
     model = ScriptedModel({"draft": [call, "same"] * 10})
