@@ -98,7 +98,18 @@ def fallback_agents(run: _Run, agent: Agent, workflow: Workflow) -> list[Agent]:
 
 
 def _plan(run: _Run, agent: Agent, workflow: Workflow) -> list[tuple[str, Agent, Policy]]:
-    """The targets of ``agent``'s tasks, in order: name, agent and its effective policy."""
+    """The targets of ``agent``'s tasks, in order: name, agent and its effective policy.
+
+    Computed once per agent and workflow of a run (policies are immutable data).
+    """
+    key = (id(workflow), agent.name)
+    plan = run.plans.get(key)
+    if plan is None:
+        plan = run.plans[key] = _make_plan(run, agent, workflow)
+    return plan
+
+
+def _make_plan(run: _Run, agent: Agent, workflow: Workflow) -> list[tuple[str, Agent, Policy]]:
     policy = effective_policy(run, workflow, agent)
     plan = [(f"agent:{agent.name}", agent, policy)]
     for name in policy.fallbacks:

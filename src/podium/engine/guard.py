@@ -508,6 +508,11 @@ class _LoopDetector:
 
 
 def _canonical(value: JsonValue) -> str:
+    if isinstance(value, str):  # most outputs: no need to encode
+        return value
+    text = value.get("text") if isinstance(value, dict) else None
+    if isinstance(value, dict) and isinstance(text, str) and not value.get("tool_calls"):
+        return text  # a recorded model response without tool calls
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 

@@ -63,7 +63,7 @@ from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
 from podium.models.spec import ModelSpec
-from podium.policy import DEFAULT_RETRY, RetryPolicy
+from podium.policy import DEFAULT_RETRY, Policy, RetryPolicy
 from podium.run import RunResult, project
 from podium.stores.base import Store
 from podium.task import Task
@@ -228,6 +228,8 @@ class _Run:
         self.engine = engine
         self.workflow = workflow
         self.journal = journal
+        self.plans: dict[tuple[int, str], list[tuple[str, Agent, Policy]]] = {}
+        """Each agent's fallback plan, by workflow and agent (see ``engine.fallback``)."""
         self.approvals_checked: dict[tuple[TaskId, int], int] = {}
         """How many approval checks each task instance made in this execution."""
         self.guard = Guard(workflow, clock=engine.clock, history=history)
