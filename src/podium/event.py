@@ -9,7 +9,7 @@ Events are frozen dataclasses discriminated by ``kind``. Persisted logs carry
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
@@ -20,6 +20,8 @@ from podium.ids import RunId, TaskId
 
 __all__ = [
     "SCHEMA_VERSION",
+    "FeedbackRecorded",
+    "AgentChosen",
     "TaskRerouted",
     "CircuitChanged",
     "BudgetExceeded",
@@ -59,7 +61,7 @@ SCHEMA_VERSION: Final = 2
    ``run_resumed``; ``task_skipped`` carries its loop iteration; reliability events
    (``task_rerouted``, ``circuit_changed``, ``budget_exceeded``) and approvals
    (``approval_requested``, ``approval_granted``, ``approval_denied``); a run may end
-   ``waiting`` for approvals.
+   ``waiting`` for approvals; ``agent_chosen`` (capability routing); ``feedback_recorded``.
 """
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -403,6 +405,36 @@ class ApprovalDenied:
     iteration: int = 0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentChosen:
+    """The router picked an agent for a task that names a capability, and why."""
+
+    kind: Literal["agent_chosen"] = "agent_chosen"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    capability: str
+    agent: str
+    reason: str
+    scores: dict[str, float] = field(default_factory=dict)
+    """Each candidate agent's score when the choice was made."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackRecorded:
+    """A person rated a run (or one task of it), 1 to 5."""
+
+    kind: Literal["feedback_recorded"] = "feedback_recorded"
+    seq: int
+    run_id: RunId
+    at: datetime
+    score: int
+    task_id: TaskId | None = None
+    comment: str = ""
+    by: str = ""
+
+
 Event = Annotated[
     RunStarted
     | RunResumed
@@ -424,7 +456,9 @@ Event = Annotated[
     | BudgetExceeded
     | ApprovalRequested
     | ApprovalGranted
-    | ApprovalDenied,
+    | ApprovalDenied
+    | AgentChosen
+    | FeedbackRecorded,
     Field(discriminator="kind"),
 ]
 

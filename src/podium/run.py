@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import JsonValue
 
 from podium.event import (
+    AgentChosen,
     ApprovalDenied,
     ApprovalGranted,
     ApprovalRequested,
@@ -22,6 +23,7 @@ from podium.event import (
     CircuitChanged,
     ContextWritten,
     Event,
+    FeedbackRecorded,
     GraphNode,
     LoopIterated,
     MapExpanded,
@@ -115,6 +117,7 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     """Routing choices, map sizes, loop decisions and repairs, in order."""
     last_seq: int = 0
+    feedback: list[FeedbackRecorded] = field(default_factory=list)
     approvals: dict[TaskId, ApprovalRequested] = field(default_factory=dict)
     """Approvals asked for and not yet answered."""
     source: str | None = None
@@ -287,6 +290,18 @@ def _note(state: RunState, e: Event) -> None:
     state.notes.append(_describe(e))
 
 
+def _agent_chosen(state: RunState, e: AgentChosen) -> None:
+    state.task(e.task_id).agent = e.agent
+    state.notes.append(f"{e.task_id}: {e.capability} -> agent {e.agent} ({e.reason})")
+
+
+def _feedback_recorded(state: RunState, e: FeedbackRecorded) -> None:
+    state.feedback.append(e)
+    where = f"task {e.task_id}" if e.task_id else "the run"
+    comment = f": {e.comment}" if e.comment else ""
+    state.notes.append(f"feedback on {where}: {e.score}/5 by {e.by or 'someone'}{comment}")
+
+
 def _approval_requested(state: RunState, e: ApprovalRequested) -> None:
     state.approvals[e.task_id] = e
     task = state.task(e.task_id)
@@ -362,6 +377,8 @@ _APPLY = {
     "approval_requested": _approval_requested,
     "approval_granted": _approval_answered,
     "approval_denied": _approval_answered,
+    "agent_chosen": _agent_chosen,
+    "feedback_recorded": _feedback_recorded,
 }
 
 

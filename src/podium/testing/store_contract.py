@@ -29,6 +29,7 @@ from pydantic import JsonValue
 
 from podium.errors import StoreError
 from podium.event import (
+    AgentChosen,
     ApprovalDenied,
     ApprovalGranted,
     ApprovalRequested,
@@ -36,6 +37,7 @@ from podium.event import (
     CircuitChanged,
     ContextWritten,
     Event,
+    FeedbackRecorded,
     GraphNode,
     LoopIterated,
     MapExpanded,
@@ -81,7 +83,7 @@ def sample_events(
     started_at: datetime = SAMPLE_START,
     status: Literal["succeeded", "failed", "cancelled"] = "failed",
 ) -> list[Event]:
-    """One event of each of the 21 kinds: a small run's whole log, ``seq`` 1 to 21.
+    """One event of each of the 23 kinds: a small run's whole log, ``seq`` 1 to 23.
 
     The run has three tasks: ``research`` succeeds (after a model call of 120 + 30 tokens and
     a tool call), ``write`` fails, ``review`` is skipped; the last event ends it with ``status``.
@@ -138,7 +140,12 @@ def sample_events(
                         comment="fine now", is_edited=True, output="a shorter report"),
         BudgetExceeded(seq=20, run_id=run_id, at=at(20), scope="run", limit="tokens",
                        used=1200, allowed=1000, reason="1,200 tokens used of 1,000"),
-        RunCompleted(seq=21, run_id=run_id, at=at(21), status=status,
+        AgentChosen(seq=21, run_id=run_id, at=at(21), task_id=_REVIEW, capability="review",
+                    agent="reviewer", reason="best record: 9/10 succeeded",
+                    scores={"reviewer": 0.9, "critic": 0.6}),
+        FeedbackRecorded(seq=22, run_id=run_id, at=at(22), score=4, comment="useful",
+                         by="ana"),
+        RunCompleted(seq=23, run_id=run_id, at=at(23), status=status,
                      output=None if status == "failed" else "a report",
                      error="task 'write' failed" if status == "failed" else None),
     ]  # fmt: skip
