@@ -22,6 +22,7 @@ from podium.errors import (
 from podium.models.base import Model, ModelRequest, ModelResponse
 from podium.models.scripted import ScriptedModel
 from podium.policy import CircuitPolicy, Policy, RetryPolicy
+from podium.router import LearningRouter, Router
 from podium.run import RunResult
 from podium.stores.sqlite import SqliteStore
 from podium.task import AtLeast, LoopSpec, MapSpec, Task
@@ -37,6 +38,7 @@ __all__ = [
     "ContextAccessError",
     "InputSpec",
     "KeySpec",
+    "LearningRouter",
     "LoopSpec",
     "MapSpec",
     "Model",
@@ -47,6 +49,7 @@ __all__ = [
     "PodiumError",
     "Policy",
     "RetryPolicy",
+    "Router",
     "RunResult",
     "ScriptedModel",
     "SqliteStore",

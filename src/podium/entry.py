@@ -18,6 +18,7 @@ from podium.ids import IdFactory, RunId, TaskId
 from podium.models.base import Model
 from podium.run import RunResult
 from podium.stores.base import Store
+from podium.telemetry.tracing import tracer_subscriber
 from podium.workflow.model import Workflow
 
 __all__ = ["arun", "aresume", "run"]
@@ -71,7 +72,7 @@ async def arun(
             ids=ids,
             model=model,
             max_concurrency=max_concurrency,
-            subscribers=(on_event,) if on_event else (),
+            subscribers=_subscribers(on_event),
             token_listener=on_token,
         )
         return await engine.execute(workflow, inputs, source=source)
@@ -117,12 +118,18 @@ async def aresume(
         engine = LocalEngine(
             store=store,
             model=started.model,
-            subscribers=(on_event,) if on_event else (),
+            subscribers=_subscribers(on_event),
             token_listener=on_token,
         )
         if replay:
             return await engine.replay(flow, RunId(run_id))
         return await engine.resume(flow, RunId(run_id))
+
+
+def _subscribers(on_event: Callable[[Event], None] | None) -> tuple[Callable[[Event], None], ...]:
+    """``on_event`` and, when an OpenTelemetry SDK is configured, a tracer for the run."""
+    tracer = tracer_subscriber()
+    return tuple(s for s in (on_event, tracer) if s is not None)
 
 
 def _load(workflow: Workflow | str | Path) -> tuple[Workflow, str | None]:

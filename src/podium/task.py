@@ -2,9 +2,10 @@
 
 A task is exactly one of:
 
-- an **agent task** (``agent``): the agent answers ``instruction`` and its answer is written to
-  the context key ``output``; with ``routes`` the agent instead picks one of those tasks to run
-  next (the others are skipped);
+- an **agent task** (``agent``, or ``capability``: the router picks one of the agents that have
+  it): the agent answers ``instruction`` and its answer is written to the context key
+  ``output``; with ``routes`` the agent instead picks one of those tasks to run next (the
+  others are skipped);
 - a **map** (``map``): one copy of ``map.task`` per item of a list found in the context at run
   time, run in parallel, their outputs collected in order;
 - a **loop** (``loop``): its ``tasks`` run as a graph, again and again, until ``until`` holds or
@@ -89,6 +90,8 @@ class Task(BaseModel):
 
     id: TaskId = Field(pattern=_ID_PATTERN)
     agent: str | None = None
+    capability: str | None = None
+    """Instead of ``agent``: the router picks an agent with this capability (``podium.router``)."""
     instruction: str = ""
     """What to do, a Jinja template over the context."""
     needs: tuple[TaskId, ...] = ()
@@ -111,12 +114,16 @@ class Task(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Task:
-        kinds = [k for k in ("agent", "map", "loop", "workflow") if getattr(self, k) is not None]
+        if self.agent is not None and self.capability is not None:
+            raise ValueError("a task names an agent or a capability, not both")
+        kinds = [k for k in ("map", "loop", "workflow") if getattr(self, k) is not None]
+        if self.agent is not None or self.capability is not None:
+            kinds.insert(0, "agent")
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
             msg = f"a task has exactly one of agent, map, loop or workflow (found: {found})"
             raise ValueError(msg)
-        if self.routes and self.agent is None:
+        if self.routes and self.agent is None and self.capability is None:
             raise ValueError("only an agent task can choose routes")
         if self.inputs and self.workflow is None:
             raise ValueError("inputs are given to sub-workflows only; use the context instead")
@@ -124,7 +131,7 @@ class Task(BaseModel):
 
     @property
     def kind(self) -> TaskKind:
-        """Which of the four kinds this task is."""
+        """Which of the four kinds this task is (a ``capability`` task is an agent task)."""
         if self.map is not None:
             return "map"
         if self.loop is not None:

@@ -55,6 +55,10 @@ class Frame:
             raise ConfigError(f"task {task.id!r}: unknown agent {task.agent!r}")
         return agent
 
+    def candidates(self, task: Task) -> tuple[Agent, ...]:
+        """The agents of this frame's workflow that have the capability ``task`` names."""
+        return tuple(a for a in self.workflow.agents if task.capability in a.capabilities)
+
     def values(self, names: Iterable[str], reader: Agent | None = None) -> dict[str, Any]:
         """Values for a template reading ``names``: context keys ``reader`` may read, extra
         values (a map item) and ``context`` (the readable context as prompt text).

@@ -44,9 +44,11 @@ from podium.errors import (
     ConfigError,
     ContextAccessError,
     Problem,
+    RoutingError,
     TaskError,
 )
 from podium.event import (
+    AgentChosen,
     Event,
     RouteChosen,
     RunCompleted,
@@ -64,9 +66,11 @@ from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
 from podium.models.spec import ModelSpec
 from podium.policy import DEFAULT_RETRY, Policy, RetryPolicy
+from podium.router import LearningRouter, Router
 from podium.run import RunResult, project
 from podium.stores.base import Store
 from podium.task import Task
+from podium.telemetry.logs import bind_run, bind_task
 from podium.template import variables
 from podium.workflow.model import Workflow, walk
 from podium.workflow.validate import validate
@@ -94,6 +98,8 @@ class LocalEngine:
         token_listener: called with a task's generated text as models stream it.
         retry: how failures are retried where the workflow's ``defaults`` and the agents'
             ``policy`` do not say (by default: three attempts for retryable failures).
+        router: picks the agent of a task that names a capability (by default a
+            ``LearningRouter`` learning from ``store``); it observes every event recorded.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class LocalEngine:
         subscribers: Sequence[Subscriber] = (),
         token_listener: TokenListener | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        router: Router | None = None,
     ) -> None:
         self.store = store
         self.retry = retry
@@ -116,6 +123,7 @@ class LocalEngine:
         self.model = model
         self.max_concurrency = max_concurrency
         self.subscribers = tuple(subscribers)
+        self.router = router or LearningRouter(store)
 
     async def execute(
         self,
@@ -238,7 +246,7 @@ class _Run:
             run_id or engine.ids.new_run_id(),
             store=engine.store,
             clock=engine.clock,
-            subscribers=(*engine.subscribers, self.guard.observe),
+            subscribers=(*engine.subscribers, self.guard.observe, engine.router.observe),
             history=history,
         )
         self.clock = engine.clock
@@ -269,33 +277,35 @@ class _Run:
         self, inputs: dict[str, JsonValue], goal: str | None, source: str | None
     ) -> RunResult:
         """Record the run's start, write its inputs and run it to the end."""
-        from podium.engine.composite import graph_nodes
+        with bind_run(self.run_id):
+            from podium.engine.composite import graph_nodes
 
-        model = self.engine.model
-        await self.recorder.emit(
-            RunStarted,
-            workflow=self.workflow.name,
-            goal=goal,
-            inputs=inputs,
-            graph=graph_nodes(self.workflow.tasks),
-            output_key=self.workflow.output_key,
-            source=source,
-            fingerprint=self.workflow.fingerprint(),
-            pid=os.getpid(),
-            model=model if isinstance(model, str) else None,
-        )
-        context = self.context("", self.workflow)
-        return await self._drive(context, inputs)
+            model = self.engine.model
+            await self.recorder.emit(
+                RunStarted,
+                workflow=self.workflow.name,
+                goal=goal,
+                inputs=inputs,
+                graph=graph_nodes(self.workflow.tasks),
+                output_key=self.workflow.output_key,
+                source=source,
+                fingerprint=self.workflow.fingerprint(),
+                pid=os.getpid(),
+                model=model if isinstance(model, str) else None,
+            )
+            context = self.context("", self.workflow)
+            return await self._drive(context, inputs)
 
     async def resume(self) -> RunResult:
         """Record that the run continues and run what its log does not show as done."""
-        await self.recorder.emit(
-            RunResumed,
-            pid=os.getpid(),
-            fingerprint=self.workflow.fingerprint(),
-            is_replay=self.journal is not None and self.journal.is_replay,
-        )
-        return await self._drive(self.context("", self.workflow), {})
+        with bind_run(self.run_id):
+            await self.recorder.emit(
+                RunResumed,
+                pid=os.getpid(),
+                fingerprint=self.workflow.fingerprint(),
+                is_replay=self.journal is not None and self.journal.is_replay,
+            )
+            return await self._drive(self.context("", self.workflow), {})
 
     def context(self, namespace: str, workflow: Workflow) -> Context:
         """A context for ``workflow``'s keys, holding what the journal recorded in it."""
@@ -386,22 +396,23 @@ class _Run:
         from podium.engine import composite
 
         qid = task_id or frame.qualify(task.id)
-        done = self.journal.outcome(qid, frame.iteration) if self.journal else None
-        if done is not None:
-            return done
-        if task.when is not None:
-            skip = await self._check_condition(task, frame, qid)
-            if skip is not None:
-                return skip
-        if task.kind == "agent":
-            return await self._agent_node(task, frame, qid)
-        self.recorder.note(TaskStarted, task_id=qid, agent=None, iteration=frame.iteration)
-        try:
-            return await composite.run_composite(self, task, frame, qid)
-        except ApprovalRequired:
-            return Outcome(status="waiting", reason="a task inside waits for approval")
-        except (TaskError, ContextAccessError, ConfigError, TemplateError) as exc:
-            return await self.fail(qid, None, exc, frame)
+        with bind_task(qid):
+            done = self.journal.outcome(qid, frame.iteration) if self.journal else None
+            if done is not None:
+                return done
+            if task.when is not None:
+                skip = await self._check_condition(task, frame, qid)
+                if skip is not None:
+                    return skip
+            if task.kind == "agent":
+                return await self._agent_node(task, frame, qid)
+            self.recorder.note(TaskStarted, task_id=qid, agent=None, iteration=frame.iteration)
+            try:
+                return await composite.run_composite(self, task, frame, qid)
+            except ApprovalRequired:
+                return Outcome(status="waiting", reason="a task inside waits for approval")
+            except (TaskError, ContextAccessError, ConfigError, TemplateError) as exc:
+                return await self.fail(qid, None, exc, frame)
 
     async def _check_condition(self, task: Task, frame: Frame, qid: TaskId) -> Outcome | None:
         assert task.when is not None
@@ -416,7 +427,10 @@ class _Run:
         return Outcome(status="skipped", reason=reason)
 
     async def _agent_node(self, task: Task, frame: Frame, qid: TaskId) -> Outcome:
-        agent = frame.agent(task)
+        agent = await self._route(task, frame, qid) if task.capability else frame.agent(task)
+        if agent is None:
+            error = RoutingError(f"no agent has capability {task.capability!r}")
+            return await self.fail(qid, None, error, frame)
         listener = self.engine.token_listener
         call = AgentCall(
             task=task,
@@ -449,6 +463,39 @@ class _Run:
             route = {"task_id": qid, "choice": frame.qualify(answer.chosen), "reason": reason}
             journal = (*journal, (RouteChosen, route))
         return await self.succeed(task, frame, qid, outcome, writer=agent, journal=journal)
+
+    async def _route(self, task: Task, frame: Frame, qid: TaskId) -> Agent | None:
+        """The agent the router picks for a capability task, noted as ``agent_chosen``.
+
+        A resumed run keeps the choice its log recorded for this task instance.
+        """
+        assert task.capability is not None
+        candidates = frame.candidates(task)
+        by_name = {a.name: a for a in candidates}
+        recorded = self._recorded_choice(qid) if self.journal is not None else None
+        if recorded is not None and recorded in by_name:
+            return by_name[recorded]
+        if not candidates:
+            return None
+        choice = await self.engine.router.choose(qid, task.capability, candidates)
+        self.recorder.note(
+            AgentChosen,
+            task_id=qid,
+            capability=task.capability,
+            agent=choice.agent,
+            reason=choice.reason,
+            scores=choice.scores,
+        )
+        return by_name[choice.agent]
+
+    def _recorded_choice(self, qid: TaskId) -> str | None:
+        """The agent chosen for the unfinished instance of ``qid`` in the log, if any."""
+        for event in reversed(self.recorder.events):
+            if isinstance(event, AgentChosen) and event.task_id == qid:
+                return event.agent
+            if isinstance(event, TaskSucceeded | TaskSkipped) and event.task_id == qid:
+                return None  # that instance ended; this is a new one (a loop's next iteration)
+        return None
 
     async def attempts(
         self, call: AgentCall, frame: Frame, target: Target

@@ -177,6 +177,17 @@ def _agents(workflow: Workflow) -> Iterator[Problem]:
             yield _problem(workflow, f"{path}.agent", f"{msg} (known: {known})")
 
 
+def _capabilities(workflow: Workflow) -> Iterator[Problem]:
+    """A task naming a capability has at least one agent with it to route to."""
+    offered = sorted({c for a in workflow.agents for c in a.capabilities})
+    for path, task in walk(workflow.tasks):
+        if task.capability is not None and task.capability not in offered:
+            known = ", ".join(offered) or "none"
+            msg = f"task {task.id!r} needs capability {task.capability!r}, which no agent has"
+            hint = _suggest(task.capability, offered)
+            yield _problem(workflow, f"{path}.capability", f"{msg} (known: {known}){hint}")
+
+
 def _models(workflow: Workflow) -> Iterator[Problem]:
     """Model names must parse or name an entry of the workflow's ``models``."""
     choices = [("model", workflow.model)]
@@ -464,6 +475,7 @@ _CHECKS: tuple[Callable[[Workflow], Iterator[Problem]], ...] = (
     _loops,
     _joins,
     _agents,
+    _capabilities,
     _models,
     _fallbacks,
     _routes,

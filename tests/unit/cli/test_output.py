@@ -110,7 +110,9 @@ def test_the_live_table_ticks_running_tasks_and_totals() -> None:
     text = console.export_text()
     assert "demo  run run-1  ▶ running  2/7 tasks  19.0s  1,234 tokens  $0.0000" in text
     assert "\n  each[1]          ▶ running    planner         12.0s      0       0" in text
-    assert "\n  each[0]          ✗ failed     planner          1.0s      0       0  ModelError" in text
+    assert (
+        "\n  each[0]          ✗ failed     planner          1.0s      0       0  ModelError" in text
+    )
     assert "\n    each[0]/check  ▶ running    checker          9.0s" in text
     assert "\n  revise/draft     · pending    writer              -" in text
 

@@ -1,0 +1,113 @@
+"""Logs that say which run and task they come from.
+
+The engine binds ``RUN_ID`` for a whole run and ``TASK_ID`` while a task runs (asyncio tasks
+copy contextvars, so concurrent tasks each see their own); ``ContextFilter`` copies both onto
+every record; ``JsonFormatter`` writes one JSON object a line, ``TextFormatter`` a readable
+line. Only the CLI and the server install them (``configure_logging``): the library only logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import TextIO
+
+__all__ = [
+    "RUN_ID",
+    "TASK_ID",
+    "ContextFilter",
+    "JsonFormatter",
+    "TextFormatter",
+    "bind_run",
+    "bind_task",
+    "configure_logging",
+]
+
+RUN_ID: ContextVar[str | None] = ContextVar("podium_run_id", default=None)
+TASK_ID: ContextVar[str | None] = ContextVar("podium_task_id", default=None)
+
+
+@contextmanager
+def bind_run(run_id: str) -> Iterator[None]:
+    """Log records made inside carry ``run_id``."""
+    token = RUN_ID.set(run_id)
+    try:
+        yield
+    finally:
+        RUN_ID.reset(token)
+
+
+@contextmanager
+def bind_task(task_id: str) -> Iterator[None]:
+    """Log records made inside carry ``task_id``."""
+    token = TASK_ID.set(task_id)
+    try:
+        yield
+    finally:
+        TASK_ID.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the current run and task ids onto each record (``run_id``, ``task_id``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run_id = RUN_ID.get()
+        record.task_id = TASK_ID.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, run_id, task_id, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "run_id": getattr(record, "run_id", None),
+            "task_id": getattr(record, "task_id", None),
+        }
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exc"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger [run task]: message`` for people at a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(ids)s]: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        run_id = getattr(record, "run_id", None) or "-"
+        task_id = getattr(record, "task_id", None) or "-"
+        record.ids = f"{run_id} {task_id}"
+        return super().format(record)
+
+
+def configure_logging(level: str, stream: TextIO | None = None) -> logging.Handler:
+    """Send records at ``level`` and above to ``stream`` (stderr): JSON lines unless it is a
+    terminal. Every record carries the run and task ids. Returns the handler installed."""
+    stream = stream if stream is not None else sys.stderr
+    handler = _PodiumHandler(stream)
+    handler.addFilter(ContextFilter())
+    is_tty = getattr(stream, "isatty", lambda: False)()
+    handler.setFormatter(TextFormatter() if is_tty else JsonFormatter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _PodiumHandler)]:
+        root.removeHandler(old)  # configured again (main() called twice): replace, not add
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler
+
+
+class _PodiumHandler(logging.StreamHandler[TextIO]):
+    """The handler ``configure_logging`` installs (so a second call replaces it)."""
