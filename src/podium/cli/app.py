@@ -17,11 +17,15 @@ import typer
 
 from podium.cli.approvals import approvals_command, approve_command, deny_command
 from podium.cli.cancel import cancel_command
+from podium.cli.feedback import feedback_command
 from podium.cli.gc import gc_command
+from podium.cli.metrics import metrics_command
 from podium.cli.resume import replay_command, resume_command
 from podium.cli.run import run_command
 from podium.cli.runs import runs_command, show_command
 from podium.cli.validate import validate_command
+from podium.telemetry.logs import configure_logging
+from podium.telemetry.setup import configure_tracing
 
 __all__ = ["app", "main"]
 
@@ -47,6 +51,8 @@ app.command("approve")(approve_command)
 app.command("deny")(deny_command)
 app.command("cancel")(cancel_command)
 app.command("gc")(gc_command)
+app.command("feedback")(feedback_command)
+app.command("metrics")(metrics_command)
 
 
 def _package_version() -> str:
@@ -84,5 +90,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if level not in logging.getLevelNamesMapping():
         sys.stderr.write(f"PODIUM_LOG_LEVEL={level!r} is not a log level; using WARNING\n")
         level = "WARNING"
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level)  # JSON lines off a terminal; every line has run and task ids
+    configure_tracing()  # an OTLP exporter when OTEL_EXPORTER_OTLP_*ENDPOINT is set
     app(args=list(argv) if argv is not None else None, prog_name="podium")

@@ -1,0 +1,244 @@
+"""``podium metrics``: completion, latency, errors, satisfaction and cost over a time window.
+
+Read-only: it folds the logs of the runs that started in the window (and in the window of the
+same length before, for the trend) with ``podium.telemetry.metrics``. ``--routing`` shows what
+the router learned from outcomes instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from podium import PodiumError, SqliteStore
+from podium.cli.gc import parse_age
+from podium.cli.output import (
+    EXIT_FAILED,
+    error_console,
+    format_time,
+    jsonable,
+    print_json,
+    report_error,
+    stdout_console,
+)
+from podium.cli.runs import StoreOption
+from podium.clock import SystemClock
+from podium.event import Event
+from podium.stores.location import default_store_path
+from podium.telemetry.metrics import GroupBy, GroupMetrics, MetricsReport, Window, compute_metrics
+
+__all__ = ["metrics_command"]
+
+_EVERY_RUN: Final = 2**62
+"""``list_runs`` limit that lists them all (the Store protocol has no time query)."""
+
+_GROUPINGS: Final[dict[str, GroupBy]] = {"workflow": "workflow", "agent": "agent", "model": "model"}
+_Format = Callable[[float | None], str]
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _secs(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}s"
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:.4f}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+_COLUMNS: Final[tuple[tuple[str, str, _Format, bool], ...]] = (
+    ("done", "completion_rate", _pct, True),
+    ("err", "error_rate", _pct, False),
+    ("task p50", "task_p50_s", _secs, False),
+    ("task p95", "task_p95_s", _secs, False),
+    ("call p50", "call_p50_s", _secs, False),
+    ("call p95", "call_p95_s", _secs, False),
+    ("halluc", "hallucination_rate", _pct, False),
+    ("csat", "satisfaction", _num, True),
+    ("$/run", "cost_mean", _usd, False),
+    ("$ total", "cost_total", _usd, False),
+    ("tokens", "tokens_total", _num, False),
+)
+"""Header, metric, format, and whether a rise is good (green) or bad (red)."""
+
+
+def metrics_command(
+    *,
+    window: Annotated[
+        str,
+        typer.Option(
+            "--window",
+            metavar="AGE",
+            help="Count the runs that started this long ago until now: 7d, 24h, 90m.",
+        ),
+    ] = "7d",
+    by: Annotated[
+        str,
+        typer.Option("--by", metavar="workflow|agent|model", help="Group the metrics by this."),
+    ] = "workflow",
+    store: StoreOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the metrics as JSON instead of tables.")
+    ] = False,
+    routing: Annotated[
+        bool,
+        typer.Option("--routing", help="Show the router's learned preferences per capability."),
+    ] = False,
+) -> None:
+    """Metrics of the runs that started in the window, per workflow, agent or model.
+
+    Completion rate, task and model-call latency (p50/p95), error rate, hallucination rate,
+    user satisfaction (`podium feedback`), cost and tokens, each with its change since the
+    window of the same length before (↑ ↓). Definitions: docs/metrics.md.
+    """
+    length = parse_age(window)
+    if by not in _GROUPINGS:
+        raise typer.BadParameter(f"{by!r}: give workflow, agent or model", param_hint="--by")
+    path = store or default_store_path()
+    if routing:
+        _print_routing(path, length, json_output=json_output)
+        return
+    try:
+        report = asyncio.run(_report(path, length, _GROUPINGS[by], has_runs=path.exists()))
+    except PodiumError as error:
+        raise typer.Exit(report_error(error)) from None
+    if json_output:
+        print_json(_report_json(report))
+        return
+    _print_report(stdout_console(), report)
+
+
+async def _report(path: Path, length: timedelta, by: GroupBy, *, has_runs: bool) -> MetricsReport:
+    window = Window.ending(SystemClock().now(), length)
+    logs: list[list[Event]] = []
+    if has_runs:
+        async with SqliteStore(path) as store:
+            for summary in await store.list_runs(limit=_EVERY_RUN):
+                at = summary.started_at
+                if at is not None and window.previous().start <= at < window.end:
+                    logs.append(await store.read(summary.run_id))
+    return compute_metrics(logs, window=window, by=by)
+
+
+def _report_json(report: MetricsReport) -> object:
+    data = jsonable(report)
+    assert isinstance(data, dict)
+    for group in [data["overall"], *data["groups"]]:  # type: ignore[misc]  # JSON from a dataclass
+        assert isinstance(group, dict)
+        current = group["current"]
+        assert isinstance(current, dict)
+        if current["claims_checked"] == 0:
+            current["hallucination_rate"] = "n/a"
+    return data
+
+
+def _print_report(console: Console, report: MetricsReport) -> None:
+    since = format_time(report.window.start)
+    head = f"{report.overall.current.runs} runs started since {since}"
+    counts = report.overall.current
+    head += f" · {counts.finished} finished · {counts.in_progress} in progress"
+    head += f" · {counts.feedback_count} ratings · trend vs the {_span(report)} before"
+    console.print(Text(head), soft_wrap=True)
+    if counts.runs == 0:
+        return
+    console.print(_table(report.by, [report.overall, *report.groups]))
+
+
+def _span(report: MetricsReport) -> str:
+    hours = (report.window.end - report.window.start) / timedelta(hours=1)
+    return f"{hours / 24:g}d" if hours >= 24 else f"{hours:g}h"
+
+
+def _table(by: str, groups: list[GroupMetrics]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column(by, no_wrap=True)
+    table.add_column("runs", justify="right", no_wrap=True)
+    for header, *_ in _COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
+    for group in groups:
+        runs = f"{group.current.runs}"
+        if group.current.in_progress:
+            runs += f" ({group.current.in_progress}▶)"
+        cells = [_cell(group, name, fmt, is_up_good) for _, name, fmt, is_up_good in _COLUMNS]
+        table.add_row(Text(group.group), runs, *cells)
+    return table
+
+
+def _cell(group: GroupMetrics, name: str, fmt: _Format, is_up_good: bool) -> Text:
+    value: float | None = getattr(group.current, name)
+    text = Text(fmt(value))
+    delta = group.trend.get(name)
+    if delta is None or getattr(group.previous, "runs", 0) == 0:
+        return text
+    if abs(delta) < 1e-9:
+        return text.append(" →", style="dim")
+    is_good = (delta > 0) == is_up_good
+    return text.append(" ↑" if delta > 0 else " ↓", style="green" if is_good else "red")
+
+
+def _print_routing(path: Path, window: timedelta, *, json_output: bool) -> None:
+    try:
+        preferences = asyncio.run(_preferences(path, window))
+    except ImportError as exc:
+        # The outcome-learning router (``podium.router``) may be missing from this install.
+        message = f"routing preferences are not available in this podium: {exc}"
+        error_console().print(Text(message, style="red"))
+        raise typer.Exit(EXIT_FAILED) from None
+    except PodiumError as error:
+        raise typer.Exit(report_error(error)) from None
+    if json_output:
+        print_json(preferences)
+        return
+    stdout_console().print(_routing_table(preferences))
+
+
+def _routing_table(preferences: list[Any]) -> Table:  # Any: podium.router's Preference
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("capability", no_wrap=True)
+    table.add_column("agent", no_wrap=True)
+    for name in ("runs", "success", "latency", "cost/run", "satisfaction", "share"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("reason")
+    for p in preferences:
+        table.add_row(
+            Text(str(p.capability)),
+            Text(str(p.agent)),
+            f"{p.runs}",
+            _pct(p.success_rate),
+            _secs(p.mean_latency_s),
+            _usd(p.mean_cost),
+            _num(p.satisfaction),
+            _pct(getattr(p, "expected_share", None)),
+            Text(str(p.reason)),
+        )
+    return table
+
+
+async def _preferences(path: Path, window: timedelta) -> list[Any]:
+    """``podium.router.routing_preferences``, imported only when asked for.
+
+    Raises:
+        ImportError: this install has no ``podium.router.routing_preferences``.
+    """
+    router = importlib.import_module("podium.router")
+    fetch = getattr(router, "routing_preferences", None)  # Any: looked up at run time
+    if fetch is None:
+        raise ImportError("podium.router has no routing_preferences")
+    async with SqliteStore(path) as store:
+        return list(await fetch(store, window=window))
