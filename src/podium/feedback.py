@@ -12,6 +12,7 @@ from podium.clock import Clock, SystemClock
 from podium.errors import ConfigError
 from podium.event import FeedbackRecorded
 from podium.ids import RunId, TaskId
+from podium.liveness import ensure_not_running
 from podium.run import project
 from podium.stores.base import Store
 
@@ -54,8 +55,10 @@ async def record_feedback(
     events = await store.read(run_id)
     if not events:
         raise ConfigError(f"no run {run_id!r} in the store; `podium runs` lists the recent ones")
+    state = project(run_id, events)
+    ensure_not_running(state, doing="rate it")
     if task_id is not None:
-        tasks = project(run_id, events).tasks
+        tasks = state.tasks
         if task_id not in tasks:
             known = ", ".join(tasks) or "none"
             raise ConfigError(f"run {run_id} has no task {task_id!r} (its tasks: {known})")

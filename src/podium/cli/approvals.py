@@ -32,6 +32,7 @@ from podium.cli.output import (
     stdout_console,
 )
 from podium.cli.run import JsonOption, Output, QuietOption, RunOptions, StoreOption, run_in_view
+from podium.cli.runs import resolve_run
 from podium.engine.approval import Decision, record_decision
 from podium.event import ApprovalRequested
 from podium.ids import RunId, TaskId
@@ -175,6 +176,7 @@ def _decide(
     resume: bool,
 ) -> int:
     try:
+        run = resolve_run(options.store, run)
         asyncio.run(_record(options.store, RunId(run), tasks, decision, every=every))
     except PodiumError as error:
         return report_error(error)

@@ -21,10 +21,11 @@ from rich.text import Text
 
 from podium import ConfigError, PodiumError, SqliteStore
 from podium.cli.output import EXIT_FAILED, error_console, report_error, stdout_console
-from podium.cli.runs import RunArgument, StoreOption, is_alive, load_run
+from podium.cli.runs import RunArgument, StoreOption, load_run
 from podium.clock import SystemClock
 from podium.event import RunCompleted, RunResumed, RunStarted
 from podium.ids import RunId
+from podium.liveness import is_alive
 from podium.run import RunState, project
 from podium.stores.location import default_store_path
 

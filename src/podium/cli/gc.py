@@ -21,8 +21,9 @@ from rich.text import Text
 
 from podium import PodiumError, SqliteStore
 from podium.cli.output import format_time, print_json, report_error, status_text, stdout_console
-from podium.cli.runs import StoreOption, is_alive
+from podium.cli.runs import StoreOption
 from podium.clock import SystemClock
+from podium.liveness import is_alive
 from podium.policy import Duration
 from podium.run import RunSummary
 from podium.stores.location import default_store_path

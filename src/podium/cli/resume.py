@@ -14,9 +14,11 @@ from typing import Annotated
 import typer
 
 import podium
-from podium import SqliteStore
+from podium import PodiumError, SqliteStore
 from podium.cli.live import RunView
+from podium.cli.output import report_error
 from podium.cli.run import JsonOption, QuietOption, RunOptions, StoreOption, run_in_view
+from podium.cli.runs import resolve_run
 from podium.ids import RunId
 from podium.stores.location import default_store_path
 
@@ -82,6 +84,10 @@ def _go(
         store=store or default_store_path(),
         output="json" if json_output else "quiet" if quiet else "view",
     )
+    try:
+        run = resolve_run(options.store, run)
+    except PodiumError as error:
+        return report_error(error)
 
     async def start(opened: SqliteStore, view: RunView) -> object:
         if not replay:

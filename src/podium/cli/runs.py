@@ -7,7 +7,6 @@ they can watch a run another process is still recording.
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Final
@@ -32,10 +31,18 @@ from podium.cli.output import (
 )
 from podium.cli.report import run_report
 from podium.ids import RunId
+from podium.liveness import is_alive
 from podium.run import RunState, RunSummary, project
 from podium.stores.location import default_store_path
 
-__all__ = ["RunArgument", "StoreOption", "is_alive", "load_run", "runs_command", "show_command"]
+__all__ = [
+    "RunArgument",
+    "StoreOption",
+    "load_run",
+    "resolve_run",
+    "runs_command",
+    "show_command",
+]
 
 _PREFIX_SEARCH: Final = 1000
 """How many recent runs a prefix is matched against (the Store protocol has no id search)."""
@@ -104,17 +111,6 @@ def _status(summary: RunSummary) -> str:
     return summary.status
 
 
-def is_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this machine (a run's recorded process)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
-
-
 def _summary_json(summary: RunSummary) -> JsonValue:
     data = asdict(summary)
     data["status"] = _status(summary)
@@ -172,6 +168,19 @@ def show_command(
         return
     console = stdout_console()
     console.print(run_report(state, console))
+
+
+def resolve_run(path: Path, prefix: str) -> str:
+    """The id of the run that is or starts with ``prefix``.
+
+    Raises:
+        ConfigError: no run, or more than one, matches.
+    """
+    if not prefix.strip():
+        raise ConfigError("give a run id, or its first characters; `podium runs` lists them")
+    if not path.exists():
+        raise ConfigError(f"no run {prefix!r}: there are no runs yet in {path}")
+    return asyncio.run(load_run(path, prefix)).run_id
 
 
 async def load_run(path: Path, prefix: str) -> RunState:

@@ -26,6 +26,7 @@ from podium.engine.recorder import Draft
 from podium.errors import ApprovalDeniedError, ApprovalRequired, ConfigError, ToolError
 from podium.event import ApprovalDenied, ApprovalGranted, ApprovalRequested, EventAdapter
 from podium.ids import RunId, TaskId
+from podium.liveness import ensure_not_running
 from podium.models.base import ToolCall
 from podium.run import project
 from podium.stores.base import Store
@@ -49,18 +50,25 @@ def approval_of(task: Task, agent: Agent) -> Approval | None:
 
 
 async def gate(
-    run: _Run, call: AgentCall, answer: AgentAnswer
+    run: _Run, call: AgentCall, answer: AgentAnswer, *, owner: Agent | None = None
 ) -> AgentAnswer | ApprovalDeniedError:
-    """Let ``answer`` through, hold it for approval, or turn a denial into a failure."""
+    """Let ``answer`` through, hold it for approval, or turn a denial into a failure.
+
+    ``owner`` is the task's own agent: its approval setting holds even when a fallback agent
+    produced the answer.
+    """
     spec = approval_of(call.task, call.agent)
+    if spec is None and owner is not None:
+        spec = approval_of(call.task, owner)
     if spec is None:
         return answer
     key = (call.task_id, call.iteration)
     index = run.approvals_checked.get(key, 0)
     run.approvals_checked[key] = index + 1
     asked = run.journal.approval(call.task_id, call.iteration, index) if run.journal else None
-    if asked is None:
-        return await _ask(run, call, answer, spec)
+    is_new_run = run.journal is not None and run.journal.is_replay
+    if asked is None or (is_new_run and asked.answer is None):
+        return await _ask(run, call, answer, spec)  # a replay is a new run: ask in its log
     decision = asked.answer or await _timed_out(run, asked.request, spec)
     if decision is None:
         return replace(answer, is_waiting=True, journal=())  # still waiting: nothing new to log
@@ -68,7 +76,8 @@ async def gate(
     if isinstance(decision, ApprovalDenied):
         message = f"denied by {decision.by}: {decision.reason}"
         return ApprovalDeniedError(message, task_id=call.task_id)
-    output = decision.output if decision.is_edited else answer.output
+    # what was approved is what was proposed (a re-run's fresh answer may differ)
+    output = decision.output if decision.is_edited else asked.request.output
     return replace(answer, output=output, journal=())
 
 
@@ -155,7 +164,9 @@ async def record_decision(
     events = await store.read(run_id)
     if not events:
         raise ConfigError(f"no run {run_id!r} in the store")
-    pending = project(run_id, events).approvals
+    state = project(run_id, events)
+    ensure_not_running(state, doing="decide on its approvals")
+    pending = state.approvals
     request = pending.get(task_id)
     if request is None:
         waiting = ", ".join(pending) or "none"

@@ -128,7 +128,7 @@ async def _run_workflow(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Jso
     inputs = resolve_inputs(sub, given)
     context = run.context(f"{qid}/", sub)
     for name, value in inputs.items():
-        if name not in context:  # a resumed run has them from its log
+        if name not in context or context.get(name) != value:  # a resumed run may have them
             await run.recorder.write(context, name, value, task_id=qid, writer=None)
     child = Frame(workflow=sub, context=context, prefix=f"{qid}/", iteration=frame.iteration)
     outcomes = await run.run_graph(sub.tasks, child)

@@ -35,6 +35,7 @@ from podium.event import (
     LoopIterated,
     ModelCalled,
     RouteChosen,
+    TaskFailed,
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
@@ -120,19 +121,33 @@ class Journal:
         journal = cls(is_replay=is_replay)
         current: dict[TaskId, int] = {}
         routes: dict[TaskId, TaskId] = {}
+        failed: set[_Key] = set()
         for event in events:
-            journal._read(event, current, routes)
+            journal._read(event, current, routes, failed)
         if is_replay:
             journal.done.clear()
             journal.writes.clear()
             journal.loops.clear()
         return journal
 
-    def _read(self, event: Event, current: dict[TaskId, int], routes: dict[TaskId, TaskId]) -> None:
+    def _read(
+        self,
+        event: Event,
+        current: dict[TaskId, int],
+        routes: dict[TaskId, TaskId],
+        failed: set[_Key],
+    ) -> None:
         match event:
             case TaskStarted():
                 current[event.task_id] = event.iteration
-                self.calls[(event.task_id, event.iteration)] = []  # keep the last attempt's only
+                key = (event.task_id, event.iteration)
+                if key in failed:  # a new attempt after a failed one: keep the last attempt's
+                    failed.discard(key)
+                    self.calls[key] = []
+                # else a resumed execution re-ran the task: its replayed calls were not
+                # logged again, so the calls recorded before still belong to this attempt
+            case TaskFailed():
+                failed.add((event.task_id, event.iteration))
             case ModelCalled() | ToolCalled():
                 key = (event.task_id, current.get(event.task_id, 0))
                 self.calls.setdefault(key, []).append(event)
@@ -147,14 +162,8 @@ class Journal:
                 self.loops[(event.task_id, event.iteration)] = event
             case ContextWritten():
                 self.writes.append(event)
-            case ApprovalRequested():
-                key = (event.task_id, event.iteration)
-                self.approvals.setdefault(key, []).append(_Asked(request=event))
-            case ApprovalGranted() | ApprovalDenied():
-                asked = self.approvals.get((event.task_id, event.iteration), [])
-                unanswered = [a for a in asked if a.answer is None]
-                if unanswered:
-                    unanswered[0].answer = event
+            case ApprovalRequested() | ApprovalGranted() | ApprovalDenied():
+                self._read_approval(event)
             case _:
                 pass
 
@@ -168,6 +177,15 @@ class Journal:
         if not calls and not self.is_replay:
             return None
         return Replay(task_id=task_id, calls=deque(calls or ()), is_strict=self.is_replay)
+
+    def _read_approval(self, event: ApprovalRequested | ApprovalGranted | ApprovalDenied) -> None:
+        key = (event.task_id, event.iteration)
+        if isinstance(event, ApprovalRequested):
+            self.approvals.setdefault(key, []).append(_Asked(request=event))
+            return
+        unanswered = [a for a in self.approvals.get(key, []) if a.answer is None]
+        if unanswered:
+            unanswered[0].answer = event
 
     def approval(self, task_id: TaskId, iteration: int, index: int) -> _Asked | None:
         """The ``index``-th approval asked for this task instance, and its answer if any."""

@@ -61,6 +61,7 @@ from podium.event import (
     TaskSucceeded,
 )
 from podium.ids import IdFactory, RunId, TaskId, UuidIdFactory
+from podium.liveness import ensure_not_running
 from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
@@ -187,7 +188,10 @@ class LocalEngine:
         events = await self.store.read(run_id)
         if not events or not isinstance(events[0], RunStarted):
             raise ConfigError(f"no run {run_id!r} in the store")
-        status = project(run_id, events).status
+        state = project(run_id, events)
+        status = state.status
+        if not allow_succeeded:
+            ensure_not_running(state, doing="resume it")
         if status == "succeeded" and not allow_succeeded:
             raise ConfigError(f"run {run_id!r} already succeeded: there is nothing to resume")
         return events
@@ -334,8 +338,10 @@ class _Run:
         waiting = sorted(self.recorder.state.approvals)
         if self.guard.stop is not None:
             await self._finish("failed", error=self.guard.stop.error, output=output)
-        elif waiting and not failures:
+        elif waiting:  # not over until a human decides; failed tasks are retried on resume
             error = f"waiting for approval of {', '.join(waiting)}: podium approvals"
+            if failures:
+                error += "; " + "; ".join(f"task {t.id!r} failed: {t.error}" for t in failures)
             await self._finish("waiting", error=error, output=output)
         elif failures or not outcomes:
             error = "; ".join(f"task {t.id!r} failed: {t.error}" for t in failures)
@@ -444,13 +450,14 @@ class _Run:
             iteration=frame.iteration,
         )
         call = replace(call, approve_tool=partial(approve_tool, self, call))
+        owner = agent
         try:
             call, answer = await attempt_with_fallbacks(self, call, frame)
             agent = call.agent  # a fallback agent's when the task was rerouted
         except ApprovalRequired:  # a tool call waits for a human; the request is logged
             return Outcome(status="waiting", reason="a tool call waits for approval")
         if not isinstance(answer, Exception):
-            answer = await gate(self, call, answer)
+            answer = await gate(self, call, answer, owner=owner)
         if isinstance(answer, Exception):
             attempt = answer.attempt if isinstance(answer, TaskError) else 1
             return await self.fail(qid, agent.name, answer, frame, attempt=attempt)

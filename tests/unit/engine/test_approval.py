@@ -172,3 +172,79 @@ async def test_a_denied_tool_call_fails_its_task(store: SqliteStore) -> None:
     done = await engine(store, ScriptedModel([])).resume(flow, waiting.run_id)
     assert done.status == "failed"
     assert "tool 'wire_money' was denied by ana: over the limit" in (done.tasks["pay"].error or "")
+
+
+TWO = Workflow(
+    name="two",
+    agents=[Agent(name="w", approval=True)],
+    tasks=[Task(id="a", agent="w", instruction="A"), Task(id="b", agent="w", instruction="B")],
+)
+
+
+async def test_approving_tasks_one_at_a_time_writes_what_was_proposed(store: SqliteStore) -> None:
+    counter = iter(range(1, 100))
+    fresh = ScriptedModel(lambda r: f"{r.caller.task_id if r.caller else '?'}-{next(counter)}")
+    waiting = await engine(store, fresh).execute(TWO)
+    proposed = {t: waiting.tasks[t].output for t in ("a", "b")}
+
+    for task in ("a", "b"):
+        await record_decision(
+            store, waiting.run_id, task, Decision(kind="approval_granted", by="x")
+        )
+        later = ScriptedModel(lambda r: "a fresh answer that was never approved")
+        result = await engine(store, later).resume(TWO, waiting.run_id)
+        assert later.calls == []  # every proposal is replayed from the log, never paid again
+
+    assert result.ok
+    assert {t: result.context[t] for t in ("a", "b")} == proposed
+
+
+async def test_a_failed_branch_does_not_hide_a_pending_approval(store: SqliteStore) -> None:
+    from podium import ModelError
+
+    flow = Workflow(
+        name="mixed",
+        agents=[Agent(name="w"), Agent(name="gated", approval=True)],
+        tasks=[
+            Task(id="bad", agent="w", instruction="x"),
+            Task(id="s", agent="gated", instruction="y"),
+        ],
+    )
+    result = await engine(store, ScriptedModel({"bad": [ModelError("no")], "s": ["ok"]})).execute(
+        flow
+    )
+    assert result.status == "waiting"
+    assert "waiting for approval of s" in (result.error or "")
+    assert "task 'bad' failed" in (result.error or "")
+
+
+async def test_a_replay_of_a_waiting_run_waits_too(store: SqliteStore) -> None:
+    waiting = await engine(store, model()).execute(FLOW)
+    replayed = await engine(store, ScriptedModel([])).replay(FLOW, waiting.run_id)
+    assert replayed.status == "waiting"
+    assert replayed.tasks["send"].status == "waiting"
+
+
+async def test_no_decision_is_written_into_a_run_another_process_is_executing(
+    store: SqliteStore,
+) -> None:
+    import asyncio
+    import sys
+    from dataclasses import replace as copy
+
+    waiting = await engine(store, model()).execute(FLOW)
+    events = await store.read(waiting.run_id)
+    alive = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    try:
+        started = copy(events[0], pid=alive.pid)  # as if that process were running it
+        async with SqliteStore(":memory:") as other:
+            await other.append(waiting.run_id, [started, *events[1:-1]])  # no end: running
+            with pytest.raises(ConfigError, match=f"is still running \\(process {alive.pid}\\)"):
+                await record_decision(
+                    other, waiting.run_id, "send", Decision(kind="approval_granted", by="x")
+                )
+    finally:
+        alive.kill()
+        await alive.wait()
