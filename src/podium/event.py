@@ -103,6 +103,9 @@ class RunStarted:
     """The process running it, so a dead one's run shows as interrupted."""
     model: str | None = None
     """The model that replaced every agent's for this run (``--model``), if one did."""
+    replay_of: RunId | None = None
+    """For ``podium replay``: the recorded run this one re-executes (metrics and the router
+    do not learn from replays)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

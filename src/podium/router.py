@@ -44,6 +44,7 @@ from podium.event import (
     Event,
     FeedbackRecorded,
     ModelCalled,
+    RunStarted,
     TaskFailed,
     TaskStarted,
     TaskSucceeded,
@@ -166,6 +167,8 @@ class LearningRouter:
         self._learner: _Learner | None = None
         self._early: list[Event] = []
         """Events observed before the store was read, folded once it has been."""
+        self._is_replaying = False
+        """The run being observed re-executes a recorded one: nothing to learn."""
 
     async def choose(self, task_id: TaskId, capability: str, candidates: Sequence[Agent]) -> Choice:
         """Pick the candidate with the best sampled score (or, now and then, any)."""
@@ -184,7 +187,11 @@ class LearningRouter:
         return Choice(agent=best, reason=f"best score: {_describe(records[best])}", scores=scores)
 
     def observe(self, event: Event) -> None:
-        """Learn from one event of a run this router routes for."""
+        """Learn from one event of a run this router routes for (not from replays)."""
+        if isinstance(event, RunStarted):
+            self._is_replaying = event.replay_of is not None
+        if self._is_replaying:
+            return
         if self._learner is None:
             self._early.append(event)
         else:
@@ -210,7 +217,8 @@ def learn(logs: Iterable[Sequence[Event]]) -> dict[tuple[str, str], Record]:
     """The records that run event ``logs`` show, by (capability, agent)."""
     learner = _Learner()
     for log in logs:
-        learner.fold_all(log)
+        if not is_replay(log):
+            learner.fold_all(log)
     return learner.records()
 
 
@@ -305,6 +313,11 @@ async def _read_logs(store: Store, window: timedelta, now: datetime) -> list[lis
             continue
         logs.append(await store.read(summary.run_id))
     return logs
+
+
+def is_replay(log: Sequence[Event]) -> bool:
+    """Whether a run re-executes a recorded one (its outcomes teach nothing new)."""
+    return bool(log) and isinstance(log[0], RunStarted) and log[0].replay_of is not None
 
 
 @dataclass(slots=True)

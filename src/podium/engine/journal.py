@@ -27,6 +27,7 @@ from pydantic import JsonValue
 from podium.engine.scheduler import Outcome
 from podium.errors import TaskError
 from podium.event import (
+    AgentChosen,
     ApprovalDenied,
     ApprovalGranted,
     ApprovalRequested,
@@ -112,6 +113,8 @@ class Journal:
     calls: dict[_Key, list[ModelCalled | ToolCalled]] = field(default_factory=dict)
     loops: dict[_Key, LoopIterated] = field(default_factory=dict)
     writes: list[ContextWritten] = field(default_factory=list)
+    choices: dict[TaskId, deque[str]] = field(default_factory=dict)
+    """The agents the router chose for each capability task, in order (for a replay)."""
     approvals: dict[_Key, list[_Asked]] = field(default_factory=dict)
     """Approval requests of each task instance, in order, with the answer each got."""
 
@@ -162,8 +165,8 @@ class Journal:
                 self.loops[(event.task_id, event.iteration)] = event
             case ContextWritten():
                 self.writes.append(event)
-            case ApprovalRequested() | ApprovalGranted() | ApprovalDenied():
-                self._read_approval(event)
+            case ApprovalRequested() | ApprovalGranted() | ApprovalDenied() | AgentChosen():
+                self._read_decision(event)
             case _:
                 pass
 
@@ -178,7 +181,12 @@ class Journal:
             return None
         return Replay(task_id=task_id, calls=deque(calls or ()), is_strict=self.is_replay)
 
-    def _read_approval(self, event: ApprovalRequested | ApprovalGranted | ApprovalDenied) -> None:
+    def _read_decision(
+        self, event: ApprovalRequested | ApprovalGranted | ApprovalDenied | AgentChosen
+    ) -> None:
+        if isinstance(event, AgentChosen):
+            self.choices.setdefault(event.task_id, deque()).append(event.agent)
+            return
         key = (event.task_id, event.iteration)
         if isinstance(event, ApprovalRequested):
             self.approvals.setdefault(key, []).append(_Asked(request=event))
@@ -191,6 +199,11 @@ class Journal:
         """The ``index``-th approval asked for this task instance, and its answer if any."""
         asked = self.approvals.get((task_id, iteration), [])
         return asked[index] if index < len(asked) else None
+
+    def recorded_choice(self, task_id: TaskId) -> str | None:
+        """For a replay: the next agent the recorded run chose for ``task_id``, if any."""
+        queue = self.choices.get(task_id)
+        return queue.popleft() if self.is_replay and queue else None
 
     def loop_decision(self, task_id: TaskId, iteration: int) -> LoopIterated | None:
         """The decision a loop took after this iteration, if it took one."""

@@ -182,7 +182,7 @@ class LocalEngine:
         run.resolve_models()
         started = events[0]
         inputs = dict(started.inputs) if isinstance(started, RunStarted) else {}
-        return await run.start(inputs, f"replay of run {run_id}", None)
+        return await run.start(inputs, f"replay of run {run_id}", None, replay_of=run_id)
 
     async def _history(self, run_id: RunId, *, allow_succeeded: bool = False) -> list[Event]:
         events = await self.store.read(run_id)
@@ -278,7 +278,12 @@ class _Run:
                     self.model_for(fallback, workflow)
 
     async def start(
-        self, inputs: dict[str, JsonValue], goal: str | None, source: str | None
+        self,
+        inputs: dict[str, JsonValue],
+        goal: str | None,
+        source: str | None,
+        *,
+        replay_of: RunId | None = None,
     ) -> RunResult:
         """Record the run's start, write its inputs and run it to the end."""
         with bind_run(self.run_id):
@@ -296,6 +301,7 @@ class _Run:
                 fingerprint=self.workflow.fingerprint(),
                 pid=os.getpid(),
                 model=model if isinstance(model, str) else None,
+                replay_of=replay_of,
             )
             context = self.context("", self.workflow)
             return await self._drive(context, inputs)
@@ -479,8 +485,19 @@ class _Run:
         assert task.capability is not None
         candidates = frame.candidates(task)
         by_name = {a.name: a for a in candidates}
-        recorded = self._recorded_choice(qid) if self.journal is not None else None
+        recorded = None
+        if self.journal is not None:
+            recorded = self.journal.recorded_choice(qid) or self._recorded_choice(qid)
         if recorded is not None and recorded in by_name:
+            if self.journal is not None and self.journal.is_replay:  # a new run: log it
+                reason = "the agent the recorded run chose"
+                self.recorder.note(
+                    AgentChosen,
+                    task_id=qid,
+                    capability=task.capability,
+                    agent=recorded,
+                    reason=reason,
+                )
             return by_name[recorded]
         if not candidates:
             return None

@@ -198,10 +198,10 @@ def _mean(total: float, count: int) -> float | None:
 
 
 def facts_of(events: Sequence[Event]) -> RunFacts | None:
-    """Read one run's log into ``RunFacts``; None when it has no ``run_started``."""
+    """Read one run's log into ``RunFacts``; None without ``run_started`` or for a replay."""
     start = next((e for e in events if e.kind == "run_started"), None)
-    if start is None:
-        return None
+    if start is None or getattr(start, "replay_of", None) is not None:
+        return None  # not a run, or a replay (it re-executes a run already counted)
     status = "running"
     open_attempts: dict[TaskId, tuple[TaskStarted, set[str]]] = {}
     attempts: list[Attempt] = []

@@ -252,3 +252,25 @@ async def test_replay_says_where_changed_code_diverges(store: SqliteStore) -> No
         replayed.tasks["fourth"].error or ""
     )
     assert replayed.tasks["third"].status == "succeeded"
+
+
+async def test_a_replay_keeps_the_routers_choices_and_teaches_it_nothing(
+    store: SqliteStore,
+) -> None:
+    from podium.router import learn
+    from podium.telemetry.metrics import facts_of
+
+    flow = Workflow(
+        name="cap",
+        agents=[Agent(name="x", capabilities=("write",)), Agent(name="y", capabilities=("write",))],
+        tasks=[Task(id="t", capability="write", instruction="write")],
+    )
+    original = await engine(store, ScriptedModel(by_task)).execute(flow)
+    chosen = original.tasks["t"].agent
+    for _ in range(4):
+        replayed = await engine(store, ScriptedModel([])).replay(flow, original.run_id)
+        assert replayed.ok
+        assert replayed.tasks["t"].agent == chosen
+        log = await store.read(replayed.run_id)
+        assert facts_of(log) is None  # metrics skip replays
+        assert learn([log]) == {}  # and so does the router
