@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from podium_cli import DEADLINE, PodiumCli
 
 from podium import Agent, ModelError, ScriptedModel, SqliteStore, Task, Workflow
 from podium.engine import LocalEngine
@@ -51,36 +51,12 @@ PODIUM_WITH_CTRL_C = (
     "main(sys.argv[1:])\n"
 )
 
-_DEADLINE = 60.0
+_DEADLINE = DEADLINE
 """Seconds any one CLI call or wait may take before the test fails instead of hanging."""
 
 
-class Cli:
+class Cli(PodiumCli):
     """Runs ``python -m podium`` against one store, in a scratch directory."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.dir = tmp_path
-        self.store = tmp_path / "runs.db"
-        self.env = {**os.environ, "PODIUM_STORE": str(self.store), "PYTHONIOENCODING": "utf-8"}
-        self.env.pop("FORCE_COLOR", None)
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "podium", *args],
-            cwd=self.dir,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=_DEADLINE,
-            check=False,
-        )
-
-    def json(self, *args: str) -> Any:  # Any: parsed JSON
-        result = self(*args, "--json")
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
 
     def start(self, workflow: Path) -> subprocess.Popen[str]:
         """Start ``podium run`` in the background, with SIGINT handled as at a terminal."""

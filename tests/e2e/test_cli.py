@@ -8,8 +8,6 @@ output is a pipe, so the CLI prints one line per task instead of the live view.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import re
 import signal
 import sqlite3
@@ -19,9 +17,10 @@ import time
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
+from podium_cli import DEADLINE as _DEADLINE
+from podium_cli import PodiumCli
 
 import podium
 from podium.ids import SequentialIdFactory
@@ -122,44 +121,7 @@ flow = Workflow(
 sys.exit(run_workflow(flow, RunOptions(store=Path(sys.argv[1]))))
 """
 
-_DEADLINE = 60.0
-"""Seconds any one CLI call may take before the test fails instead of hanging."""
-
-
-class Cli:
-    """Runs ``python -m podium`` against one store, in a scratch directory."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.dir = tmp_path
-        self.store = tmp_path / "runs.db"
-        self.env = {k: v for k, v in os.environ.items() if k not in _TERMINAL_ENV}
-        self.env |= {"PODIUM_STORE": str(self.store), "PYTHONIOENCODING": "utf-8"}
-
-    def write(self, name: str, text: str) -> Path:
-        path = self.dir / name
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "podium", *args],
-            cwd=self.dir,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=_DEADLINE,
-            check=False,
-        )
-
-    def json(self, *args: str) -> Any:  # Any: parsed JSON
-        result = self(*args, "--json")
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
-
-
-_TERMINAL_ENV = frozenset({"FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS"})
+Cli = PodiumCli
 
 
 @pytest.fixture
