@@ -12,8 +12,7 @@ from podium.clock import Clock, SystemClock
 from podium.errors import ConfigError
 from podium.event import FeedbackRecorded
 from podium.ids import RunId, TaskId
-from podium.liveness import ensure_not_running
-from podium.run import project
+from podium.liveness import read_stopped_run
 from podium.stores.base import Store
 
 __all__ = ["MAX_SCORE", "MIN_SCORE", "record_feedback"]
@@ -52,11 +51,7 @@ async def record_feedback(
     if not MIN_SCORE <= score <= MAX_SCORE:
         msg = f"score {score} is out of range: give a score from {MIN_SCORE} to {MAX_SCORE}"
         raise ConfigError(msg)
-    events = await store.read(run_id)
-    if not events:
-        raise ConfigError(f"no run {run_id!r} in the store; `podium runs` lists the recent ones")
-    state = project(run_id, events)
-    ensure_not_running(state, doing="rate it")
+    events, state = await read_stopped_run(store, run_id, doing="rate it")
     if task_id is not None:
         tasks = state.tasks
         if task_id not in tasks:

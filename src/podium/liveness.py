@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 
 from podium.errors import ConfigError
-from podium.run import RunState
+from podium.event import Event
+from podium.ids import RunId
+from podium.run import RunState, RunStatus, project
+from podium.stores.base import Store
 
-__all__ = ["ensure_not_running", "is_alive"]
+__all__ = ["ensure_not_running", "is_alive", "read_stopped_run", "shown_status"]
 
 
 def is_alive(pid: int) -> bool:
@@ -25,6 +28,29 @@ def is_alive(pid: int) -> bool:
     except PermissionError:  # alive, someone else's
         return True
     return True
+
+
+def shown_status(status: RunStatus, pid: int | None) -> str:
+    """The status to show: a run "running" whose recorded process is gone was interrupted."""
+    if status == "running" and (pid is None or not is_alive(pid)):
+        return "interrupted"
+    return status
+
+
+async def read_stopped_run(
+    store: Store, run_id: RunId, *, doing: str
+) -> tuple[list[Event], RunState]:
+    """A run's log and state, for appending to it from outside its process.
+
+    Raises:
+        ConfigError: there is no such run, or a live process is executing it.
+    """
+    events = await store.read(run_id)
+    if not events:
+        raise ConfigError(f"no run {run_id!r} in the store; `podium runs` lists the recent ones")
+    state = project(run_id, events)
+    ensure_not_running(state, doing=doing)
+    return events, state
 
 
 def ensure_not_running(state: RunState, *, doing: str) -> None:

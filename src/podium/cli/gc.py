@@ -23,7 +23,7 @@ from podium import PodiumError, SqliteStore
 from podium.cli.output import format_time, print_json, report_error, status_text, stdout_console
 from podium.cli.runs import StoreOption
 from podium.clock import SystemClock
-from podium.liveness import is_alive
+from podium.liveness import shown_status
 from podium.policy import Duration
 from podium.run import RunSummary
 from podium.stores.location import default_store_path
@@ -132,11 +132,7 @@ async def _sweep(path: Path, cutoff: datetime, *, force: bool, dry_run: bool) ->
 
 
 def _status(summary: RunSummary) -> str:
-    """The status as ``podium runs`` shows it: a running run whose process is gone was
-    interrupted."""
-    if summary.status == "running" and (summary.pid is None or not is_alive(summary.pid)):
-        return "interrupted"
-    return summary.status
+    return shown_status(summary.status, summary.pid)
 
 
 def _print_sweep(sweep: _Sweep, *, dry_run: bool, force: bool) -> None:

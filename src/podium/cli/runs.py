@@ -31,7 +31,7 @@ from podium.cli.output import (
 )
 from podium.cli.report import run_report
 from podium.ids import RunId
-from podium.liveness import is_alive
+from podium.liveness import shown_status
 from podium.run import RunState, RunSummary, project
 from podium.stores.location import default_store_path
 
@@ -105,10 +105,7 @@ async def _list_runs(path: Path, limit: int) -> list[RunSummary]:
 
 
 def _status(summary: RunSummary) -> str:
-    """The status, with "interrupted" for a run still "running" in a process that is gone."""
-    if summary.status == "running" and summary.pid is not None and not is_alive(summary.pid):
-        return "interrupted"
-    return summary.status
+    return shown_status(summary.status, summary.pid)
 
 
 def _summary_json(summary: RunSummary) -> JsonValue:

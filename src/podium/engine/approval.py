@@ -24,11 +24,10 @@ from podium.clock import Clock, SystemClock
 from podium.engine.attempt import AgentAnswer, AgentCall
 from podium.engine.recorder import Draft
 from podium.errors import ApprovalDeniedError, ApprovalRequired, ConfigError, ToolError
-from podium.event import ApprovalDenied, ApprovalGranted, ApprovalRequested, EventAdapter
+from podium.event import ApprovalDenied, ApprovalGranted, ApprovalRequested
 from podium.ids import RunId, TaskId
-from podium.liveness import ensure_not_running
+from podium.liveness import read_stopped_run
 from podium.models.base import ToolCall
-from podium.run import project
 from podium.stores.base import Store
 from podium.task import Approval, Task
 from podium.tool import Tool
@@ -161,33 +160,26 @@ async def record_decision(
     Raises:
         ConfigError: no such run, or the task is not waiting for approval.
     """
-    events = await store.read(run_id)
-    if not events:
-        raise ConfigError(f"no run {run_id!r} in the store")
-    state = project(run_id, events)
-    ensure_not_running(state, doing="decide on its approvals")
+    events, state = await read_stopped_run(store, run_id, doing="decide on its approvals")
     pending = state.approvals
     request = pending.get(task_id)
     if request is None:
         waiting = ", ".join(pending) or "none"
         msg = f"task {task_id!r} of run {run_id} is not waiting for approval (waiting: {waiting})"
         raise ConfigError(msg)
-    fields: dict[str, JsonValue] = {
-        "kind": decision.kind,
-        "seq": len(events) + 1,
-        "run_id": run_id,
-        "at": (clock or SystemClock()).now().isoformat(),
-        "task_id": task_id,
-        "by": decision.by,
-        "iteration": request.iteration,
-    }
+    at = (clock or SystemClock()).now()
+    common = {"seq": events[-1].seq + 1, "run_id": run_id, "at": at, "task_id": task_id}
+    common |= {"by": decision.by, "iteration": request.iteration}
+    event: ApprovalGranted | ApprovalDenied
     if decision.kind == "approval_granted":
-        fields |= {"comment": decision.comment, "is_edited": decision.is_edited}
-        fields["output"] = decision.output
+        event = ApprovalGranted(
+            **common,
+            comment=decision.comment,
+            is_edited=decision.is_edited,
+            output=decision.output,
+        )
     else:
-        fields["reason"] = decision.reason
-    event = EventAdapter.validate_python(fields)
-    assert isinstance(event, ApprovalGranted | ApprovalDenied)
+        event = ApprovalDenied(**common, reason=decision.reason)
     await store.append(run_id, [event])
     return event
 
