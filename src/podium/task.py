@@ -11,7 +11,13 @@ A task is exactly one of:
 - a **loop** (``loop``): its ``tasks`` run as a graph, again and again, until ``until`` holds or
   ``max_iterations`` is reached;
 - a **sub-workflow** (``workflow``): another workflow run with ``inputs`` rendered from this
-  context, its output written to ``output``.
+  context, its output written to ``output``;
+- a **plan** (``plan``): a planner agent turns a goal into a graph of agent tasks for the team,
+  which then runs; a failed step or a rejecting review makes it re-plan the rest
+  (``podium.engine.planning``).
+
+An agent task with ``verifies`` is a verification: its agent checks the claims of the draft
+in that context key, and each verdict is recorded (``claim_verified``).
 
 ``needs`` and ``join`` say when it may start; ``when`` may skip it.
 """
@@ -30,7 +36,7 @@ from podium.ids import TaskId
 if TYPE_CHECKING:
     from podium.workflow.model import Workflow
 
-__all__ = ["Approval", "AtLeast", "Join", "LoopSpec", "MapSpec", "Task"]
+__all__ = ["Approval", "AtLeast", "Join", "LoopSpec", "MapSpec", "PlanSpec", "Task"]
 
 _ID_PATTERN = r"^[A-Za-z_][\w-]*$"
 
@@ -83,6 +89,39 @@ class LoopSpec(BaseModel):
     """Bound on iterations (required)."""
 
 
+class PlanSpec(BaseModel):
+    """Plan ``goal`` into a graph of agent tasks with the ``planner`` agent, then run it.
+
+    The planner answers with a plan (``podium.planner.Plan``) constrained to this team's
+    agents. A plan with problems that are safe to fix (a cycle, a self-dependency, a dangling
+    dependency) is repaired; one that is not is sent back with its problems, at most
+    ``max_asks`` times. When a step fails after its retries and fallbacks, or a review step
+    rejects the work, the planner revises the rest of the plan (steps that succeeded are kept,
+    not redone), at most ``max_replans`` times. The task's output maps each step id to its
+    output; each step also writes its own context key (its id).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    goal: str
+    """What to achieve, a template over the context (e.g. ``"{{ goal }}"``)."""
+    planner: str
+    """The agent that plans (it is given the plan schema as its output schema)."""
+    agents: tuple[str, ...] = ()
+    """Agents the plan may give steps to; by default every agent of the team but the planner."""
+    max_tasks: int = Field(default=8, ge=1, le=50)
+    max_asks: int = Field(default=3, ge=1)
+    """Plans asked for, per plan or revision, before the task fails."""
+    max_replans: int = Field(default=2, ge=0)
+    approve_when: str | None = None
+    """Condition over the context; when it holds, each plan waits for a human's approval
+    (``podium approve RUN TASK [--edit FILE]``) before it runs."""
+    docs: str | None = None
+    """Expression over the context giving a directory of documents (Markdown, text, HTML,
+    PDF); when set, each step is shown the passages that best match it and may cite them."""
+    passages: int = Field(default=3, ge=0, le=20)
+    """How many passages each step is shown."""
+
+
 class Task(BaseModel):
     """One node of a workflow graph."""
 
@@ -104,6 +143,7 @@ class Task(BaseModel):
     map: MapSpec | None = None
     loop: LoopSpec | None = None
     workflow: Workflow | None = None
+    plan: PlanSpec | None = None
     inputs: dict[str, str] = Field(default_factory=dict)
     """For a sub-workflow: its input name -> template over this context."""
     timeout: timedelta = timedelta(minutes=10)
@@ -111,33 +151,40 @@ class Task(BaseModel):
     """Whether a human must approve this task's output (``true`` or an ``Approval``)."""
     budget: Budget | None = None
     """Limits on one instance of this task (a loop iteration, a map item), children included."""
+    verifies: str | None = None
+    """Context key of a draft this agent task checks: its answer must be a
+    ``podium.verifier.Verification``; each claim's verdict becomes a ``claim_verified`` event."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Task:
         if self.agent is not None and self.capability is not None:
             raise ValueError("a task names an agent or a capability, not both")
-        kinds = [k for k in ("map", "loop", "workflow") if getattr(self, k) is not None]
+        kinds = [k for k in ("map", "loop", "workflow", "plan") if getattr(self, k) is not None]
         if self.agent is not None or self.capability is not None:
             kinds.insert(0, "agent")
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
-            msg = f"a task has exactly one of agent, map, loop or workflow (found: {found})"
+            msg = f"a task has exactly one of agent, map, loop, workflow or plan (found: {found})"
             raise ValueError(msg)
         if self.routes and self.agent is None and self.capability is None:
             raise ValueError("only an agent task can choose routes")
         if self.inputs and self.workflow is None:
             raise ValueError("inputs are given to sub-workflows only; use the context instead")
+        if self.verifies is not None and self.agent is None and self.capability is None:
+            raise ValueError("only an agent task can verify a draft")
         return self
 
     @property
     def kind(self) -> TaskKind:
-        """Which of the four kinds this task is (a ``capability`` task is an agent task)."""
+        """Which of the five kinds this task is (a ``capability`` task is an agent task)."""
         if self.map is not None:
             return "map"
         if self.loop is not None:
             return "loop"
         if self.workflow is not None:
             return "workflow"
+        if self.plan is not None:
+            return "plan"
         return "agent"
 
     @property
