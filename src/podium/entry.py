@@ -1,4 +1,5 @@
-"""The entry points: ``run()`` and ``await arun()`` a workflow (an object or a YAML file)."""
+"""The entry points: ``run()`` and ``await arun()`` a workflow (an object or a YAML file), or
+a goal in plain words on a team (``podium.team``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from podium.ids import IdFactory, RunId, TaskId
 from podium.models.base import Model
 from podium.run import RunResult
 from podium.stores.base import Store
+from podium.team import check_team, find_team, goal_inputs
 from podium.telemetry.tracing import tracer_subscriber
 from podium.workflow.model import Workflow
 
@@ -25,9 +27,12 @@ __all__ = ["arun", "aresume", "run"]
 
 
 async def arun(
-    workflow: Workflow | str | Path,
+    workflow: Workflow | str | Path | None = None,
     inputs: Mapping[str, JsonValue] | None = None,
     *,
+    goal: str | None = None,
+    docs: str | Path | None = None,
+    approve_plan: bool = False,
     model: str | Model | None = None,
     store: Store | None = None,
     clock: Clock | None = None,
@@ -39,8 +44,13 @@ async def arun(
     """Run a workflow to the end and return its result.
 
     Args:
-        workflow: a ``Workflow``, or the path of a workflow YAML file.
+        workflow: a ``Workflow``, or the path of a workflow YAML file; with ``goal``, the team
+            to run it on (by default ``podium.yaml`` here, else podium's default team).
         inputs: the workflow's inputs (defaults fill the rest).
+        goal: a goal in plain words: the team plans it into tasks, runs them and answers
+            with citations (``podium.team``).
+        docs: with ``goal``, a directory of documents the team retrieves from and cites.
+        approve_plan: with ``goal``, each plan waits for a person's approval before it runs.
         model: a model or model name replacing every agent's model for this run
             (``"scripted"`` runs offline with canned answers).
         store: where the run is recorded; by default the SQLite file chosen by
@@ -58,7 +68,15 @@ async def arun(
     Raises:
         ConfigError: the workflow file is malformed, invalid, or an input is wrong.
     """
-    workflow, source = _load(workflow)
+    if goal is not None:
+        workflow, source = _load(workflow if workflow is not None else find_team())
+        check_team(workflow, Path(source) if source else None)
+        given = goal_inputs(workflow, goal, docs=docs, approve_plan=approve_plan)
+        inputs = {**(inputs or {}), **given}
+    elif workflow is None:
+        raise ConfigError("nothing to run: give a workflow, or a goal (goal=...)")
+    else:
+        workflow, source = _load(workflow)
     async with AsyncExitStack() as stack:
         if store is None:
             from podium.stores.location import default_store_path
@@ -75,7 +93,7 @@ async def arun(
             subscribers=_subscribers(on_event),
             token_listener=on_token,
         )
-        return await engine.execute(workflow, inputs, source=source)
+        return await engine.execute(workflow, inputs, source=source, goal=goal)
 
 
 async def aresume(
@@ -165,19 +183,25 @@ def _workflow_of(started: RunStarted, workflow: Workflow | str | Path | None) ->
 
 
 def run(
-    workflow: Workflow | str | Path,
+    workflow: Workflow | str | Path | None = None,
     inputs: Mapping[str, JsonValue] | None = None,
     *,
+    goal: str | None = None,
+    docs: str | Path | None = None,
+    approve_plan: bool = False,
     model: str | Model | None = None,
     store: Store | None = None,
     on_event: Callable[[Event], None] | None = None,
     max_concurrency: int | None = None,
 ) -> RunResult:
-    """Run a workflow from synchronous code; see ``arun``."""
+    """Run a workflow, or a goal on a team, from synchronous code; see ``arun``."""
     return asyncio.run(
         arun(
             workflow,
             inputs,
+            goal=goal,
+            docs=docs,
+            approve_plan=approve_plan,
             model=model,
             store=store,
             on_event=on_event,

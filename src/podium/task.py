@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from podium.budget import Budget
 from podium.event import TaskKind
@@ -120,6 +120,11 @@ class PlanSpec(BaseModel):
     PDF); when set, each step is shown the passages that best match it and may cite them."""
     passages: int = Field(default=3, ge=0, le=20)
     """How many passages each step is shown."""
+    steps: tuple[dict[str, JsonValue], ...] = ()
+    """A plan given in advance (``podium run GOAL --plan-only`` prints one): its steps run as
+    written, without asking the planner; re-planning after a failure still asks it."""
+    execute: bool = True
+    """False: make and record the plan, then stop; the task's output is the plan."""
 
 
 class Task(BaseModel):

@@ -9,6 +9,7 @@ produced by something before the run starts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -18,7 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from podium.errors import ConfigError
 
-__all__ = ["check_syntax", "evaluate", "render", "variables"]
+__all__ = ["check_syntax", "evaluate", "literal", "render", "variables"]
 
 # Keys that exist but have no value yet (a loop's first iteration) render as empty;
 # names that no task produces are caught by validation before the run.
@@ -46,6 +47,14 @@ def render(source: str, values: Mapping[str, Any]) -> str:
 def evaluate(expression: str, values: Mapping[str, Any]) -> Any:  # Any: whatever it computes
     """Evaluate a Jinja expression over ``values``."""
     return _expression(expression)(**values)
+
+
+def literal(text: str) -> str:
+    """A template that renders exactly ``text``: for text a model or a document wrote, which
+    may contain ``{{`` or ``{%`` and must be shown, not run."""
+    if "{" not in text:
+        return text
+    return "{{ " + json.dumps(text, ensure_ascii=False) + " }}"
 
 
 @lru_cache(maxsize=4096)

@@ -13,11 +13,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from pydantic import JsonValue
 from pydantic_core import to_jsonable_python
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.json import JSON
 from rich.markdown import Markdown
 from rich.text import Text
@@ -27,6 +27,7 @@ from podium.ids import TaskId
 from podium.run import RunState, TaskState, tasks_in_graph_order
 
 __all__ = [
+    "answer_renderable",
     "agent_label",
     "error_console",
     "format_cost",
@@ -213,3 +214,46 @@ def _parent_of(task_id: TaskId) -> TaskId | None:
         return TaskId(match.group("parent"))
     head, slash, _ = task_id.rpartition("/")
     return TaskId(head) if slash else None
+
+
+def answer_renderable(state: RunState) -> RenderableType | None:
+    """A cited answer (``podium.synthesis.Answer``) with its claims and sources; None if the
+    output is not one."""
+    output = state.output
+    if not isinstance(output, dict) or "answer" not in output or "claims" not in output:
+        return None
+    verdicts = {c.claim: c.verdict for c in state.claims}
+    numbers: dict[str, int] = {}
+    parts: list[RenderableType] = [Text(str(output["answer"]))]
+    claims = output.get("claims") or []
+    if isinstance(claims, list) and claims:
+        parts.append(Text("\nClaims", style="bold"))
+        for index, claim in enumerate(claims, start=1):
+            parts.append(_claim_line(index, claim, numbers, verdicts))
+    sources = state.sources
+    if numbers:
+        parts.append(Text("\nSources", style="bold"))
+        for passage_id, number in numbers.items():
+            passage = sources.get(passage_id, {})
+            excerpt = " ".join(str(passage.get("text", "")).split())[:160]
+            line = Text(f"[{number}] {passage_id}", style="cyan")
+            if passage.get("title"):
+                line.append(f" — {passage['title']}")
+            if excerpt:
+                line.append(f"\n    {excerpt}", style="dim")
+            parts.append(line)
+    return Group(*parts)
+
+
+def _claim_line(
+    index: int, claim: Any, numbers: dict[str, int], verdicts: Mapping[str, str]
+) -> Text:  # Any: a claim as JSON
+    text = str(claim.get("text", "")) if isinstance(claim, dict) else str(claim)
+    cited = claim.get("sources", []) if isinstance(claim, dict) else []
+    marks = "".join(f"[{numbers.setdefault(str(s), len(numbers) + 1)}]" for s in cited)
+    line = Text(f"{index}. {text} ")
+    line.append(marks or "(no source)", style="cyan" if marks else "yellow")
+    verdict = verdicts.get(text)
+    if verdict is not None and verdict != "supported":
+        line.append(f"  {verdict}", style="red")
+    return line

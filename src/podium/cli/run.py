@@ -26,6 +26,7 @@ from podium.cli.output import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     EXIT_WAITING,
+    answer_renderable,
     error_console,
     output_renderable,
     print_json,
@@ -65,9 +66,47 @@ class RunOptions:
     the output only."""
 
 
-FileArgument = Annotated[
-    Path,
-    typer.Argument(metavar="FILE", help="The workflow file (YAML) to run.", show_default=False),
+TargetArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="FILE|GOAL",
+        help="A workflow file (YAML) to run, or a goal in plain words for the team to plan "
+        "and carry out.",
+        show_default=False,
+    ),
+]
+TeamOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="For a goal: the team file (a workflow taking a `goal` input). Default: "
+        "podium.yaml here, else podium's default team.",
+        show_default=False,
+    ),
+]
+DocsOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="For a goal: documents (Markdown, text, HTML, PDF) the team searches and cites.",
+        show_default=False,
+    ),
+]
+PlanOnlyOption = Annotated[
+    bool,
+    typer.Option(
+        "--plan-only",
+        help="For a goal: plan it, print the plan as a tree and as a workflow file that "
+        "`podium run` accepts, and stop.",
+    ),
+]
+ApprovePlanOption = Annotated[
+    bool,
+    typer.Option(
+        "--approve-plan",
+        help="For a goal: wait for `podium approve RUN plan/planner` (or deny, or approve "
+        "with --edit) before a plan runs; exits 3 while it waits.",
+    ),
 ]
 InputOption = Annotated[
     list[str] | None,
@@ -123,8 +162,12 @@ QuietOption = Annotated[
 
 
 def run_command(
-    file: FileArgument,
+    target: TargetArgument,
     *,
+    team: TeamOption = None,
+    docs: DocsOption = None,
+    plan_only: PlanOnlyOption = False,
+    approve_plan: ApprovePlanOption = False,
     inputs: InputOption = None,
     model: ModelOption = None,
     store: StoreOption = None,
@@ -132,7 +175,11 @@ def run_command(
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Run a workflow file, showing its tasks live; print its output and a summary.
+    """Run a workflow file, or plan and run a goal; show the tasks live; print the output.
+
+    A goal in plain words ("Write a short market report on e-bikes in Vietnam") is planned
+    into tasks for the team (--team, podium.yaml, or the default team), run, and answered
+    with claims that cite the passages of --docs they rest on, each claim verified.
 
     Every event is recorded in the store, so `podium show RUN` can replay the run later.
     Off a terminal (a pipe, CI) each task prints one line as it ends, instead of the live table.
@@ -153,7 +200,16 @@ def run_command(
         max_concurrency=max_concurrency,
         output="json" if json_output else "quiet" if quiet else "view",
     )
-    raise typer.Exit(run_workflow(file, options))
+    path = Path(target)
+    if path.is_file() or (path.suffix in (".yaml", ".yml") and " " not in target):
+        if team or docs or plan_only or approve_plan:
+            msg = "--team, --docs, --plan-only and --approve-plan apply to a goal, not a file"
+            raise typer.BadParameter(msg, param_hint="FILE|GOAL")
+        raise typer.Exit(run_workflow(path, options))
+    from podium.cli.goal import GoalOptions, run_goal  # goal mode builds on this module
+
+    chosen = GoalOptions(team=team, docs=docs, plan_only=plan_only, approve_plan=approve_plan)
+    raise typer.Exit(run_goal(target, options, chosen))
 
 
 def parse_input(text: str) -> tuple[str, JsonValue]:
@@ -188,8 +244,8 @@ def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
     if isinstance(source, Path) and not source.exists():
         error_console().print(
             Text(
-                f"no workflow file {str(source)!r}\npodium run needs a workflow file (YAML); "
-                "running a plain-language goal is not available yet",
+                f"no workflow file {str(source)!r} (to run a goal, write it in plain words: "
+                'podium run "Compare e-bike makers in Vietnam")',
                 style="red",
             )
         )
@@ -212,10 +268,16 @@ def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
 
 Start = Callable[[SqliteStore, RunView], Awaitable[object]]
 """Starts (or resumes) a run on a store, reporting to a view."""
+Finish = Callable[[RunState], int | None]
+"""Prints a finished run's outcome and returns the exit code (None: print it as usual)."""
 
 
-def run_in_view(options: RunOptions, start: Start) -> int:
-    """Run ``start`` with a view as ``options`` asks, print the outcome; return the exit code."""
+def run_in_view(options: RunOptions, start: Start, *, finish: Finish | None = None) -> int:
+    """Run ``start`` with a view as ``options`` asks, print the outcome; return the exit code.
+
+    ``finish`` may print the outcome instead (it returns the exit code, or None to leave it to
+    the default printing).
+    """
     console = stdout_console()
     view = _view(options.output, console)
     try:
@@ -227,7 +289,8 @@ def run_in_view(options: RunOptions, start: Start) -> int:
     if failure is not None:
         return report_error(failure)
     assert view.state is not None, "a finished run has emitted events"
-    return _finish(view.state, options.output, console)
+    code = finish(view.state) if finish is not None else None
+    return code if code is not None else _finish(view.state, options.output, console)
 
 
 def _view(output: Output, console: Console) -> RunView:
@@ -256,7 +319,9 @@ def _finish(state: RunState, output: Output, console: Console) -> int:
     elif state.output is not None:
         if output == "view":
             console.print()
-        renderable = output_renderable(state.output, is_terminal=console.is_terminal)
+        renderable = answer_renderable(state) or output_renderable(
+            state.output, is_terminal=console.is_terminal
+        )
         console.print(renderable, soft_wrap=not console.is_terminal)  # a pipe gets the text as is
     if output == "view":
         console.print(summary_line(state), soft_wrap=True)

@@ -5,7 +5,8 @@
 - **loop**: runs its tasks as a graph, evaluates ``until`` after each iteration, and stops when
   it holds or after ``max_iterations``; its output is the last body task's output;
 - **sub-workflow**: runs another workflow in its own context namespace (``<task id>/``) with
-  inputs rendered from this context, and writes that workflow's output to its key.
+  inputs rendered from this context, and writes that workflow's output to its key;
+- **plan**: plans a goal into agent tasks and runs them (``podium.engine.planning``).
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from podium.template import evaluate, render, variables
 if TYPE_CHECKING:
     from podium.engine.local import _Run
 
-__all__ = ["graph_nodes", "run_composite"]
+__all__ = ["graph_nodes", "raise_if_waiting", "run_composite"]
 
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(.+)\}\}\s*$", re.DOTALL)
 
 
 async def run_composite(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Outcome:
-    """Run a map, loop or sub-workflow task.
+    """Run a map, loop, sub-workflow or plan task.
 
     Raises:
         TaskError: the map's list could not be computed, or a child failed.
@@ -43,6 +44,10 @@ async def run_composite(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Out
         output = await _run_map(run, task, frame, qid)
     elif task.loop is not None:
         output = await _run_loop(run, task, frame, qid)
+    elif task.plan is not None:
+        from podium.engine.planning import run_plan
+
+        output = await run_plan(run, task, frame, qid)
     else:
         output = await _run_workflow(run, task, frame, qid)
     return await run.succeed(
@@ -70,7 +75,7 @@ async def _run_map(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValu
     async with asyncio.TaskGroup() as group:
         for index, item in enumerate(items):
             group.create_task(one(index, item))
-    _raise_if_waiting(o for o in outcomes if o is not None)
+    raise_if_waiting(o for o in outcomes if o is not None)
     failed = [i for i, o in enumerate(outcomes) if o is None or not o.ok]
     if failed:
         raise TaskError(f"{len(failed)} of {len(items)} items failed: {failed[:10]}", task_id=qid)
@@ -86,7 +91,7 @@ async def _run_loop(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonVal
     for iteration in range(1, bound + 1):
         body = frame.child(prefix=f"{qid}/", iteration=iteration)
         outcomes = await run.run_graph(spec.tasks, body)
-        _raise_if_waiting(outcomes.values())
+        raise_if_waiting(outcomes.values())
         broken = [tid for tid, o in outcomes.items() if o.status == "failed"]
         if broken:
             raise TaskError(f"iteration {iteration}: {', '.join(broken)} failed", task_id=qid)
@@ -132,14 +137,14 @@ async def _run_workflow(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Jso
             await run.recorder.write(context, name, value, task_id=qid, writer=None)
     child = Frame(workflow=sub, context=context, prefix=f"{qid}/", iteration=frame.iteration)
     outcomes = await run.run_graph(sub.tasks, child)
-    _raise_if_waiting(outcomes.values())
+    raise_if_waiting(outcomes.values())
     broken = [tid for tid, o in outcomes.items() if o.status == "failed"]
     if broken:
         raise TaskError(f"sub-workflow {sub.name!r}: {', '.join(broken)} failed", task_id=qid)
     return context.get(sub.output_key)
 
 
-def _raise_if_waiting(outcomes: Iterable[Outcome]) -> None:
+def raise_if_waiting(outcomes: Iterable[Outcome]) -> None:
     """A composite whose child waits for approval waits too (it cannot finish yet)."""
     if any(o.status == "waiting" for o in outcomes):
         raise ApprovalRequired("a task inside waits for approval")

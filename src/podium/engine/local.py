@@ -38,6 +38,7 @@ from podium.engine.journal import Journal
 from podium.engine.limits import Limits
 from podium.engine.recorder import Draft, Recorder, Subscriber
 from podium.engine.scheduler import Outcome, execute_graph
+from podium.engine.verification import ground_draft, record_verdicts
 from podium.errors import (
     ApprovalRequired,
     CircuitOpenError,
@@ -443,6 +444,8 @@ class _Run:
         if agent is None:
             error = RoutingError(f"no agent has capability {task.capability!r}")
             return await self.fail(qid, None, error, frame)
+        if task.verifies is not None:
+            await ground_draft(self, task, frame, qid)
         listener = self.engine.token_listener
         call = AgentCall(
             task=task,
@@ -469,8 +472,15 @@ class _Run:
             return await self.fail(qid, agent.name, answer, frame, attempt=attempt)
         if answer.is_waiting:
             return Outcome(status="waiting", reason="waiting for approval")
-        outcome = Outcome(status="succeeded", output=answer.output, chosen=answer.chosen)
-        journal = answer.journal
+        output, journal = answer.output, answer.journal
+        if task.verifies is not None:
+            try:
+                output, claims = record_verdicts(self, task, frame, qid, output)
+            except TaskError as exc:
+                await self.recorder.emit_all(journal)
+                return await self.fail(qid, agent.name, exc, frame)
+            journal = (*journal, *claims)
+        outcome = Outcome(status="succeeded", output=output, chosen=answer.chosen)
         if answer.chosen is not None:
             reason = answer.output.get("reason", "") if isinstance(answer.output, dict) else ""
             route = {"task_id": qid, "choice": frame.qualify(answer.chosen), "reason": reason}

@@ -284,6 +284,8 @@ def _templates(workflow: Workflow) -> Iterator[Problem]:
 def _produced(workflow: Workflow) -> frozenset[str]:
     """Keys something writes: inputs, declared context keys, task outputs (not map items)."""
     outputs = {t.output_key for path, t in walk(workflow.tasks) if ".map." not in path}
+    if any(t.plan is not None and t.plan.docs for _, t in walk(workflow.tasks)):
+        outputs.add("sources")  # the passages a plan retrieves (``podium.engine.planning``)
     return frozenset(workflow.inputs) | frozenset(workflow.context) | outputs
 
 
@@ -317,6 +319,12 @@ def _one_task_sources(
         if task.loop.until:
             yield _Source(f"{path}.loop.until", task.loop.until, True, scope, None)
         yield from _task_sources(workflow, task.loop.tasks, f"{path}.loop.tasks", scope)
+    if task.plan is not None:
+        yield _Source(f"{path}.plan.goal", task.plan.goal, False, scope, None)
+        for name in ("approve_when", "docs"):
+            text = getattr(task.plan, name)
+            if text:
+                yield _Source(f"{path}.plan.{name}", text, True, scope, None)
     if task.map is not None:
         yield _Source(f"{path}.map.over", task.map.over, True, scope, None)
         inner = scope | {task.map.item}
@@ -468,6 +476,45 @@ def _subworkflows(workflow: Workflow) -> Iterator[Problem]:
                 yield _problem(workflow, path, msg)
 
 
+# -- plans and verification ----------------------------------------------------------------------
+
+
+def _plans(workflow: Workflow) -> Iterator[Problem]:
+    """A plan's planner and the agents it may give steps to are on the team."""
+    names = [a.name for a in workflow.agents]
+    known = ", ".join(names) or "none"
+    for path, task in walk(workflow.tasks):
+        if task.plan is None:
+            continue
+        wanted = [("planner", task.plan.planner)]
+        wanted += [(f"agents.{i}", name) for i, name in enumerate(task.plan.agents)]
+        for where, name in wanted:
+            if name not in names:
+                msg = f"plan {task.id!r} names agent {name!r}, which is not in `agents`"
+                yield _problem(workflow, f"{path}.plan.{where}", f"{msg} (known: {known})")
+
+
+def _verifiers(workflow: Workflow) -> Iterator[Problem]:
+    """A verifying task checks a key something writes, and its agent answers a Verification."""
+    from podium.verifier import Verification
+
+    produced = _produced(workflow)
+    for path, task in walk(workflow.tasks):
+        if task.verifies is None:
+            continue
+        if task.verifies not in produced:
+            msg = f"task {task.id!r} verifies {task.verifies!r}, which nothing produces"
+            yield _problem(workflow, f"{path}.verifies", msg + _suggest(task.verifies, produced))
+        agent = workflow.agent(task.agent) if task.agent else None
+        schema = agent.output_schema if agent else None
+        if agent is not None and not (schema and issubclass(schema, Verification)):
+            msg = (
+                f"task {task.id!r} verifies a draft, so agent {agent.name!r} needs "
+                "output_schema: podium.verifier:Verification"
+            )
+            yield _problem(workflow, f"{path}.agent", msg)
+
+
 _CHECKS: tuple[Callable[[Workflow], Iterator[Problem]], ...] = (
     _unique_ids,
     _needs,
@@ -486,4 +533,6 @@ _CHECKS: tuple[Callable[[Workflow], Iterator[Problem]], ...] = (
     _output,
     _budgets,
     _subworkflows,
+    _plans,
+    _verifiers,
 )

@@ -1,0 +1,157 @@
+"""``podium run "GOAL"``: plan a goal in plain words on a team, run it, print a cited answer.
+
+``--plan-only`` stops after planning and prints the plan as a tree and as a workflow file that
+``podium run`` accepts (the team with the plan written in); ``--approve-plan`` makes each plan
+wait for ``podium approve``; ``--docs DIR`` gives the team documents to retrieve from and cite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import JsonValue
+from rich.text import Text
+from rich.tree import Tree
+
+import podium
+from podium import PodiumError, SqliteStore, Workflow
+from podium.cli.live import RunView
+from podium.cli.output import error_console, print_json, report_error, stdout_console
+from podium.cli.run import RunOptions, run_in_view
+from podium.run import RunState
+from podium.team import check_team, find_team, goal_inputs
+from podium.workflow.yaml import load_workflow
+
+__all__ = ["GoalOptions", "run_goal"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoalOptions:
+    """What ``podium run GOAL`` was asked beyond a workflow run."""
+
+    team: Path | None = None
+    docs: Path | None = None
+    plan_only: bool = False
+    approve_plan: bool = False
+
+
+def run_goal(goal: str, options: RunOptions, goal_options: GoalOptions) -> int:
+    """Plan and run ``goal`` on the team; print the answer (or the plan); return the exit code."""
+    try:
+        team_path = find_team(goal_options.team)
+        team = load_workflow(team_path)
+        check_team(team, team_path)
+        inputs = goal_inputs(
+            team, goal, docs=goal_options.docs, approve_plan=goal_options.approve_plan
+        )
+    except PodiumError as error:
+        return report_error(error)
+    inputs = {**options.inputs, **inputs}
+    if goal_options.plan_only:
+        return _plan_only(goal, team, team_path, inputs, options)
+
+    def start(store: SqliteStore, view: RunView) -> Awaitable[object]:
+        return podium.arun(
+            team_path,
+            inputs,
+            goal=goal,
+            model=options.model,
+            store=store,
+            on_event=view.apply,
+            on_token=view.token,
+            max_concurrency=options.max_concurrency,
+        )
+
+    return run_in_view(options, start)
+
+
+def _plan_only(
+    goal: str,
+    team: Workflow,
+    team_path: Path,
+    inputs: dict[str, JsonValue],
+    options: RunOptions,
+) -> int:
+    """Run only the planning (recorded like any run), then print the plan two ways."""
+    task = next(t for t in team.tasks if t.plan is not None)
+    assert task.plan is not None
+    only = task.model_copy(
+        update={"plan": task.plan.model_copy(update={"execute": False}), "needs": ()}
+    )
+    planning = team.model_copy(update={"tasks": (only,), "output": only.output_key})
+
+    def start(store: SqliteStore, view: RunView) -> Awaitable[object]:
+        return podium.arun(
+            planning,
+            inputs,
+            model=options.model,
+            store=store,
+            on_event=view.apply,
+            on_token=view.token,
+            max_concurrency=options.max_concurrency,
+        )
+
+    def finish(state: RunState) -> int | None:
+        if state.status != "succeeded" or not isinstance(state.output, dict):
+            return None
+        text = plan_workflow_yaml(team_path, state.output, inputs)
+        if options.output == "json":
+            print_json({"run_id": state.run_id, "plan": state.output, "workflow": text})
+            return 0
+        console = stdout_console()
+        tree = plan_tree(goal, state.output)
+        if console.is_terminal:
+            console.print(tree)
+            console.print(Text("\nAs a workflow (podium run FILE runs it):", style="bold"))
+        else:
+            error_console().print(tree)
+        console.print(text, soft_wrap=True, markup=False, highlight=False)
+        return 0
+
+    return run_in_view(
+        replace(options, output="quiet" if options.output == "view" else options.output),
+        start,
+        finish=finish,
+    )
+
+
+def plan_tree(goal: str, plan: Mapping[str, Any]) -> Tree:  # Any: the plan as JSON
+    """The plan as a tree: each step with its agent, needs and instruction."""
+    tree = Tree(Text(f"Plan: {goal}", style="bold"))
+    for step in plan.get("steps", []):
+        who = step.get("agent") or f"capability {step.get('capability')}"
+        label = Text()
+        label.append(str(step.get("id")), style="bold cyan")
+        label.append(f"  {who}", style="magenta")
+        if step.get("needs"):
+            label.append(f"  after {', '.join(step['needs'])}", style="dim")
+        if step.get("needs_approval"):
+            label.append("  (needs approval)", style="yellow")
+        node = tree.add(label)
+        node.add(Text(str(step.get("instruction", ""))))
+        if step.get("expected_output"):
+            node.add(Text(f"expected: {step['expected_output']}", style="dim"))
+    return tree
+
+
+def plan_workflow_yaml(team_path: Path, plan: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
+    """The team file with the plan written in and the goal as default: ``podium run`` runs it."""
+    data: dict[str, Any] = yaml.safe_load(team_path.read_text(encoding="utf-8"))
+    for task in data.get("tasks", []):
+        if isinstance(task, dict) and isinstance(task.get("plan"), dict):
+            task["plan"]["steps"] = list(plan.get("steps", []))
+            break
+    declared = data.setdefault("inputs", {})
+    for name, value in inputs.items():
+        if isinstance(declared.get(name), dict):
+            declared[name]["default"] = value
+            declared[name].pop("required", None)
+    header = (
+        f"# Planned by podium for: {inputs.get('goal')}\n"
+        "# Edit the steps, then run it: podium run THIS_FILE\n"
+    )
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

@@ -1,0 +1,397 @@
+"""Plan tasks: a planner agent turns a goal into a graph of agent tasks, which then runs.
+
+1. **Plan.** The planner is asked for a plan (``podium.planner``) whose schema only admits
+   the team's agents and capabilities, as an ordinary agent task (``<plan>/planner``): its
+   call is journaled, retried, rerouted and, when ``approve_when`` holds, held for a human's
+   approval like any other. The answer is checked: what is safe to repair is repaired
+   (``plan_repaired``), otherwise the planner is asked again with the problems
+   (``plan_rejected``; ``<plan>/planner-2``...), at most ``max_asks`` times. The accepted plan
+   is ``plan_created``.
+2. **Retrieve.** With ``docs``, each step is shown the passages of the knowledge base that
+   best match it (``sources_retrieved``); they are also written to the context key
+   ``sources``, where synthesis and verification find them.
+3. **Run.** The steps run as a graph (``<plan>/<step>``, iteration = plan revision).
+4. **Re-plan.** When a step fails after its retries and fallbacks, or a review step rejects
+   the work (``{"approved": false, ...}``), the planner revises the rest of the plan given
+   what is done; completed steps are kept, not redone. At most ``max_replans`` times.
+
+A resumed run reuses the plans and retrievals its log recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import JsonValue, ValidationError
+
+from podium.agent import Agent
+from podium.engine.composite import graph_nodes, raise_if_waiting
+from podium.engine.frame import Frame
+from podium.engine.scheduler import Outcome
+from podium.errors import ApprovalRequired, TaskError
+from podium.event import PlanCreated, PlanRejected, PlanRepaired, SourcesRetrieved
+from podium.ids import TaskId
+from podium.knowledge import KnowledgeBase, Passage
+from podium.planner import (
+    Plan,
+    PlanCheck,
+    check_plan,
+    plan_model,
+    plan_prompt,
+    plan_tasks,
+    reask_prompt,
+    replan_prompt,
+)
+from podium.task import PlanSpec, Task
+from podium.template import literal, render, variables
+from podium.workflow.model import Workflow, walk
+
+if TYPE_CHECKING:
+    from podium.engine.local import _Run
+
+__all__ = ["SOURCES_KEY", "run_plan"]
+
+SOURCES_KEY = "sources"
+"""The context key holding every retrieved passage by id."""
+_SHOWN_CHARS = 600
+"""How much of a passage a step's prompt shows."""
+
+
+@dataclass(slots=True, kw_only=True)
+class _Planning:
+    """One plan task's state while it runs."""
+
+    run: _Run
+    task: Task
+    spec: PlanSpec
+    frame: Frame
+    qid: TaskId
+    goal: str
+    team: tuple[Agent, ...]
+    knowledge: KnowledgeBase | None = None
+    done: dict[str, JsonValue] = field(default_factory=dict[str, JsonValue])
+    """Output of every step that succeeded, by step id."""
+
+    @property
+    def names(self) -> list[str]:
+        """Agents the plan may give steps to."""
+        return [a.name for a in self.team]
+
+    @property
+    def capabilities(self) -> list[str]:
+        """Capabilities the plan may ask for instead of an agent."""
+        return sorted({c for a in self.team for c in a.capabilities})
+
+    def schema(self) -> type[Plan]:
+        """The plan schema for this team (agents and capabilities as enums)."""
+        return plan_model(self.names, self.capabilities, max_tasks=self.spec.max_tasks)
+
+    def check(self, plan: Plan) -> PlanCheck:
+        """``plan`` checked against the team, what is done and the keys already in use."""
+        return check_plan(
+            plan,
+            agents=self.names,
+            capabilities=self.capabilities,
+            max_tasks=self.spec.max_tasks,
+            done=self.done.keys(),
+            reserved=self.reserved,
+        )
+
+    @property
+    def reserved(self) -> frozenset[str]:
+        """Context keys the workflow already uses: plan steps may not take them."""
+        workflow = self.frame.workflow
+        keys = {t.output_key for _, t in walk(workflow.tasks)}
+        return frozenset({*keys, *workflow.inputs, *workflow.context, SOURCES_KEY, "context"})
+
+
+async def run_plan(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
+    """Plan the goal, run the plan, re-plan on failure; return each step's output by id.
+
+    Raises:
+        TaskError: no usable plan, or steps still fail after ``max_replans`` revisions.
+        ApprovalRequired: a plan or a step waits for a human.
+    """
+    spec = task.plan
+    assert spec is not None
+    planning = _Planning(
+        run=run,
+        task=task,
+        spec=spec,
+        frame=frame,
+        qid=qid,
+        goal=render(spec.goal, frame.values(variables(spec.goal))),
+        team=_team(frame.workflow, spec),
+    )
+    planning.knowledge = await _open_knowledge(planning)
+    try:
+        return await _execute(planning)
+    finally:
+        if planning.knowledge is not None:
+            planning.knowledge.close()
+
+
+async def _execute(planning: _Planning) -> JsonValue:
+    knowledge = planning.knowledge
+    documents = [title for _, title, _ in knowledge.documents()] if knowledge else []
+    prompt = plan_prompt(
+        planning.goal, planning.team, max_tasks=planning.spec.max_tasks, documents=documents
+    )
+    if planning.spec.steps:
+        plan = await _given_plan(planning)
+    else:
+        plan = await _plan(planning, revision=1, prompt=prompt, reason=f"goal: {planning.goal}")
+    if not planning.spec.execute:
+        return plan.model_dump(mode="json")
+    revision = 1
+    while True:
+        failed, rejected = await _run_steps(planning, plan, revision)
+        if not failed and not rejected:
+            return dict(planning.done)
+        if revision > planning.spec.max_replans:
+            raise TaskError(_unfinished(failed, rejected, revision), task_id=planning.qid)
+        revision += 1
+        prompt = replan_prompt(
+            planning.goal,
+            planning.team,
+            previous=plan,
+            done={k: _short(v) for k, v in planning.done.items()},
+            failed=failed,
+            rejected=rejected,
+            max_tasks=planning.spec.max_tasks,
+        )
+        reason = _unfinished(failed, rejected, revision - 1)
+        plan = await _plan(planning, revision=revision, prompt=prompt, reason=reason)
+
+
+async def _run_steps(
+    planning: _Planning, plan: Plan, revision: int
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Run one plan's steps; return the failed ones and the rejecting reviews, with reasons."""
+    tasks = plan_tasks(plan, done=planning.done.keys())
+    if planning.knowledge is not None:
+        tasks = await _with_sources(planning, plan, tasks)
+    child = planning.frame.child(prefix=f"{planning.qid}/", iteration=revision)
+    outcomes = await planning.run.run_graph(tasks, child)
+    raise_if_waiting(outcomes.values())
+    failed: dict[str, str] = {}
+    rejected: dict[str, str] = {}
+    for step_id, outcome in outcomes.items():
+        if outcome.status == "failed":
+            failed[step_id] = outcome.reason or "failed"
+        elif outcome.ok:
+            feedback = _rejection(outcome)
+            if feedback is None:
+                planning.done[step_id] = outcome.output
+            else:
+                rejected[step_id] = feedback
+    return failed, rejected
+
+
+async def _plan(planning: _Planning, *, revision: int, prompt: str, reason: str) -> Plan:
+    """Ask for a plan (revision ``revision``) until one can run; record it."""
+    recorded = _recorded_plan(planning, revision)
+    if recorded is not None:
+        return recorded
+    model = planning.schema()
+    problems: tuple[str, ...] = ()
+    for ask in range(1, planning.spec.max_asks + 1):
+        asked = reask_prompt(prompt, problems) if problems else prompt
+        output = await _ask_planner(planning, model, asked, revision=revision, ask=ask)
+        try:
+            plan: Plan = model.model_validate(output)
+        except ValidationError as exc:  # an edited plan, approved by a human, may be invalid
+            problems = tuple(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        else:
+            check = planning.check(plan)
+            if check.repairs:
+                await _emit(planning, PlanRepaired, revision=revision, repairs=check.repairs)
+            if check.is_ok:
+                await _created(planning, check.plan, revision=revision, reason=reason)
+                return check.plan
+            problems = check.problems
+        await _emit(planning, PlanRejected, revision=revision, ask=ask, problems=problems)
+    message = f"no usable plan after {planning.spec.max_asks} asks: " + "; ".join(problems)
+    raise TaskError(message, task_id=planning.qid)
+
+
+async def _given_plan(planning: _Planning) -> Plan:
+    """The plan written in the workflow, checked and repaired like a planner's."""
+    recorded = _recorded_plan(planning, 1)
+    if recorded is not None:
+        return recorded
+    try:
+        plan = planning.schema().model_validate({"steps": list(planning.spec.steps)})
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise TaskError("the plan in the workflow is invalid: " + "; ".join(problems)) from exc
+    check = planning.check(plan)
+    if check.repairs:
+        await _emit(planning, PlanRepaired, revision=1, repairs=check.repairs)
+    if not check.is_ok:
+        raise TaskError("the plan in the workflow is invalid: " + "; ".join(check.problems))
+    await _created(planning, check.plan, revision=1, reason="the plan written in the workflow")
+    return check.plan
+
+
+async def _ask_planner(
+    planning: _Planning, model: type[Plan], prompt: str, *, revision: int, ask: int
+) -> JsonValue:
+    """The planner's answer, as an agent task of its own (journaled, approvable)."""
+    spec = planning.spec
+    planner = planning.frame.workflow.agent(spec.planner)
+    assert planner is not None, "validation checks the planner exists"
+    workflow = planning.frame.workflow.model_copy(
+        update={"agents": (planner.model_copy(update={"output_schema": model}),)}
+    )
+    needs_approval = spec.approve_when is not None and bool(
+        planning.frame.evaluate(spec.approve_when)
+    )
+    ask_task = Task(
+        id="planner" if ask == 1 else f"planner-{ask}",
+        agent=spec.planner,
+        instruction=literal(prompt),
+        approval=True if needs_approval else None,
+        timeout=planning.task.timeout,
+    )
+    frame = planning.frame.child(
+        workflow=workflow, prefix=f"{planning.qid}/", iteration=revision, writes_output=False
+    )
+    outcome = await planning.run.run_node(ask_task, frame)
+    if outcome.status == "waiting":
+        raise ApprovalRequired("the plan waits for approval")
+    if not outcome.ok:
+        message = f"the planner failed: {outcome.reason}"
+        raise TaskError(message, task_id=planning.qid)
+    return outcome.output
+
+
+async def _created(planning: _Planning, plan: Plan, *, revision: int, reason: str) -> None:
+    tasks = plan_tasks(plan, done=planning.done.keys())
+    steps = graph_nodes(tasks, prefix=f"{planning.qid}/", parent=planning.qid)
+    await _emit(
+        planning,
+        PlanCreated,
+        revision=revision,
+        steps=steps,
+        plan=plan.model_dump(mode="json"),
+        reason=reason,
+        kept=tuple(TaskId(f"{planning.qid}/{k}") for k in planning.done),
+    )
+
+
+def _recorded_plan(planning: _Planning, revision: int) -> Plan | None:
+    """The plan the log recorded for this revision, if the run is being resumed."""
+    for event in planning.run.recorder.events:
+        if (
+            isinstance(event, PlanCreated)
+            and event.task_id == planning.qid
+            and event.revision == revision
+        ):
+            return Plan.model_validate(event.plan)
+    return None
+
+
+async def _emit(planning: _Planning, kind: type[Any], **fields: Any) -> None:  # Any: event
+    await planning.run.recorder.emit(kind, task_id=planning.qid, **fields)
+
+
+async def _open_knowledge(planning: _Planning) -> KnowledgeBase | None:
+    spec = planning.spec
+    if spec.docs is None or spec.passages == 0:
+        return None
+    directory = planning.frame.evaluate(spec.docs)
+    if not directory:
+        return None
+    return await asyncio.to_thread(_open, str(directory))
+
+
+def _open(directory: str) -> KnowledgeBase:
+    return KnowledgeBase.open(Path(directory).expanduser())
+
+
+async def _with_sources(
+    planning: _Planning, plan: Plan, tasks: tuple[Task, ...]
+) -> tuple[Task, ...]:
+    """Each step shown the passages that best match it; all of them written to ``sources``."""
+    knowledge = planning.knowledge
+    assert knowledge is not None
+    steps = {s.id: s for s in plan.steps}
+    found: dict[str, JsonValue] = {}
+    shown: list[Task] = []
+    for task in tasks:
+        step = steps.get(task.id)
+        query = f"{step.instruction if step else task.instruction} {planning.goal}"
+        passages = await _retrieve(planning, TaskId(f"{planning.qid}/{task.id}"), query)
+        found.update({str(p["id"]): p for p in passages})
+        shown.append(_showing(task, passages))
+    context = planning.frame.context
+    merged = {**_as_mapping(context.get(SOURCES_KEY)), **found}
+    if found and merged != context.get(SOURCES_KEY):
+        await planning.run.recorder.write(
+            context, SOURCES_KEY, merged, task_id=planning.qid, writer=None
+        )
+    return tuple(shown)
+
+
+async def _retrieve(planning: _Planning, step: TaskId, query: str) -> list[dict[str, JsonValue]]:
+    for event in planning.run.recorder.events:
+        if isinstance(event, SourcesRetrieved) and event.task_id == step:
+            return list(event.passages)
+    knowledge = planning.knowledge
+    assert knowledge is not None
+    hits = knowledge.search(query, limit=planning.spec.passages)
+    passages = tuple(_passage_json(p) for p in hits)
+    await planning.run.recorder.emit(SourcesRetrieved, task_id=step, query=query, passages=passages)
+    return list(passages)
+
+
+def _passage_json(passage: Passage) -> dict[str, JsonValue]:
+    return {
+        "id": passage.id,
+        "document": passage.document,
+        "title": passage.title,
+        "text": passage.text,
+        "score": round(passage.score, 4),
+    }
+
+
+def _showing(task: Task, passages: list[dict[str, JsonValue]]) -> Task:
+    if not passages:
+        return task
+    lines = [f"[{p['id']}] {p['title']}: {str(p['text'])[:_SHOWN_CHARS]}" for p in passages]
+    text = "\n\nSources (cite them by their [id]):\n" + "\n".join(lines)
+    return task.model_copy(update={"instruction": task.instruction + literal(text)})
+
+
+def _team(workflow: Workflow, spec: PlanSpec) -> tuple[Agent, ...]:
+    if spec.agents:
+        return tuple(a for a in workflow.agents if a.name in spec.agents)
+    return tuple(a for a in workflow.agents if a.name != spec.planner)
+
+
+def _rejection(outcome: Outcome) -> str | None:
+    """The feedback of a review step that rejected the work, or None."""
+    output = outcome.output
+    if isinstance(output, Mapping) and output.get("approved") is False:
+        return str(output.get("feedback") or output.get("reason") or "rejected by the reviewer")
+    return None
+
+
+def _unfinished(failed: Mapping[str, str], rejected: Mapping[str, str], revision: int) -> str:
+    parts = [f"{k} failed: {v}" for k, v in failed.items()]
+    parts += [f"{k} rejected the work: {v}" for k, v in rejected.items()]
+    return f"plan {revision}: " + "; ".join(parts)
+
+
+def _short(value: JsonValue) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _as_mapping(value: JsonValue) -> dict[str, JsonValue]:
+    return dict(value) if isinstance(value, dict) else {}

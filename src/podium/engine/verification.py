@@ -1,0 +1,107 @@
+"""Verifying tasks: an agent task with ``verifies: <draft key>`` checks a draft's claims.
+
+Before the verifier is asked, the draft's citations are grounded in the retrieved passages
+(``podium.synthesis.ground``; the grounded draft is written back, so the final answer never
+cites a passage that does not exist). After it answers, ``podium.verifier.verdicts`` gives the
+final verdict on every claim; the task's output is that ``Verification`` (with its
+``unsupported`` count, which a revision loop's ``until`` can read), and each verdict is a
+``claim_verified`` event committed with it, charged to the agent and model that wrote the
+draft.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import JsonValue, ValidationError
+
+from podium.engine.frame import Frame
+from podium.engine.planning import SOURCES_KEY
+from podium.engine.recorder import Draft
+from podium.errors import TaskError
+from podium.event import ClaimVerified
+from podium.ids import TaskId
+from podium.synthesis import ground
+from podium.task import Task
+from podium.verifier import Verification, draft_claims, verdicts
+
+if TYPE_CHECKING:
+    from podium.engine.local import _Run
+
+__all__ = ["ground_draft", "record_verdicts"]
+
+_log = logging.getLogger(__name__)
+
+
+async def ground_draft(run: _Run, task: Task, frame: Frame, qid: TaskId) -> None:
+    """Check the draft's citations against the retrieved sources; write back what changed."""
+    assert task.verifies is not None
+    draft = frame.context.get(task.verifies)
+    if not isinstance(draft, dict) or not isinstance(draft.get("claims"), list):
+        return
+    grounded, notes = ground(draft, _sources(frame))
+    if not notes:
+        return
+    for note in notes:
+        _log.info("grounding %s: %s", task.verifies, note)
+    await run.recorder.write(frame.context, task.verifies, grounded, task_id=qid, writer=None)
+
+
+def record_verdicts(
+    run: _Run, task: Task, frame: Frame, qid: TaskId, output: JsonValue
+) -> tuple[JsonValue, list[Draft]]:
+    """The verification to write as the task's output, and a ``claim_verified`` per claim.
+
+    Raises:
+        TaskError: the verifier's answer is not a ``Verification``.
+    """
+    assert task.verifies is not None
+    try:
+        checks = Verification.model_validate(output).claims
+    except ValidationError as exc:
+        msg = (
+            f"a verifying task's answer must be a podium.verifier:Verification "
+            f"(give its agent that output_schema): {exc.errors()[0]['msg']}"
+        )
+        raise TaskError(msg, task_id=qid) from exc
+    result = verdicts(draft_claims(frame.context.get(task.verifies)), checks, _sources(frame))
+    agent, model = _author(run, frame, task.verifies)
+    events: list[Draft] = [
+        (
+            ClaimVerified,
+            {
+                "task_id": qid,
+                "subject": frame.context.namespace + task.verifies,
+                "claim": check.claim,
+                "verdict": check.verdict,
+                "evidence": check.evidence,
+                "sources": tuple(check.sources),
+                "agent": agent,
+                "model": model,
+                "iteration": frame.iteration,
+            },
+        )
+        for check in result.claims
+    ]
+    return result.model_dump(mode="json"), events
+
+
+def _sources(frame: Frame) -> Mapping[str, Mapping[str, Any]]:  # Any: passages as JSON
+    value = frame.context.get(SOURCES_KEY)
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(v, dict)}
+
+
+def _author(run: _Run, frame: Frame, key: str) -> tuple[str | None, str | None]:
+    """The agent that last wrote ``key`` (grounding rewrites do not count) and its model."""
+    for version in reversed(frame.context.versions(key)):
+        name = version.provenance.agent
+        if name is None:
+            continue
+        agent = frame.workflow.agent(name)
+        model = run.model_for(agent, frame.workflow).name if agent is not None else None
+        return name, model
+    return None, None

@@ -1,0 +1,90 @@
+"""Synthesis: the final answer, as claims that cite the passages they rest on.
+
+A synthesizer agent answers with an ``Answer``: the text, and the claims it makes, each citing
+passage ids (``report.md#3``) from the context key ``sources`` (filled by a plan task's
+retrieval, see ``podium.knowledge``). ``ground`` keeps an answer honest before it is verified:
+a citation of a passage that was never retrieved is dropped, and a claim left without one is
+given the retrieved passage that shares the most words with it, when one shares enough.
+Claims that still cite nothing are then found unsupported by the verifier
+(``podium.verifier``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+__all__ = ["Answer", "Claim", "ground", "words"]
+
+_WORD = re.compile(r"[^\W_]{3,}")
+_STOPWORDS = frozenset(
+    """the and for are but not you all any can had her was one our out has have this that with
+    from they will would there their what which when where who how its into more than then them
+    these those been also such very about over only other some each most""".split()  # noqa: SIM905 - a word list reads best as words
+)
+_MIN_SHARED = 2
+"""A passage must share at least this many words with a claim to be attached to it."""
+
+
+class Claim(BaseModel):
+    """One statement of an answer and the passages (ids) that support it."""
+
+    model_config = ConfigDict(frozen=True)
+    text: str = Field(min_length=1, max_length=800)
+    sources: list[str] = Field(default_factory=list[str], max_length=5)
+    """Ids of passages from the context key ``sources``, e.g. ``market.md#2``."""
+
+
+class Answer(BaseModel):
+    """A final answer: the text, and the claims it makes with their citations."""
+
+    model_config = ConfigDict(frozen=True)
+    answer: str = Field(min_length=1)
+    claims: list[Claim] = Field(default_factory=list[Claim], max_length=12)
+
+
+def words(text: str) -> frozenset[str]:
+    """The content words of ``text``, lower-cased (for overlap between claims and passages)."""
+    return frozenset(w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS)
+
+
+def ground(
+    answer: Mapping[str, Any], sources: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, JsonValue], tuple[str, ...]]:  # Any: JSON read from the context
+    """``answer`` with citations checked against ``sources``, and a note for each change.
+
+    Args:
+        answer: an ``Answer`` as JSON (``{"answer", "claims": [{"text", "sources"}]}``).
+        sources: the retrieved passages by id (each with a ``text``).
+
+    Returns:
+        The grounded answer as JSON and what was changed, one line each.
+    """
+    notes: list[str] = []
+    claims: list[JsonValue] = []
+    for index, raw in enumerate(answer.get("claims") or [], start=1):
+        claim = Claim.model_validate(raw)
+        cited = [s for s in dict.fromkeys(claim.sources) if s in sources]
+        for unknown in (s for s in claim.sources if s not in sources):
+            notes.append(f"claim {index} cited {unknown!r}, which is no retrieved passage")
+        if not cited and sources:
+            best = _best_passage(claim.text, sources)
+            if best is not None:
+                cited = [best]
+                notes.append(f"claim {index} cited nothing; attached {best!r}")
+        claims.append({"text": claim.text, "sources": list(cited)})
+    grounded: dict[str, JsonValue] = {"answer": str(answer.get("answer", "")), "claims": claims}
+    return grounded, tuple(notes)
+
+
+def _best_passage(text: str, sources: Mapping[str, Mapping[str, Any]]) -> str | None:
+    wanted = words(text)
+    scored = [
+        (len(wanted & words(str(passage.get("text", "")))), passage_id)
+        for passage_id, passage in sources.items()
+    ]
+    shared, best = max(scored, default=(0, ""))
+    return best if shared >= _MIN_SHARED else None
