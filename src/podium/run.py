@@ -21,6 +21,7 @@ from podium.event import (
     ApprovalRequested,
     BudgetExceeded,
     CircuitChanged,
+    ClaimVerified,
     ContextWritten,
     Event,
     FeedbackRecorded,
@@ -29,11 +30,15 @@ from podium.event import (
     MapExpanded,
     ModelCalled,
     OutputRejected,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
     RouteChosen,
     RunCompleted,
     RunResumed,
     RunStarted,
     RunStatus,
+    SourcesRetrieved,
     TaskFailed,
     TaskRerouted,
     TaskRetried,
@@ -45,6 +50,7 @@ from podium.event import (
 from podium.ids import RunId, TaskId
 
 __all__ = [
+    "PlanState",
     "RunResult",
     "RunState",
     "RunSummary",
@@ -95,6 +101,35 @@ class TaskState:
 
 
 @dataclass(slots=True, kw_only=True)
+class PlanState:
+    """One revision of a plan task's plan, folded from its ``plan_*`` events."""
+
+    task_id: TaskId
+    """The plan task."""
+    revision: int
+    """1 for the first plan; each re-plan adds one."""
+    reason: str = ""
+    """Why it was made: the goal for the first plan, what went wrong for a revision."""
+    steps: tuple[GraphNode, ...] = ()
+    """The tasks it runs (ids qualified under the plan task)."""
+    kept: tuple[TaskId, ...] = ()
+    """Steps of earlier revisions that succeeded and are kept, not redone."""
+    plan: JsonValue = None
+    """The plan as the planner gave it (after any repairs)."""
+    created_at: datetime | None = None
+    """When it was accepted (``plan_created``); None while it was only repaired or rejected."""
+    repairs: list[str] = field(default_factory=list)
+    """Problems fixed without asking the planner again."""
+    rejections: list[PlanRejected] = field(default_factory=list)
+    """Answers of the planner sent back with their problems, in order."""
+
+    @property
+    def is_created(self) -> bool:
+        """Whether the revision was accepted (a revision whose asks all failed was not)."""
+        return self.created_at is not None
+
+
+@dataclass(slots=True, kw_only=True)
 class RunState:
     """A run's full state, derived from its events."""
 
@@ -104,6 +139,7 @@ class RunState:
     status: RunStatus = "running"
     inputs: dict[str, JsonValue] = field(default_factory=dict)
     graph: tuple[GraphNode, ...] = ()
+    """The graph recorded when the run started, then each plan's steps as they are planned."""
     output_key: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -115,7 +151,7 @@ class RunState:
     calls: list[ModelCalled | ToolCalled] = field(default_factory=list)
     """Every model and tool call, in order: model, tokens, latency and cost, or tool result."""
     notes: list[str] = field(default_factory=list)
-    """Routing choices, map sizes, loop decisions and repairs, in order."""
+    """Routing choices, map sizes, loop decisions, repairs and plans, in order."""
     last_seq: int = 0
     feedback: list[FeedbackRecorded] = field(default_factory=list)
     approvals: dict[TaskId, ApprovalRequested] = field(default_factory=dict)
@@ -123,6 +159,12 @@ class RunState:
     source: str | None = None
     pid: int | None = None
     """The process that last ran it (a run "running" in a dead process was interrupted)."""
+    plans: list[PlanState] = field(default_factory=list)
+    """Every plan task's plans (each revision, its repairs and rejections), in order."""
+    sources: dict[str, dict[str, JsonValue]] = field(default_factory=dict)
+    """Passages retrieved from a knowledge base, by passage id (what claims cite)."""
+    claims: list[ClaimVerified] = field(default_factory=list)
+    """Every verdict of a verifier on a claim of a draft, in order."""
 
     def task(self, task_id: TaskId) -> TaskState:
         """The state of ``task_id``, created pending when first seen."""
@@ -130,6 +172,22 @@ class RunState:
         if state is None:
             state = self.tasks[task_id] = TaskState(id=task_id)
         return state
+
+    def plan(self, task_id: TaskId, revision: int) -> PlanState:
+        """Revision ``revision`` of ``task_id``'s plan, created when first seen."""
+        for plan in reversed(self.plans):  # a handful of plans; the latest is the usual one
+            if plan.task_id == task_id and plan.revision == revision:
+                return plan
+        plan = PlanState(task_id=task_id, revision=revision)
+        self.plans.append(plan)
+        return plan
+
+    @property
+    def hallucination_rate(self) -> float | None:
+        """Claims found unsupported or contradicted ÷ claims checked; None with no claim."""
+        if not self.claims:
+            return None
+        return sum(1 for c in self.claims if c.verdict != "supported") / len(self.claims)
 
     @property
     def input_tokens(self) -> int:
@@ -317,6 +375,72 @@ def _approval_answered(state: RunState, e: ApprovalGranted | ApprovalDenied) -> 
     state.notes.append(_describe(e))
 
 
+def _plan_created(state: RunState, e: PlanCreated) -> None:
+    plan = state.plan(e.task_id, e.revision)
+    plan.reason, plan.steps, plan.kept = e.reason, e.steps, e.kept
+    plan.plan, plan.created_at = e.plan, e.at
+    _add_to_graph(state, e.steps)
+    for node in e.steps:
+        if node.id not in e.kept:
+            _plan_step(state.task(node.id), node)
+    _drop_unplanned(state, e)
+    steps = f"{len(e.steps)} step" + ("" if len(e.steps) == 1 else "s")
+    kept = f", {len(e.kept)} kept" if e.kept else ""
+    reason = f": {e.reason}" if e.reason else ""
+    state.notes.append(f"{e.task_id}: plan revision {e.revision} has {steps}{kept}{reason}")
+
+
+def _plan_step(task: TaskState, node: GraphNode) -> None:
+    """A planned step is pending until it starts; one a revision redoes starts over."""
+    task.agent = node.agent
+    if task.status not in ("running", "waiting"):
+        task.status, task.output, task.error = "pending", None, None
+        task.started_at = task.ended_at = None
+
+
+def _add_to_graph(state: RunState, nodes: tuple[GraphNode, ...]) -> None:
+    """Add ``nodes`` to the graph; a node with the id of one already there replaces it."""
+    replacing = {n.id: n for n in nodes}
+    known = {n.id for n in state.graph}
+    state.graph = tuple(replacing.get(n.id, n) for n in state.graph) + tuple(
+        n for n in nodes if n.id not in known
+    )
+
+
+def _drop_unplanned(state: RunState, e: PlanCreated) -> None:
+    """Steps of an earlier revision that never started and are not in the new plan: skipped."""
+    planned = {n.id for n in e.steps}.union(e.kept)
+    earlier = (p for p in state.plans if p.task_id == e.task_id and p.revision < e.revision)
+    for node in (n for p in earlier for n in p.steps):
+        task = state.tasks.get(node.id)
+        if node.id not in planned and task is not None and task.status == "pending":
+            task.status, task.ended_at = "skipped", e.at
+            task.error = f"not in plan revision {e.revision}"
+
+
+def _plan_repaired(state: RunState, e: PlanRepaired) -> None:
+    state.plan(e.task_id, e.revision).repairs.extend(e.repairs)
+    repairs = "; ".join(e.repairs)
+    state.notes.append(f"{e.task_id}: plan revision {e.revision} repaired: {repairs}")
+
+
+def _plan_rejected(state: RunState, e: PlanRejected) -> None:
+    state.plan(e.task_id, e.revision).rejections.append(e)
+    problems = "; ".join(e.problems)
+    state.notes.append(f"{e.task_id}: plan revision {e.revision} rejected, ask {e.ask}: {problems}")
+
+
+def _sources_retrieved(state: RunState, e: SourcesRetrieved) -> None:
+    for passage in e.passages:
+        passage_id = passage.get("id")
+        if passage_id is not None:
+            state.sources[str(passage_id)] = passage
+
+
+def _claim_verified(state: RunState, e: ClaimVerified) -> None:
+    state.claims.append(e)
+
+
 def _describe(e: Event) -> str:
     """One line of ``notes`` for an event that records a decision."""
     match e:
@@ -379,6 +503,11 @@ _APPLY = {
     "approval_denied": _approval_answered,
     "agent_chosen": _agent_chosen,
     "feedback_recorded": _feedback_recorded,
+    "plan_created": _plan_created,
+    "plan_repaired": _plan_repaired,
+    "plan_rejected": _plan_rejected,
+    "sources_retrieved": _sources_retrieved,
+    "claim_verified": _claim_verified,
 }
 
 

@@ -43,7 +43,7 @@ class Answer(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     answer: str = Field(min_length=1)
-    claims: list[Claim] = Field(default_factory=list[Claim], max_length=12)
+    claims: list[Claim] = Field(min_length=1, max_length=12)
 
 
 def words(text: str) -> frozenset[str]:

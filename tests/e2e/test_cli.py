@@ -314,12 +314,14 @@ def test_validate_a_valid_workflow(cli: Cli) -> None:
     assert result.stdout.strip() == "brief.yaml is valid: 4 tasks, 2 agents"
 
 
-@pytest.mark.parametrize("command", ["run", "validate"])
-def test_a_missing_workflow_file_exits_2(cli: Cli, command: str) -> None:
-    result = cli(command, "write a report about cats")
+@pytest.mark.parametrize(
+    ("command", "target"), [("run", "report.yaml"), ("validate", "write a report about cats")]
+)
+def test_a_missing_workflow_file_exits_2(cli: Cli, command: str, target: str) -> None:
+    result = cli(command, target)
 
     assert result.returncode == 2
-    assert "no workflow file 'write a report about cats'" in result.stderr
+    assert f"no workflow file {target!r}" in result.stderr
 
 
 def test_a_failing_run_exits_1_and_is_recorded_as_failed(cli: Cli) -> None:

@@ -1,4 +1,18 @@
-"""Events: dump -> load identity, schema versions, and the released fixture log."""
+"""Events: dump -> load identity, schema versions, and the released fixture logs.
+
+Each released ``SCHEMA_VERSION`` has a fixture log, ``tests/fixtures/events-v<N>.jsonl``, that
+must stay loadable: never rewrite one. When the version goes up, write the new one from
+``sample_events`` (one event of every kind), from the repository root::
+
+    from pathlib import Path
+    from podium.event import SCHEMA_VERSION, dump_event
+    from podium.ids import RunId
+    from podium.testing import sample_events
+
+    events = sample_events(RunId("c41d8e07f5b2"))  # any new run id
+    lines = b"".join(dump_event(e) + b"\n" for e in events)
+    Path(f"tests/fixtures/events-v{SCHEMA_VERSION}.jsonl").write_bytes(lines)
+"""
 
 from __future__ import annotations
 
@@ -43,7 +57,7 @@ def _all_kinds() -> set[str]:
 def test_sample_events_hold_one_event_of_every_kind() -> None:
     events = sample_events(RUN)
     assert sorted(e.kind for e in events) == sorted(_all_kinds())
-    assert len(_all_kinds()) == 23
+    assert len(_all_kinds()) == 28
 
 
 @pytest.mark.parametrize("event", sample_events(RUN), ids=lambda e: e.kind)
@@ -190,7 +204,7 @@ def test_infinite_and_nan_costs_and_latencies_survive_a_round_trip() -> None:
     assert load_event(dump_event(retried)) == retried
 
 
-# -- the released fixture log ------------------------------------------------------------------
+# -- the released fixture logs -----------------------------------------------------------------
 
 
 def _fixture_lines(version: int) -> list[str]:
@@ -237,3 +251,39 @@ def test_the_v1_fixture_log_reads_as_the_run_it_recorded() -> None:
     }
     assert state.started_at == datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
     assert state.duration == timedelta(seconds=13)
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION + 1))
+def test_every_released_fixture_log_projects(version: int) -> None:
+    events = [load_event(line) for line in _fixture_lines(version)]
+    state = project(events[0].run_id, events)
+
+    assert (state.workflow, state.status) == ("report", "failed")
+    assert state.last_seq == len(events)
+    assert state.tasks[TaskId("research")].status == "succeeded"
+
+
+def test_the_v3_fixture_log_reads_as_the_run_it_recorded() -> None:
+    events = [load_event(line) for line in _fixture_lines(3)]
+    state = project(events[0].run_id, events)
+
+    assert state.run_id == "c41d8e07f5b2"
+    (plan,) = state.plans
+    assert (plan.task_id, plan.revision, plan.reason, plan.is_created) == (
+        "plan",
+        1,
+        "Explain tides",
+        True,
+    )
+    assert [s.id for s in plan.steps] == ["plan/gather", "plan/check"]
+    assert plan.repairs == ["step 'check' needed itself: dropped that need"]
+    assert [r.problems for r in plan.rejections] == [("step 'draft': no agent 'poet' in the team",)]
+    assert state.tasks[TaskId("plan/check")].status == "pending"
+    assert state.tasks[TaskId("plan/check")].agent == "checker"
+    assert [n.id for n in state.graph][-2:] == ["plan/gather", "plan/check"]
+    assert list(state.sources) == ["tides.md#2"]
+    assert state.sources["tides.md#2"]["title"] == "Tides"
+    assert [(c.claim, c.verdict, c.sources) for c in state.claims] == [
+        ("Tides follow the moon", "supported", ("tides.md#2",))
+    ]
+    assert state.hallucination_rate == 0.0

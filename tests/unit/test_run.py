@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pytest
 
 from podium.event import (
+    ClaimVerified,
     ContextWritten,
     Event,
     GraphNode,
@@ -15,9 +16,13 @@ from podium.event import (
     MapExpanded,
     ModelCalled,
     OutputRejected,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
     RouteChosen,
     RunCompleted,
     RunStarted,
+    SourcesRetrieved,
     TaskFailed,
     TaskRetried,
     TaskSkipped,
@@ -445,3 +450,165 @@ def test_run_result_is_ok_only_when_the_run_succeeded(state: RunState) -> None:
     assert result("succeeded").ok
     assert not result("failed").ok
     assert not result("running").ok
+
+
+# -- plans, sources and claims -----------------------------------------------------------------
+
+PLAN_GRAPH = (GraphNode(id=_t("plan"), kind="plan", agent=None, needs=(), output="plan"),)
+
+
+def _step(step: str, agent: str, *needs: str) -> GraphNode:
+    return GraphNode(
+        id=_t(f"plan/{step}"),
+        kind="agent",
+        agent=agent,
+        needs=tuple(_t(f"plan/{n}") for n in needs),
+        output=step,
+        parent=_t("plan"),
+    )
+
+
+def _planned_story() -> _Log:
+    """A plan task: plan 1 (after a rejection and a repair) fails at ``write``; plan 2 keeps
+    ``gather``, redoes ``write`` and drops ``polish``, which never started."""
+    log = _Log()
+    log.add(RunStarted, workflow="essay", inputs={}, graph=PLAN_GRAPH)
+    log.add(TaskStarted, task_id=_t("plan"), agent=None)
+    log.add(PlanRejected, task_id=_t("plan"), revision=1, ask=1, problems=("no agent 'poet'",))
+    log.add(PlanRepaired, task_id=_t("plan"), revision=1, repairs=("dropped a cycle",))
+    steps = (_step("gather", "researcher"), _step("write", "writer", "gather"),
+             _step("polish", "editor", "write"))  # fmt: skip
+    log.add(PlanCreated, task_id=_t("plan"), revision=1, steps=steps, plan={"steps": []},
+            reason="Write an essay")  # fmt: skip
+    log.add(TaskStarted, task_id=_t("plan/gather"), agent="researcher", iteration=1)  # seq 6
+    log.add(SourcesRetrieved, task_id=_t("plan/gather"), query="tides", passages=(
+        {"id": "a#1", "document": "a.md", "title": "A", "text": "one", "score": 0.9},
+        {"id": "b#1", "document": "b.md", "title": "B", "text": "two", "score": 0.5},
+    ))  # fmt: skip
+    log.add(TaskSucceeded, task_id=_t("plan/gather"), agent="researcher", iteration=1)
+    log.add(TaskStarted, task_id=_t("plan/write"), agent="writer", iteration=1)
+    log.add(TaskFailed, task_id=_t("plan/write"), agent="writer", error_type="ModelError",
+            message="busy", iteration=1)  # fmt: skip
+    return log
+
+
+def test_a_plan_adds_its_steps_to_the_graph_and_as_pending_tasks() -> None:
+    log = _planned_story()
+    state = project(RUN, log.events[:5])  # up to plan_created
+
+    assert [n.id for n in state.graph] == ["plan", "plan/gather", "plan/write", "plan/polish"]
+    assert {t.id: (t.status, t.agent) for t in state.tasks.values()} == {
+        "plan": ("running", None),
+        "plan/gather": ("pending", "researcher"),
+        "plan/write": ("pending", "writer"),
+        "plan/polish": ("pending", "editor"),
+    }
+    assert [t.id for t in tasks_in_graph_order(state)][1:] == [
+        "plan/gather",
+        "plan/write",
+        "plan/polish",
+    ]
+
+
+def test_a_plan_keeps_its_revision_reason_steps_repairs_and_rejections() -> None:
+    state = project(RUN, _planned_story().events)
+
+    (plan,) = state.plans
+    assert (plan.task_id, plan.revision, plan.reason, plan.kept) == (
+        "plan",
+        1,
+        "Write an essay",
+        (),
+    )
+    assert plan.is_created
+    assert plan.created_at == T0 + timedelta(seconds=5)
+    assert [n.id for n in plan.steps] == ["plan/gather", "plan/write", "plan/polish"]
+    assert plan.repairs == ["dropped a cycle"]
+    assert [(r.ask, r.problems) for r in plan.rejections] == [(1, ("no agent 'poet'",))]
+    assert state.notes == [
+        "plan: plan revision 1 rejected, ask 1: no agent 'poet'",
+        "plan: plan revision 1 repaired: dropped a cycle",
+        "plan: plan revision 1 has 3 steps: Write an essay",
+    ]
+
+
+def test_a_revision_redoes_failed_steps_keeps_done_ones_and_drops_unplanned_ones() -> None:
+    log = _planned_story()
+    log.add(
+        PlanCreated,
+        task_id=_t("plan"),
+        revision=2,
+        steps=(_step("write", "editor", "gather"),),
+        plan={"steps": []},
+        reason="plan/write failed: busy",
+        kept=(_t("plan/gather"),),
+    )
+    state = project(RUN, log.events)
+
+    assert [(p.revision, p.reason) for p in state.plans] == [
+        (1, "Write an essay"),
+        (2, "plan/write failed: busy"),
+    ]
+    tasks = state.tasks
+    assert tasks[_t("plan/gather")].status == "succeeded"  # kept, not redone
+    write = tasks[_t("plan/write")]
+    assert (write.status, write.agent, write.error, write.started_at) == (
+        "pending",
+        "editor",
+        None,
+        None,
+    )
+    polish = tasks[_t("plan/polish")]
+    assert (polish.status, polish.error) == ("skipped", "not in plan revision 2")
+    assert [n.id for n in state.graph] == ["plan", "plan/gather", "plan/write", "plan/polish"]
+    assert next(n for n in state.graph if n.id == "plan/write").agent == "editor"
+    assert state.notes[-1] == "plan: plan revision 2 has 1 step, 1 kept: plan/write failed: busy"
+
+
+def test_a_revision_whose_asks_were_all_rejected_is_not_created() -> None:
+    log = _planned_story()
+    for ask in (1, 2):
+        log.add(PlanRejected, task_id=_t("plan"), revision=2, ask=ask, problems=("empty",))
+    state = project(RUN, log.events)
+
+    assert [(p.revision, p.is_created, len(p.rejections)) for p in state.plans] == [
+        (1, True, 1),
+        (2, False, 2),
+    ]
+    assert state.tasks[_t("plan/polish")].status == "pending"
+
+
+def test_retrieved_passages_are_kept_by_id() -> None:
+    log = _planned_story()
+    log.add(SourcesRetrieved, task_id=_t("plan/write"), query="moon", passages=(
+        {"id": "a#1", "document": "a.md", "title": "A", "text": "one again", "score": 0.7},
+    ))  # fmt: skip
+    state = project(RUN, log.events)
+
+    assert sorted(state.sources) == ["a#1", "b#1"]
+    assert state.sources["a#1"]["text"] == "one again"  # the latest retrieval of a passage
+
+
+def _verdicts(*verdicts: Literal["supported", "unsupported", "contradicted"]) -> list[Event]:
+    return [
+        ClaimVerified(seq=i, run_id=RUN, at=T0, task_id=_t("check"), subject="draft",
+                      claim=f"claim {i}", verdict=v, sources=("a#1",), agent="writer",
+                      model="m")
+        for i, v in enumerate(verdicts, start=1)
+    ]  # fmt: skip
+
+
+def test_claims_are_kept_in_order_with_their_verdicts() -> None:
+    state = project(RUN, _verdicts("supported", "contradicted"))
+
+    assert [(c.claim, c.verdict, c.sources) for c in state.claims] == [
+        ("claim 1", "supported", ("a#1",)),
+        ("claim 2", "contradicted", ("a#1",)),
+    ]
+
+
+def test_the_hallucination_rate_counts_unsupported_and_contradicted_claims() -> None:
+    verdicts = ("supported",) * 5 + ("unsupported", "unsupported", "contradicted")
+    assert project(RUN, _verdicts(*verdicts)).hallucination_rate == 0.375
+    assert project(RUN, _verdicts("supported")).hallucination_rate == 0.0
+    assert project(RUN, []).hallucination_rate is None

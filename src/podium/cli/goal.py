@@ -143,7 +143,10 @@ def plan_workflow_yaml(team_path: Path, plan: Mapping[str, Any], inputs: Mapping
     data: dict[str, Any] = yaml.safe_load(team_path.read_text(encoding="utf-8"))
     for task in data.get("tasks", []):
         if isinstance(task, dict) and isinstance(task.get("plan"), dict):
-            task["plan"]["steps"] = list(plan.get("steps", []))
+            task["plan"]["steps"] = [
+                {k: v for k, v in step.items() if v not in (None, [], "", False)}
+                for step in plan.get("steps", [])
+            ]
             break
     declared = data.setdefault("inputs", {})
     for name, value in inputs.items():
@@ -154,4 +157,18 @@ def plan_workflow_yaml(team_path: Path, plan: Mapping[str, Any], inputs: Mapping
         f"# Planned by podium for: {inputs.get('goal')}\n"
         "# Edit the steps, then run it: podium run THIS_FILE\n"
     )
-    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return header + yaml.dump(
+        data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100
+    )
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings (templates) as ``|`` blocks, as people write them."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _text)

@@ -5,7 +5,7 @@ Every view folds the events it receives into one ``RunState`` (the same projecti
 
 - ``LiveView``: a table redrawn in place on a terminal (``rich.live.Live``), at most
   ``_FPS`` times a second, with the elapsed time of running tasks ticking;
-- ``LineView``: one plain line per finished task, for logs, pipes and CI;
+- ``LineView``: one plain line per finished task (and per plan made), for logs, pipes and CI;
 - ``RunView``: shows nothing (``--json``, ``--quiet``).
 """
 
@@ -31,7 +31,7 @@ from podium.cli.output import (
     task_rows,
 )
 from podium.clock import SystemClock
-from podium.event import Event, TaskFailed, TaskSkipped, TaskSucceeded
+from podium.event import Event, PlanCreated, TaskFailed, TaskSkipped, TaskSucceeded
 from podium.ids import RunId, TaskId
 from podium.run import RunState, TaskState, project
 
@@ -95,10 +95,12 @@ class LineView(RunView):
         self._console = console
 
     def changed(self, event: Event) -> None:
-        """Print the line of a task that just ended."""
+        """Print the line of a task that just ended, or of a plan just made."""
         if isinstance(event, TaskSucceeded | TaskFailed | TaskSkipped) and self.state is not None:
             task = self.state.task(event.task_id)
             self._console.print(_task_line(self.state, task), soft_wrap=True)
+        elif isinstance(event, PlanCreated):
+            self._console.print(_plan_line(event), soft_wrap=True)
 
 
 def _task_line(state: RunState, task: TaskState) -> Text:
@@ -111,6 +113,16 @@ def _task_line(state: RunState, task: TaskState) -> Text:
         line.append(
             f"  {task.status}: {task.error}", style="red" if task.status == "failed" else "dim"
         )
+    return line
+
+
+def _plan_line(event: PlanCreated) -> Text:
+    """``◆ essay  plan revision 2: essay/write (keeps essay/gather)``."""
+    line = Text("◆", style="cyan")
+    line.append(f" {event.task_id}  plan revision {event.revision}: ")
+    line.append(", ".join(n.id for n in event.steps) or "no steps")
+    if event.kept:
+        line.append(f" (keeps {', '.join(event.kept)})", style="dim")
     return line
 
 

@@ -1,8 +1,11 @@
 """The report ``podium show`` prints for one run, rendered from its ``RunState``.
 
 Sections: a header (workflow, status, times, tokens, cost, error); the task graph as a tree
-(composite tasks over their children, map items under their map); a table of tasks; the
-context writes with their provenance; the engine's notes; the final output.
+(composite tasks over their children, map items under their map); the plans of plan tasks
+(each revision with its steps, repairs and rejections); a table of tasks; the model and tool
+calls; how many sources were retrieved; the verifiers' verdicts on claims with the
+hallucination rate; the context writes with their provenance; the engine's notes; the final
+output.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from podium.cli.output import (
     task_children,
     task_rows,
 )
-from podium.event import ContextWritten, ModelCalled
-from podium.run import RunState, TaskState
+from podium.event import ClaimVerified, ContextWritten, ModelCalled, Verdict
+from podium.run import PlanState, RunState, TaskState
 
 __all__ = ["run_report"]
 
@@ -42,9 +45,15 @@ _RESULT_WIDTH: Final = 32
 def run_report(state: RunState, console: Console) -> RenderableType:
     """Everything recorded about a run, section by section, laid out for ``console``."""
     sections: list[RenderableType] = [_header(state), _title("Graph"), _graph(state)]
+    if state.plans:
+        sections += [_title("Plan"), *map(_plan, state.plans)]
     sections += [_title("Tasks"), *_task_sections(state, console)]
     if state.calls:
         sections += [_title("Model and tool calls"), _calls(state)]
+    if state.sources:
+        sections += [_title("Sources"), _sources(state)]
+    if state.claims:
+        sections += [_title("Claims"), _claims(state), _hallucination(state)]
     sections += [
         _title("Context"),
         _writes(state) if state.writes else Text("no writes", style="dim"),
@@ -229,3 +238,85 @@ def _writer(write: ContextWritten) -> Text:
     if write.agent is None:
         return Text(f"task {write.task_id}")
     return Text(f"{write.agent} · task {write.task_id}")
+
+
+def _plan(plan: PlanState) -> Tree:
+    """One revision of a plan: why it was made, its rejections and repairs, its steps."""
+    label = Text(plan.task_id, style="bold")
+    label.append(f"  revision {plan.revision}")
+    if plan.kept:
+        label.append(f"  keeps {', '.join(plan.kept)}", style="dim")
+    if not plan.is_created:
+        label.append("  no usable plan", style="red")
+    if plan.reason:
+        label.append(f"  {plan.reason}", style="italic")
+    tree = Tree(label, guide_style="dim")
+    for rejected in plan.rejections:
+        problems = "; ".join(rejected.problems)
+        tree.add(Text(f"rejected, ask {rejected.ask}: {problems}", style="yellow"))
+    for repair in plan.repairs:
+        tree.add(Text(f"repaired: {repair}", style="dim"))
+    for step in plan.steps:
+        line = Text(step.id, style="bold")
+        line.append(f"  {step.agent or step.kind}", style="cyan")
+        if step.needs:
+            line.append(f"  needs {', '.join(step.needs)}", style="dim")
+        tree.add(line)
+    return tree
+
+
+def _sources(state: RunState) -> Text:
+    documents = {str(p.get("document")) for p in state.sources.values()}
+    cited = {s for c in state.claims for s in c.sources} & state.sources.keys()
+    text = Text(f"{_count(len(state.sources), 'passage')} retrieved from ")
+    text.append(_count(len(documents), "document"))
+    if state.claims:
+        text.append(f"; {len(cited)} cited by the claims checked")
+    return text
+
+
+def _claims(state: RunState) -> Table:
+    table = _table()
+    table.add_column("task", no_wrap=True)
+    table.add_column("claim", overflow="fold", ratio=2)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("sources", overflow="fold", ratio=1)
+    table.add_column("evidence", overflow="fold", ratio=2)
+    for claim in state.claims:
+        table.add_row(
+            Text(claim.task_id),
+            Text(claim.claim),
+            _verdict(claim.verdict),
+            Text(", ".join(claim.sources) or "-"),
+            Text(claim.evidence, style="dim"),
+        )
+    return table
+
+
+_VERDICT_STYLES: Final[dict[Verdict, str]] = {
+    "supported": "green",
+    "unsupported": "yellow",
+    "contradicted": "bold red",
+}
+
+
+def _verdict(verdict: Verdict) -> Text:
+    return Text(verdict, style=_VERDICT_STYLES[verdict])
+
+
+def _hallucination(state: RunState) -> Text:
+    """``hallucination rate 37.5%: 3 of 8 claims unsupported or contradicted``."""
+    rate = state.hallucination_rate
+    bad = sum(1 for c in state.claims if not _is_supported(c))
+    text = Text("\nhallucination rate ", style="bold")
+    text.append(f"{rate:.1%}" if rate is not None else "n/a", style="red" if bad else "green")
+    text.append(f": {bad} of {_count(len(state.claims), 'claim')} unsupported or contradicted")
+    return text
+
+
+def _is_supported(claim: ClaimVerified) -> bool:
+    return claim.verdict == "supported"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")

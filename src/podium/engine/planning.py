@@ -173,8 +173,8 @@ async def _run_steps(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Run one plan's steps; return the failed ones and the rejecting reviews, with reasons."""
     tasks = plan_tasks(plan, done=planning.done.keys())
-    if planning.knowledge is not None:
-        tasks = await _with_sources(planning, plan, tasks)
+    found = await _retrieve_all(planning, plan, tasks) if planning.knowledge else {}
+    tasks = tuple(_decorated(t, planning.goal, found.get(t.id, [])) for t in tasks)
     child = planning.frame.child(prefix=f"{planning.qid}/", iteration=revision)
     outcomes = await planning.run.run_graph(tasks, child)
     raise_if_waiting(outcomes.values())
@@ -314,28 +314,24 @@ def _open(directory: str) -> KnowledgeBase:
     return KnowledgeBase.open(Path(directory).expanduser())
 
 
-async def _with_sources(
+async def _retrieve_all(
     planning: _Planning, plan: Plan, tasks: tuple[Task, ...]
-) -> tuple[Task, ...]:
-    """Each step shown the passages that best match it; all of them written to ``sources``."""
-    knowledge = planning.knowledge
-    assert knowledge is not None
+) -> dict[str, list[dict[str, JsonValue]]]:
+    """The passages that best match each step; all of them written to ``sources``."""
     steps = {s.id: s for s in plan.steps}
-    found: dict[str, JsonValue] = {}
-    shown: list[Task] = []
+    found: dict[str, list[dict[str, JsonValue]]] = {}
     for task in tasks:
         step = steps.get(task.id)
         query = f"{step.instruction if step else task.instruction} {planning.goal}"
-        passages = await _retrieve(planning, TaskId(f"{planning.qid}/{task.id}"), query)
-        found.update({str(p["id"]): p for p in passages})
-        shown.append(_showing(task, passages))
+        found[task.id] = await _retrieve(planning, TaskId(f"{planning.qid}/{task.id}"), query)
     context = planning.frame.context
-    merged = {**_as_mapping(context.get(SOURCES_KEY)), **found}
-    if found and merged != context.get(SOURCES_KEY):
+    known = _as_mapping(context.get(SOURCES_KEY))
+    merged = {**known, **{str(p["id"]): p for ps in found.values() for p in ps}}
+    if merged != known:
         await planning.run.recorder.write(
             context, SOURCES_KEY, merged, task_id=planning.qid, writer=None
         )
-    return tuple(shown)
+    return found
 
 
 async def _retrieve(planning: _Planning, step: TaskId, query: str) -> list[dict[str, JsonValue]]:
@@ -360,11 +356,12 @@ def _passage_json(passage: Passage) -> dict[str, JsonValue]:
     }
 
 
-def _showing(task: Task, passages: list[dict[str, JsonValue]]) -> Task:
-    if not passages:
-        return task
-    lines = [f"[{p['id']}] {p['title']}: {str(p['text'])[:_SHOWN_CHARS]}" for p in passages]
-    text = "\n\nSources (cite them by their [id]):\n" + "\n".join(lines)
+def _decorated(task: Task, goal: str, passages: list[dict[str, JsonValue]]) -> Task:
+    """A step's task that also shows the goal and the passages that match it."""
+    text = f"\n\nThe team's goal: {goal}"
+    if passages:
+        lines = [f"[{p['id']}] {p['title']}: {str(p['text'])[:_SHOWN_CHARS]}" for p in passages]
+        text += "\n\nSources (cite them by their [id]):\n" + "\n".join(lines)
     return task.model_copy(update={"instruction": task.instruction + literal(text)})
 
 

@@ -1,4 +1,4 @@
-"""Metrics computed from run event logs: completion, latency, errors, satisfaction, cost.
+"""Metrics from run event logs: completion, latency, errors, hallucination, satisfaction, cost.
 
 Everything here is a pure function of the events (the single source of truth): no counter is
 kept anywhere else, so the numbers for any past window can be computed again from the store.
@@ -7,8 +7,9 @@ waiting for a human) are counted as in progress and left out of the rates. Each 
 defined in ``docs/metrics.md``.
 
 Groups: per workflow a run counts whole; per agent (or model) only the task attempts, model
-calls, costs and task feedback of that agent (or model) count, while the run-level numbers
-(completion, run feedback) come from the runs it took part in.
+calls, costs, claims and task feedback of that agent (or model) count, while the run-level
+numbers (completion, run feedback) come from the runs it took part in. A claim counts for the
+agent and model that wrote the draft it is from, not for the verifier.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from podium.event import Event, ModelCalled, TaskFailed, TaskStarted, TaskSucceeded
+from podium.event import (
+    ClaimVerified,
+    Event,
+    ModelCalled,
+    TaskFailed,
+    TaskStarted,
+    TaskSucceeded,
+)
 from podium.ids import TaskId
 
 __all__ = [
@@ -92,15 +100,14 @@ class Call:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Claim:
-    """One claim a verifier checked against its sources.
-
-    No event records these yet; when a ``claim_verified`` event exists, ``_claim_of`` turns it
-    into a ``Claim`` and the hallucination rate follows with no other change.
-    """
+    """One claim a verifier checked against its sources (a ``claim_verified`` event)."""
 
     agent: str | None
+    """The agent that wrote the draft the claim is from (the claim is charged to it)."""
     model: str | None
+    """The model that wrote the draft."""
     is_supported: bool
+    """False when the verdict was ``unsupported`` or ``contradicted``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -265,9 +272,10 @@ def _call(event: ModelCalled) -> Call:
 
 
 def _claim_of(event: Event) -> Claim | None:
-    """The claim a verification event checked. No event kind records one yet."""
-    del event  # a future ``claim_verified`` event maps to a Claim here
-    return None
+    """The claim a ``claim_verified`` event checked; None for any other event."""
+    if not isinstance(event, ClaimVerified):
+        return None
+    return Claim(agent=event.agent, model=event.model, is_supported=event.verdict == "supported")
 
 
 def measure(runs: Sequence[RunFacts]) -> Metrics:
@@ -334,8 +342,9 @@ def _keys(run: RunFacts, by: GroupBy) -> set[str]:
         return {run.workflow}
     if by == "agent":
         agents = {a.agent for a in run.attempts} | {c.agent for c in run.calls}
-        return {a for a in agents if a}
-    return {c.model for c in run.calls}
+        return {a for a in agents | {c.agent for c in run.claims} if a}
+    models = {c.model for c in run.claims if c.model}
+    return {c.model for c in run.calls} | models
 
 
 def _scope(by: GroupBy, key: str) -> _Scope:

@@ -5,6 +5,12 @@ attempt is a ``podium.task`` span under the run, or under its composite parent (
 ``map[3]``, loop bodies and sub-workflow tasks ``parent/child``); ``podium.model`` and
 ``podium.tool`` spans sit under their task, timed from the event (``at - latency``, ``at``).
 
+Decisions are span events on their task's span: routes, retries, repairs, approvals; a plan
+task's plans (``podium.plan_created``, with ``podium.plan.revision`` also set on the span),
+repairs and rejections; a step's retrieved sources; a verifier's verdicts
+(``podium.claim_verified``), whose counts are set on its span as ``podium.claims.checked``
+and ``podium.claims.unsupported`` (unsupported or contradicted).
+
 Only the OpenTelemetry API is used: with no SDK installed, ``tracer_subscriber()`` is None and
 tracing costs nothing. Prompts and outputs are recorded only when ``PODIUM_TRACE_CONTENT=1``.
 """
@@ -28,15 +34,20 @@ from podium.event import (
     ApprovalRequested,
     BudgetExceeded,
     CircuitChanged,
+    ClaimVerified,
     Event,
     LoopIterated,
     MapExpanded,
     ModelCalled,
     OutputRejected,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
     RouteChosen,
     RunCompleted,
     RunResumed,
     RunStarted,
+    SourcesRetrieved,
     TaskFailed,
     TaskRerouted,
     TaskRetried,
@@ -87,6 +98,8 @@ class RunTracer:
         """The open span of each task's current attempt, by qualified task id."""
         self._pending: dict[str, list[tuple[str, Attributes]]] = {}
         """Span events for a task whose next attempt has not started yet (reroutes, retries)."""
+        self._claims: dict[str, tuple[int, int]] = {}
+        """Claims each verifying task checked so far: ``(checked, not supported)``."""
 
     def __call__(self, event: Event) -> None:
         try:
@@ -149,6 +162,14 @@ class RunTracer:
                     "podium.reason": event.reason,
                 }
                 self._annotate(event.task_id, "podium.loop_iterated", attrs, event.at)
+            case (
+                PlanCreated()
+                | PlanRepaired()
+                | PlanRejected()
+                | SourcesRetrieved()
+                | ClaimVerified()
+            ):
+                self._plan_or_claim(event)
             case BudgetExceeded() | CircuitChanged():
                 if self._run is not None:
                     self._run.add_event(f"podium.{event.kind}", _fields(event), _ns(event.at))
@@ -156,6 +177,56 @@ class RunTracer:
                 self._close_run(event)
             case _:
                 pass
+
+    def _plan_or_claim(
+        self, event: PlanCreated | PlanRepaired | PlanRejected | SourcesRetrieved | ClaimVerified
+    ) -> None:
+        """Plans, retrievals and verdicts as span events on their task's span."""
+        match event:
+            case PlanCreated():
+                attrs: Attributes = {
+                    "podium.plan.revision": event.revision,
+                    "podium.plan.steps": len(event.steps),
+                    "podium.plan.kept": len(event.kept),
+                }
+                self._annotate(event.task_id, "podium.plan_created", attrs, event.at, set_too=True)
+            case PlanRepaired():
+                attrs = {
+                    "podium.plan.revision": event.revision,
+                    "podium.plan.repairs": event.repairs,
+                }
+                self._annotate(event.task_id, "podium.plan_repaired", attrs, event.at)
+            case PlanRejected():
+                attrs = {
+                    "podium.plan.revision": event.revision,
+                    "podium.plan.ask": event.ask,
+                    "podium.plan.problems": event.problems,
+                }
+                self._annotate(event.task_id, "podium.plan_rejected", attrs, event.at)
+            case SourcesRetrieved():
+                ids = tuple(str(p.get("id")) for p in event.passages)
+                attrs = {"podium.sources.count": len(ids), "podium.sources.ids": ids}
+                self._annotate(event.task_id, "podium.sources_retrieved", attrs, event.at)
+            case ClaimVerified():
+                self._claim(event)
+
+    def _claim(self, event: ClaimVerified) -> None:
+        attrs: Attributes = {
+            "podium.claim.verdict": event.verdict,
+            "podium.claim.subject": event.subject,
+            "podium.claim.sources": event.sources,
+        }
+        if self._content:
+            attrs["podium.claim.text"] = event.claim
+            attrs["podium.claim.evidence"] = event.evidence
+        self._annotate(event.task_id, "podium.claim_verified", attrs, event.at)
+        checked, unsupported = self._claims.get(event.task_id, (0, 0))
+        counts = (checked + 1, unsupported + int(event.verdict != "supported"))
+        self._claims[event.task_id] = counts
+        span = self._tasks.get(event.task_id)
+        if span is not None:
+            span.set_attribute("podium.claims.checked", counts[0])
+            span.set_attribute("podium.claims.unsupported", counts[1])
 
     def _open_run(self, event: RunStarted | RunResumed) -> None:
         if self._run is not None:  # pragma: no cover - one run per tracer
@@ -194,6 +265,7 @@ class RunTracer:
         if event.agent is not None:
             attrs[n.PODIUM_AGENT] = event.agent
         span = self._start(n.SPAN_TASK, event.task_id, attrs, event.at)
+        self._claims.pop(event.task_id, None)  # counted per attempt
         for name, fields in self._pending.pop(event.task_id, ()):
             span.add_event(name, fields)
         self._tasks[event.task_id] = span

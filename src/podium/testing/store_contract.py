@@ -35,6 +35,7 @@ from podium.event import (
     ApprovalRequested,
     BudgetExceeded,
     CircuitChanged,
+    ClaimVerified,
     ContextWritten,
     Event,
     FeedbackRecorded,
@@ -43,10 +44,14 @@ from podium.event import (
     MapExpanded,
     ModelCalled,
     OutputRejected,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
     RouteChosen,
     RunCompleted,
     RunResumed,
     RunStarted,
+    SourcesRetrieved,
     TaskFailed,
     TaskRerouted,
     TaskRetried,
@@ -66,11 +71,32 @@ SAMPLE_START: Final = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 
 _RESEARCH, _WRITE, _REVIEW = TaskId("research"), TaskId("write"), TaskId("review")
 _SEND: Final = TaskId("send")
+_PLAN, _GATHER, _CHECK = TaskId("plan"), TaskId("plan/gather"), TaskId("plan/check")
 _GRAPH: Final = (
     GraphNode(id=_RESEARCH, kind="agent", agent="researcher", needs=(), output="notes"),
     GraphNode(id=_WRITE, kind="loop", agent="writer", needs=(_RESEARCH,), output="draft"),
     GraphNode(id=_REVIEW, kind="agent", agent=None, needs=(_WRITE,), output="review"),
+    GraphNode(id=_PLAN, kind="plan", agent=None, needs=(), output="plan"),
 )
+_STEPS: Final = (
+    GraphNode(id=_GATHER, kind="agent", agent="researcher", needs=(), output="gather",
+              parent=_PLAN),
+    GraphNode(id=_CHECK, kind="agent", agent="checker", needs=(_GATHER,), output="check",
+              parent=_PLAN),
+)  # fmt: skip
+_PLANNED: Final[JsonValue] = {
+    "steps": [
+        {"id": "gather", "agent": "researcher", "instruction": "Find why tides happen"},
+        {"id": "check", "agent": "checker", "instruction": "Check the draft", "needs": ["gather"]},
+    ]
+}
+_PASSAGE: Final[dict[str, JsonValue]] = {
+    "id": "tides.md#2",
+    "document": "tides.md",
+    "title": "Tides",
+    "text": "The moon's pull raises the sea on the side facing it — twice a day.",
+    "score": 0.82,
+}
 _NOTES: Final[dict[str, JsonValue]] = {
     "summary": "Tides follow the moon — café ✓",  # non-ASCII text must survive the store
     "sources": [1, 2.5, None, True],
@@ -83,10 +109,13 @@ def sample_events(
     started_at: datetime = SAMPLE_START,
     status: Literal["succeeded", "failed", "cancelled"] = "failed",
 ) -> list[Event]:
-    """One event of each of the 23 kinds: a small run's whole log, ``seq`` 1 to 23.
+    """One event of each of the 28 kinds: a small run's whole log, ``seq`` 1 to 28.
 
-    The run has three tasks: ``research`` succeeds (after a model call of 120 + 30 tokens and
-    a tool call), ``write`` fails, ``review`` is skipped; the last event ends it with ``status``.
+    The run has four tasks: ``research`` succeeds (after a model call of 120 + 30 tokens and
+    a tool call), ``write`` fails, ``review`` is skipped; the plan task ``plan`` gets its first
+    plan after one rejected answer and one repair: ``plan/gather`` retrieves a passage and
+    ``plan/check`` finds the writer's claim in the draft supported. The last event ends the
+    run with ``status``.
 
     Args:
         run_id: the run the events belong to.
@@ -145,7 +174,19 @@ def sample_events(
                     scores={"reviewer": 0.9, "critic": 0.6}),
         FeedbackRecorded(seq=22, run_id=run_id, at=at(22), score=4, comment="useful",
                          by="ana"),
-        RunCompleted(seq=23, run_id=run_id, at=at(23), status=status,
+        PlanRejected(seq=23, run_id=run_id, at=at(23), task_id=_PLAN, revision=1, ask=1,
+                     problems=("step 'draft': no agent 'poet' in the team",)),
+        PlanRepaired(seq=24, run_id=run_id, at=at(24), task_id=_PLAN, revision=1,
+                     repairs=("step 'check' needed itself: dropped that need",)),
+        PlanCreated(seq=25, run_id=run_id, at=at(25), task_id=_PLAN, revision=1, steps=_STEPS,
+                    plan=_PLANNED, reason="Explain tides"),
+        SourcesRetrieved(seq=26, run_id=run_id, at=at(26), task_id=_GATHER,
+                         query="why do tides happen", passages=(_PASSAGE,)),
+        ClaimVerified(seq=27, run_id=run_id, at=at(27), task_id=_CHECK, subject="draft",
+                      claim="Tides follow the moon", verdict="supported",
+                      evidence="The moon's pull raises the sea", sources=("tides.md#2",),
+                      agent="writer", model="scripted", iteration=1),
+        RunCompleted(seq=28, run_id=run_id, at=at(28), status=status,
                      output=None if status == "failed" else "a report",
                      error="task 'write' failed" if status == "failed" else None),
     ]  # fmt: skip

@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from podium.cli.live import LineView, RunView, progress
+from podium.cli.live import LineView, LiveView, RunView, progress
 from podium.cli.output import format_duration, preview, task_rows
 from podium.event import (
     Event,
     GraphNode,
     MapExpanded,
     ModelCalled,
+    PlanCreated,
     RunStarted,
     TaskFailed,
     TaskStarted,
@@ -22,6 +23,7 @@ from podium.event import (
 )
 from podium.ids import RunId, TaskId
 from podium.run import RunState
+from podium.testing import sample_events
 
 RUN = RunId("run-1")
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -128,3 +130,77 @@ def test_the_line_view_prints_a_line_per_finished_task() -> None:
         "✓ plan              planner    2.0s  1,234 tok",
         "✗ each[0]           planner    1.0s  0 tok  failed: ModelError: busy",
     ]
+
+
+ESSAY = TaskId("each[1]/essay")
+"""A plan task inside a map item: its steps are ``each[1]/essay/<step>``."""
+
+
+def _planned(revision: int, *steps: str, kept: tuple[str, ...] = ()) -> list[Event]:
+    nodes = tuple(
+        GraphNode(id=TaskId(f"{ESSAY}/{step}"), kind="agent", agent="writer", needs=(),
+                  output=step, parent=ESSAY)
+        for step in steps
+    )  # fmt: skip
+    at = T0 + timedelta(seconds=15)
+    started = TaskStarted(seq=100, run_id=RUN, at=at, task_id=ESSAY, agent=None)
+    planned = PlanCreated(
+        seq=100 + revision,
+        run_id=RUN,
+        at=at,
+        task_id=ESSAY,
+        revision=revision,
+        steps=nodes,
+        plan={},
+        kept=tuple(TaskId(f"{ESSAY}/{k}") for k in kept),
+    )
+    return [started, planned] if revision == 1 else [planned]
+
+
+def test_planned_steps_appear_in_the_live_table_as_soon_as_they_are_planned() -> None:
+    state = _state()
+    for event in _planned(1, "outline", "draft"):
+        state.apply(event)
+    console = Console(width=100, record=True)
+
+    console.print(progress(state, T0 + timedelta(seconds=20)))
+
+    text = console.export_text()
+    assert "  2/10 tasks  " in text
+    assert "\n  each[1]                    ▶ running    planner" in text
+    assert "\n    each[1]/essay            ▶ running                     5.0s" in text
+    assert "\n      each[1]/essay/outline  · pending    writer              -" in text
+    assert "\n      each[1]/essay/draft    · pending    writer              -" in text
+
+
+def test_the_line_view_prints_a_line_per_plan() -> None:
+    console = Console(width=100, record=True)
+    view = LineView(console)
+
+    events = [
+        *_events(),
+        *_planned(1, "outline", "draft"),
+        *_planned(2, "draft", kept=("outline",)),
+    ]
+    for event in events:
+        view.apply(event)
+
+    assert console.export_text().splitlines()[-2:] == [
+        "◆ each[1]/essay  plan revision 1: each[1]/essay/outline, each[1]/essay/draft",
+        "◆ each[1]/essay  plan revision 2: each[1]/essay/draft (keeps each[1]/essay/outline)",
+    ]
+
+
+def test_the_views_take_every_kind_of_event() -> None:
+    events = sample_events(RUN)
+    console = Console(width=100, record=True)
+    with LiveView(console) as live:
+        for event in events:
+            live.apply(event)
+    lines = LineView(Console(width=100, record=True))
+    for event in events:
+        lines.apply(event)
+
+    assert live.state is not None
+    assert live.state.tasks[TaskId("plan/check")].status == "pending"
+    assert "plan/check" in console.export_text()

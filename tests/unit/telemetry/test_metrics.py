@@ -10,6 +10,7 @@ import pytest
 from podium.event import (
     ApprovalGranted,
     ApprovalRequested,
+    ClaimVerified,
     Event,
     FeedbackRecorded,
     ModelCalled,
@@ -72,6 +73,22 @@ class Log:
             latency_s=latency,
             cost=cost,
         )
+
+    def claims(self, t: float, *verdicts: str, agent: str | None, model: str | None) -> Log:
+        """``verdicts``: ``s`` supported, ``u`` unsupported, ``c`` contradicted."""
+        names = {"s": "supported", "u": "unsupported", "c": "contradicted"}
+        for i, verdict in enumerate(verdicts):
+            self.add(
+                ClaimVerified,
+                t + i,
+                task_id=TaskId("check"),
+                subject="draft",
+                claim=f"claim {i}",
+                verdict=names[verdict],
+                agent=agent,
+                model=model,
+            )
+        return self
 
     def end(self, status: str, t: float) -> Sequence[Event]:
         self.add(RunCompleted, t, status=status)
@@ -200,3 +217,64 @@ def test_runs_still_going_or_waiting_are_in_progress_not_in_rates() -> None:
 def test_a_log_without_run_started_is_ignored() -> None:
     log = Log("x", "report", T0)
     assert compute_metrics([log.events[1:]], window=WEEK).overall.current.runs == 0
+
+
+@pytest.fixture
+def checked() -> list[Sequence[Event]]:
+    """Eight claims checked in the week, three not supported; two more the week before.
+
+    writer on m1: s u s (1 of 3); writer on m2: c s (1 of 2); editor on m2: s s u (1 of 3).
+    """
+    r1 = succeeded_run("c1", T0 + timedelta(days=1))
+    r1.claims(5, "s", "u", "s", agent="writer", model="m1")
+    r1.claims(8, "c", "s", agent="writer", model="m2")
+    r2 = Log("c2", "essay", T0 + timedelta(days=2)).task("d", "editor", 0, took=1.0)
+    r2.call("d", "editor", 0.5, model="m2", latency=0.5, cost=0.01)
+    r2.claims(2, "s", "s", "u", agent="editor", model="m2")
+    before = Log("c0", "essay", T0 - timedelta(days=1)).claims(1, "u", "s", agent="x", model="m9")
+    return [r1.end("succeeded", 20), r2.end("succeeded", 10), before.end("succeeded", 5)]
+
+
+def test_hallucination_rate_overall_and_its_trend(checked: list[Sequence[Event]]) -> None:
+    overall = compute_metrics(checked, window=WEEK).overall
+    m = overall.current
+    assert (m.claims_checked, m.unsupported_claims, m.hallucination_rate) == (8, 3, 0.375)
+    assert overall.previous.hallucination_rate == 0.5
+    assert overall.trend["hallucination_rate"] == pytest.approx(-0.125)
+    groups = {g.group: g.current for g in compute_metrics(checked, window=WEEK).groups}
+    assert groups["report"].hallucination_rate == pytest.approx(2 / 5)
+    assert groups["essay"].hallucination_rate == pytest.approx(1 / 3)
+
+
+def test_hallucination_rate_is_charged_to_the_agent_and_model_that_wrote_the_draft(
+    checked: list[Sequence[Event]],
+) -> None:
+    by_agent = {
+        g.group: g.current for g in compute_metrics(checked, window=WEEK, by="agent").groups
+    }
+    assert (by_agent["writer"].claims_checked, by_agent["writer"].unsupported_claims) == (5, 2)
+    assert by_agent["writer"].hallucination_rate == pytest.approx(0.4)
+    assert by_agent["editor"].hallucination_rate == pytest.approx(1 / 3)
+    assert by_agent["reviewer"].hallucination_rate is None  # it wrote no checked draft
+    by_model = {
+        g.group: g.current for g in compute_metrics(checked, window=WEEK, by="model").groups
+    }
+    assert sorted(by_model) == ["m1", "m2"]
+    assert by_model["m1"].hallucination_rate == pytest.approx(1 / 3)
+    assert (by_model["m2"].claims_checked, by_model["m2"].hallucination_rate) == (5, 0.4)
+
+
+def test_a_claim_of_a_draft_by_no_known_agent_counts_only_overall() -> None:
+    log = Log("n1", "report", T0).claims(1, "u", agent=None, model=None).end("succeeded", 5)
+    report = compute_metrics([log], window=WEEK, by="agent")
+    assert report.overall.current.hallucination_rate == 1.0
+    assert report.groups == ()
+
+
+def test_an_agent_with_claims_but_no_task_of_its_own_still_has_a_group() -> None:
+    log = Log("n2", "report", T0).claims(1, "s", "u", agent="writer", model="m1")
+    events = log.end("succeeded", 5)
+    by_agent = compute_metrics([events], window=WEEK, by="agent").groups
+    assert [(g.group, g.current.hallucination_rate) for g in by_agent] == [("writer", 0.5)]
+    by_model = compute_metrics([events], window=WEEK, by="model").groups
+    assert [(g.group, g.current.hallucination_rate) for g in by_model] == [("m1", 0.5)]

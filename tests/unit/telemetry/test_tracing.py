@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -13,6 +14,20 @@ from opentelemetry.trace import StatusCode
 
 from podium import Agent, MapSpec, ModelError, ScriptedModel, SqliteStore, Task, Workflow, tool
 from podium.engine import LocalEngine
+from podium.event import (
+    ClaimVerified,
+    Event,
+    GraphNode,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
+    RunCompleted,
+    RunStarted,
+    SourcesRetrieved,
+    TaskStarted,
+    TaskSucceeded,
+)
+from podium.ids import RunId, TaskId
 from podium.models.base import ToolCall
 from podium.policy import RetryPolicy
 from podium.run import RunResult
@@ -183,3 +198,87 @@ def test_without_an_sdk_provider_there_is_no_tracer_subscriber() -> None:
 
 def test_with_an_sdk_provider_there_is_one(provider: TracerProvider) -> None:
     assert isinstance(tracer_subscriber(provider), RunTracer)
+
+
+def _plan_log() -> list[Event]:
+    """A plan task whose ``check`` step got a passage and found 1 of 3 claims unsupported."""
+    step = GraphNode(
+        id=TaskId("p/check"), kind="agent", agent="checker", needs=(), output="check",
+        parent=TaskId("p"),
+    )  # fmt: skip
+    passage = {"id": "a.md#1", "document": "a.md", "title": "A", "text": "x", "score": 1.0}
+    fields: list[tuple[type[Any], dict[str, Any]]] = [  # Any: event fields vary by kind
+        (RunStarted, {"workflow": "w", "inputs": {}, "graph": ()}),
+        (TaskStarted, {"task_id": "p", "agent": None}),
+        (PlanRejected, {"task_id": "p", "revision": 1, "ask": 1, "problems": ("no agent 'z'",)}),
+        (PlanRepaired, {"task_id": "p", "revision": 1, "repairs": ("dropped a cycle",)}),
+        (PlanCreated, {"task_id": "p", "revision": 1, "steps": (step,), "plan": {}}),
+        (SourcesRetrieved, {"task_id": "p/check", "query": "q", "passages": (passage,)}),
+        (TaskStarted, {"task_id": "p/check", "agent": "checker", "iteration": 1}),
+        *[
+            (ClaimVerified, {"task_id": "p/check", "subject": "draft", "claim": f"claim {v}",
+                             "verdict": v, "sources": ("a.md#1",), "evidence": "e"})
+            for v in ("supported", "unsupported", "supported")
+        ],
+        (TaskSucceeded, {"task_id": "p/check", "agent": "checker", "iteration": 1}),
+        (TaskSucceeded, {"task_id": "p", "agent": None}),
+        (RunCompleted, {"status": "succeeded"}),
+    ]  # fmt: skip
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    return [
+        cls(seq=seq, run_id=RunId("r"), at=t0 + timedelta(seconds=seq), **values)
+        for seq, (cls, values) in enumerate(fields, start=1)
+    ]
+
+
+def _events_of(span: ReadableSpan) -> dict[str, dict[str, object]]:
+    return {e.name: dict(e.attributes or {}) for e in span.events}
+
+
+def test_plans_sources_and_claims_are_span_events_on_their_task(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    tracer = RunTracer(provider.get_tracer("test"), record_content=False)
+    for event in _plan_log():
+        tracer(event)
+    spans = exporter.get_finished_spans()
+
+    (plan,) = task_spans(spans, "p")
+    events = _events_of(plan)
+    assert events["podium.plan_rejected"] == {
+        "podium.plan.revision": 1,
+        "podium.plan.ask": 1,
+        "podium.plan.problems": ("no agent 'z'",),
+    }
+    assert events["podium.plan_repaired"]["podium.plan.repairs"] == ("dropped a cycle",)
+    assert events["podium.plan_created"]["podium.plan.steps"] == 1
+    assert (plan.attributes or {})["podium.plan.revision"] == 1
+
+    (check,) = task_spans(spans, "p/check")
+    assert plan.context is not None
+    assert parent_of(check) == plan.context.span_id
+    assert _events_of(check)["podium.sources_retrieved"] == {
+        "podium.sources.count": 1,
+        "podium.sources.ids": ("a.md#1",),
+    }
+    verdicts = [e for e in check.events if e.name == "podium.claim_verified"]
+    assert [(e.attributes or {})["podium.claim.verdict"] for e in verdicts] == [
+        "supported",
+        "unsupported",
+        "supported",
+    ]
+    assert all("podium.claim.text" not in (e.attributes or {}) for e in verdicts)
+    attrs = check.attributes or {}
+    assert (attrs["podium.claims.checked"], attrs["podium.claims.unsupported"]) == (3, 1)
+
+
+def test_claim_text_and_evidence_are_recorded_only_when_asked(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    tracer = RunTracer(provider.get_tracer("test"), record_content=True)
+    for event in _plan_log():
+        tracer(event)
+    (check,) = task_spans(exporter.get_finished_spans(), "p/check")
+    first = next(e for e in check.events if e.name == "podium.claim_verified")
+    assert (first.attributes or {})["podium.claim.text"] == "claim supported"
+    assert (first.attributes or {})["podium.claim.evidence"] == "e"

@@ -1,0 +1,162 @@
+"""``podium show``'s report: the plan, sources and claims sections, from a run's events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+
+from podium.cli.report import run_report
+from podium.event import (
+    ClaimVerified,
+    Event,
+    GraphNode,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
+    RunStarted,
+    SourcesRetrieved,
+    TaskStarted,
+    TaskSucceeded,
+)
+from podium.ids import RunId, TaskId
+from podium.run import RunState, project
+
+RUN = RunId("run-1")
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+PLAN = TaskId("essay")
+
+
+def _step(step: str, agent: str, *needs: str) -> GraphNode:
+    return GraphNode(
+        id=TaskId(f"essay/{step}"),
+        kind="agent",
+        agent=agent,
+        needs=tuple(TaskId(f"essay/{n}") for n in needs),
+        output=step,
+        parent=PLAN,
+    )
+
+
+def _passage(passage_id: str, document: str) -> dict[str, Any]:  # Any: a passage's JSON
+    return {"id": passage_id, "document": document, "title": "", "text": "", "score": 0.5}
+
+
+# Eight claims, three not supported: (verdict, sources, evidence).
+VERDICTS = [
+    ("supported", ("a.md#1",), "the moon pulls the sea"),
+    ("supported", ("a.md#1", "b.md#1"), "both say so"),
+    ("unsupported", (), "no source mentions the sun"),
+    ("supported", ("b.md#1",), ""),
+    ("contradicted", ("a.md#2",), "a.md says twice a day"),
+    ("supported", ("a.md#2",), ""),
+    ("unsupported", (), ""),
+    ("supported", ("a.md#1",), ""),
+]
+
+
+def _events() -> list[Event]:
+    """Plan revision 1 (rejected once, repaired) and 2 (after a failure); revision 3 has
+    no usable plan; three passages from two documents; eight claims checked."""
+    first = (_step("gather", "researcher"), _step("write", "writer", "gather"))
+    fields: list[tuple[type[Any], dict[str, Any]]] = [  # Any: event fields vary by kind
+        (RunStarted, {"workflow": "demo", "inputs": {},
+                      "graph": (GraphNode(id=PLAN, kind="plan", agent=None, needs=(),
+                                          output="essay"),)}),
+        (TaskStarted, {"task_id": PLAN, "agent": None}),
+        (PlanRejected, {"task_id": PLAN, "revision": 1, "ask": 1,
+                        "problems": ("step 'draft': no agent 'poet'", "no steps")}),
+        (PlanRepaired, {"task_id": PLAN, "revision": 1,
+                        "repairs": ("step 'write' needed itself: dropped that need",)}),
+        (PlanCreated, {"task_id": PLAN, "revision": 1, "steps": first, "plan": {},
+                       "reason": "Explain tides"}),
+        (SourcesRetrieved, {"task_id": "essay/gather", "query": "tides",
+                            "passages": (_passage("a.md#1", "a.md"), _passage("a.md#2", "a.md"),
+                                         _passage("b.md#1", "b.md"))}),
+        (TaskStarted, {"task_id": "essay/gather", "agent": "researcher", "iteration": 1}),
+        (TaskSucceeded, {"task_id": "essay/gather", "agent": "researcher", "iteration": 1}),
+        (PlanCreated, {"task_id": PLAN, "revision": 2,
+                       "steps": (_step("write", "editor", "gather"),), "plan": {},
+                       "reason": "essay/write failed: busy", "kept": ("essay/gather",)}),
+        (PlanRejected, {"task_id": PLAN, "revision": 3, "ask": 1, "problems": ("empty",)}),
+        *[
+            (ClaimVerified, {"task_id": "essay/check", "subject": "draft",
+                             "claim": f"claim {i}", "verdict": verdict, "sources": sources,
+                             "evidence": evidence, "agent": "writer", "model": "m"})
+            for i, (verdict, sources, evidence) in enumerate(VERDICTS, start=1)
+        ],
+        (TaskSucceeded, {"task_id": PLAN, "agent": None}),
+    ]  # fmt: skip
+    return [
+        cls(seq=seq, run_id=RUN, at=T0 + timedelta(seconds=seq), **values)
+        for seq, (cls, values) in enumerate(fields, start=1)
+    ]
+
+
+def _report(state: RunState) -> str:
+    console = Console(width=120, record=True, highlight=False)
+    console.print(run_report(state, console))
+    return console.export_text()
+
+
+def _section(text: str, title: str) -> list[str]:
+    """The lines of section ``title`` (up to the next blank line before a title)."""
+    lines = text.splitlines()
+    start = lines.index(title) + 1
+    end = next((i for i in range(start, len(lines)) if not lines[i]), len(lines))
+    return [line.rstrip() for line in lines[start:end]]
+
+
+def test_the_plan_section_lists_each_revision_with_its_steps_repairs_and_rejections() -> None:
+    plan = _section(_report(project(RUN, _events())), "Plan")
+
+    assert plan == [
+        "essay  revision 1  Explain tides",
+        "├── rejected, ask 1: step 'draft': no agent 'poet'; no steps",
+        "├── repaired: step 'write' needed itself: dropped that need",
+        "├── essay/gather  researcher",
+        "└── essay/write  writer  needs essay/gather",
+        "essay  revision 2  keeps essay/gather  essay/write failed: busy",
+        "└── essay/write  editor  needs essay/gather",
+        "essay  revision 3  no usable plan",
+        "└── rejected, ask 1: empty",
+    ]
+
+
+def test_planned_steps_show_in_the_graph_and_tasks_under_their_plan_task() -> None:
+    text = _report(project(RUN, _events()))
+
+    assert "\n    ├── ✓ essay/gather  researcher  succeeded  iteration 1\n" in text
+    assert "\n    └── · essay/write  editor  pending  needs essay/gather\n" in text
+    assert "\n  essay/write   editor      · pending" in text
+
+
+def test_the_claims_section_lists_verdicts_and_the_hallucination_rate() -> None:
+    text = _report(project(RUN, _events()))
+    claims = _section(text, "Claims")
+
+    assert claims[0].split() == ["task", "claim", "verdict", "sources", "evidence"]
+    rows = [" ".join(line.split()) for line in claims[2:]]  # cells one space apart
+    assert len(rows) == 8
+    assert rows[0] == "essay/check claim 1 supported a.md#1 the moon pulls the sea"
+    assert rows[1] == "essay/check claim 2 supported a.md#1, b.md#1 both say so"
+    assert rows[2] == "essay/check claim 3 unsupported - no source mentions the sun"
+    assert rows[4] == "essay/check claim 5 contradicted a.md#2 a.md says twice a day"
+    assert "hallucination rate 37.5%: 3 of 8 claims unsupported or contradicted" in text
+
+
+def test_the_sources_section_counts_passages_and_documents() -> None:
+    text = _report(project(RUN, _events()))
+
+    assert _section(text, "Sources") == [
+        "3 passages retrieved from 2 documents; 3 cited by the claims checked"
+    ]
+
+
+def test_a_run_without_plans_sources_or_claims_has_none_of_their_sections() -> None:
+    text = _report(project(RUN, _events()[:2]))
+
+    assert "Graph" in text
+    for title in ("Plan", "Sources", "Claims", "hallucination rate"):
+        assert f"\n{title}" not in text
