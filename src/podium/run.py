@@ -408,14 +408,19 @@ def _add_to_graph(state: RunState, nodes: tuple[GraphNode, ...]) -> None:
 
 
 def _drop_unplanned(state: RunState, e: PlanCreated) -> None:
-    """Steps of an earlier revision that never started and are not in the new plan: skipped."""
+    """Steps of an earlier revision that the new plan leaves out are skipped: those that never
+    started, and failed ones (the revision replaces them, so they no longer fail the run)."""
     planned = {n.id for n in e.steps}.union(e.kept)
     earlier = (p for p in state.plans if p.task_id == e.task_id and p.revision < e.revision)
     for node in (n for p in earlier for n in p.steps):
         task = state.tasks.get(node.id)
-        if node.id not in planned and task is not None and task.status == "pending":
-            task.status, task.ended_at = "skipped", e.at
+        if node.id in planned or task is None or task.status not in ("pending", "failed"):
+            continue
+        if task.status == "failed":
+            task.error = f"replaced by plan revision {e.revision} after: {task.error}"
+        else:
             task.error = f"not in plan revision {e.revision}"
+        task.status, task.ended_at = "skipped", e.at
 
 
 def _plan_repaired(state: RunState, e: PlanRepaired) -> None:

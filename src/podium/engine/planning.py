@@ -141,13 +141,20 @@ async def _execute(planning: _Planning) -> JsonValue:
     prompt = plan_prompt(
         planning.goal, planning.team, max_tasks=planning.spec.max_tasks, documents=documents
     )
-    if planning.spec.steps:
+    revision = 1
+    latest = _latest_recorded_plan(planning)
+    if latest is not None:  # a resumed run goes on with its last plan
+        plan, revision = Plan.model_validate(latest.plan), latest.revision
+        prefix = f"{planning.qid}/"
+        for kept in latest.kept:
+            step = kept.removeprefix(prefix)
+            planning.done[step] = planning.frame.context.get(step)
+    elif planning.spec.steps:
         plan = await _given_plan(planning)
     else:
         plan = await _plan(planning, revision=1, prompt=prompt, reason=f"goal: {planning.goal}")
     if not planning.spec.execute:
         return plan.model_dump(mode="json")
-    revision = 1
     while True:
         failed, rejected = await _run_steps(planning, plan, revision)
         if not failed and not rejected:
@@ -294,6 +301,16 @@ def _recorded_plan(planning: _Planning, revision: int) -> Plan | None:
         ):
             return Plan.model_validate(event.plan)
     return None
+
+
+def _latest_recorded_plan(planning: _Planning) -> PlanCreated | None:
+    """The last plan the log recorded for this task (a resumed run), if any."""
+    plans = [
+        e
+        for e in planning.run.recorder.events
+        if isinstance(e, PlanCreated) and e.task_id == planning.qid
+    ]
+    return max(plans, key=lambda e: e.revision, default=None)
 
 
 async def _emit(planning: _Planning, kind: type[Any], **fields: Any) -> None:  # Any: event

@@ -484,8 +484,14 @@ def _plans(workflow: Workflow) -> Iterator[Problem]:
     names = [a.name for a in workflow.agents]
     known = ", ".join(names) or "none"
     for path, task in walk(workflow.tasks):
+        if task.workflow is not None and any(t.plan for _, t in walk(task.workflow.tasks)):
+            msg = f"sub-workflow {task.id!r} has a plan task; a plan runs at the top level only"
+            yield _problem(workflow, f"{path}.workflow", msg)
         if task.plan is None:
             continue
+        if ".loop." in path or ".map." in path:
+            msg = f"plan {task.id!r} is inside a loop or map; a plan runs at the top level only"
+            yield _problem(workflow, f"{path}.plan", msg)
         wanted = [("planner", task.plan.planner)]
         wanted += [(f"agents.{i}", name) for i, name in enumerate(task.plan.agents)]
         for where, name in wanted:
@@ -505,14 +511,17 @@ def _verifiers(workflow: Workflow) -> Iterator[Problem]:
         if task.verifies not in produced:
             msg = f"task {task.id!r} verifies {task.verifies!r}, which nothing produces"
             yield _problem(workflow, f"{path}.verifies", msg + _suggest(task.verifies, produced))
-        agent = workflow.agent(task.agent) if task.agent else None
-        schema = agent.output_schema if agent else None
-        if agent is not None and not (schema and issubclass(schema, Verification)):
-            msg = (
-                f"task {task.id!r} verifies a draft, so agent {agent.name!r} needs "
-                "output_schema: podium.verifier:Verification"
-            )
-            yield _problem(workflow, f"{path}.agent", msg)
+        agents = [a for a in workflow.agents if a.name == task.agent]
+        agents += [a for a in workflow.agents if task.capability in a.capabilities]
+        for agent in agents:
+            schema = agent.output_schema
+            if not (schema and issubclass(schema, Verification)):
+                msg = (
+                    f"task {task.id!r} verifies a draft, so agent {agent.name!r} needs "
+                    "output_schema: podium.verifier:Verification"
+                )
+                where = "agent" if task.agent else "capability"
+                yield _problem(workflow, f"{path}.{where}", msg)
 
 
 _CHECKS: tuple[Callable[[Workflow], Iterator[Problem]], ...] = (
