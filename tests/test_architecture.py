@@ -27,6 +27,7 @@ def test_public_api_is_pinned() -> None:
     assert podium.__all__ == sorted(podium.__all__)
     assert podium.__all__ == [
         "Agent",
+        "Answer",
         "AtLeast",
         "CircuitPolicy",
         "ConfigError",
@@ -34,6 +35,7 @@ def test_public_api_is_pinned() -> None:
         "ContextAccessError",
         "InputSpec",
         "KeySpec",
+        "KnowledgeBase",
         "LearningRouter",
         "LoopSpec",
         "MapSpec",
@@ -42,9 +44,12 @@ def test_public_api_is_pinned() -> None:
         "ModelRequest",
         "ModelResponse",
         "OutputValidationError",
+        "Plan",
+        "PlanSpec",
         "PodiumError",
         "Policy",
         "RetryPolicy",
+        "Review",
         "Router",
         "RunResult",
         "ScriptedModel",
@@ -54,11 +59,13 @@ def test_public_api_is_pinned() -> None:
         "TaskError",
         "Tool",
         "ToolError",
+        "Verification",
         "Workflow",
         "WorkflowValidationError",
         "aresume",
         "arun",
         "run",
+        "search_tool",
         "tool",
     ]
     for name in podium.__all__:

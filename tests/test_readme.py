@@ -24,7 +24,8 @@ def test_quickstart_has_exactly_the_two_commands_ci_runs() -> None:
     commands = [line for line in blocks("bash")[0].splitlines() if line.strip()]
     assert quickstart.index(commands[0]) < quickstart.index("##")
     assert len(commands) == 2
-    assert "podium run examples/market_report.yaml" in commands[0]
+    assert 'podium run "' in commands[0]  # the main job: a goal in plain words
+    assert "--docs examples/docs" in commands[0]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1] in ci
 

@@ -19,18 +19,24 @@ from podium.errors import (
     ToolError,
     WorkflowValidationError,
 )
+from podium.knowledge import KnowledgeBase, search_tool
 from podium.models.base import Model, ModelRequest, ModelResponse
 from podium.models.scripted import ScriptedModel
+from podium.planner import Plan
 from podium.policy import CircuitPolicy, Policy, RetryPolicy
+from podium.review import Review
 from podium.router import LearningRouter, Router
 from podium.run import RunResult
 from podium.stores.sqlite import SqliteStore
-from podium.task import AtLeast, LoopSpec, MapSpec, Task
+from podium.synthesis import Answer
+from podium.task import AtLeast, LoopSpec, MapSpec, PlanSpec, Task
 from podium.tool import Tool, tool
+from podium.verifier import Verification
 from podium.workflow.model import InputSpec, KeySpec, Workflow
 
 __all__ = [
     "Agent",
+    "Answer",
     "AtLeast",
     "CircuitPolicy",
     "ConfigError",
@@ -38,6 +44,7 @@ __all__ = [
     "ContextAccessError",
     "InputSpec",
     "KeySpec",
+    "KnowledgeBase",
     "LearningRouter",
     "LoopSpec",
     "MapSpec",
@@ -46,9 +53,12 @@ __all__ = [
     "ModelRequest",
     "ModelResponse",
     "OutputValidationError",
+    "Plan",
+    "PlanSpec",
     "PodiumError",
     "Policy",
     "RetryPolicy",
+    "Review",
     "Router",
     "RunResult",
     "ScriptedModel",
@@ -58,10 +68,12 @@ __all__ = [
     "TaskError",
     "Tool",
     "ToolError",
+    "Verification",
     "Workflow",
     "WorkflowValidationError",
     "aresume",
     "arun",
     "run",
+    "search_tool",
     "tool",
 ]

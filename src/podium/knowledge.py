@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Final, Self
 
 import platformdirs
-import pypdf
 
 from podium.errors import ConfigError
 from podium.tool import Tool, tool
@@ -336,6 +335,8 @@ def _read(file: Path) -> tuple[str, str]:
     """A file's title ("" if it has none beyond its headings) and its Markdown-like text."""
     suffix = file.suffix.lower()
     if suffix == ".pdf":
+        import pypdf  # here, not at the top: it takes ~70 ms to import and few runs read PDFs
+
         reader = pypdf.PdfReader(file)
         title = reader.metadata.title if reader.metadata is not None else None
         pages = "\n\n".join(page.extract_text() for page in reader.pages)

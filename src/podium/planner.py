@@ -39,6 +39,7 @@ from podium.agent import Agent
 from podium.ids import TaskId
 from podium.task import Task
 from podium.template import literal
+from podium.tool import without_docstring
 
 __all__ = [
     "Plan",
@@ -62,7 +63,7 @@ _REASK = "Answer again with a corrected plan."
 class PlanStep(BaseModel):
     """One step of a plan: an instruction for one agent (or capability)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=without_docstring)
 
     id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
     """A name (letters, digits, ``_``): later steps' instructions read its output by it."""
@@ -82,7 +83,7 @@ class PlanStep(BaseModel):
 class Plan(BaseModel):
     """A plan: the steps to reach a goal, each naming the steps it needs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=without_docstring)
 
     steps: list[PlanStep] = Field(min_length=1)
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from podium.tool import without_docstring
+
 __all__ = ["Answer", "Claim", "ground", "words"]
 
 _WORD = re.compile(r"[^\W_]{3,}")
@@ -32,8 +34,9 @@ _MIN_SHARED = 2
 class Claim(BaseModel):
     """One statement of an answer and the passages (ids) that support it."""
 
-    model_config = ConfigDict(frozen=True)
-    text: str = Field(min_length=1, max_length=800)
+    model_config = ConfigDict(frozen=True, json_schema_extra=without_docstring)
+    text: str = Field(min_length=20)
+    """A whole statement (at least a short sentence), not a name or a heading."""
     sources: list[str] = Field(default_factory=list[str], max_length=5)
     """Ids of passages from the context key ``sources``, e.g. ``market.md#2``."""
 
@@ -41,7 +44,7 @@ class Claim(BaseModel):
 class Answer(BaseModel):
     """A final answer: the text, and the claims it makes with their citations."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_extra=without_docstring)
     answer: str = Field(min_length=1)
     claims: list[Claim] = Field(min_length=1, max_length=12)
 

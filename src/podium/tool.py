@@ -37,7 +37,7 @@ from podium.errors import ToolError
 from podium.models.base import ToolSpec
 from podium.task import Approval
 
-__all__ = ["Tool", "ToolContext", "json_schema", "tool"]
+__all__ = ["Tool", "ToolContext", "json_schema", "tool", "without_docstring"]
 
 _ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
 _JSON: TypeAdapter[JsonValue] = TypeAdapter(JsonValue)
@@ -177,6 +177,12 @@ def tool(
         )
 
     return build(function) if function is not None else build
+
+
+def without_docstring(schema: dict[str, Any]) -> None:  # Any: a JSON schema being built
+    """``json_schema_extra`` for an answer schema whose docstring is written for programmers:
+    shown to a small model in its schema, the docstring is copied into the answer."""
+    schema.pop("description", None)
 
 
 @lru_cache(maxsize=1024)

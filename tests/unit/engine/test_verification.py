@@ -216,7 +216,7 @@ def drafting(verifier: Agent | None = None) -> Workflow:
 async def test_without_sources_the_verifier_decides_and_cannot_drop_a_claim(
     store: SqliteStore,
 ) -> None:
-    claims = [claim("Water is wet."), claim("The moon is cheese."), claim("Fire is cold.")]
+    claims = [claim("Water is wet at room temperature."), claim("The moon is made of cheese."), claim("Fire is cold to the touch.")]
     model = ScriptedModel(
         {
             "draft": [{"answer": "Three facts.", "claims": claims}],
@@ -224,8 +224,8 @@ async def test_without_sources_the_verifier_decides_and_cannot_drop_a_claim(
             "check": [
                 {
                     "claims": [
-                        check("Water is wet.", "supported"),
-                        check("The moon is cheese.", "contradicted", "it is rock"),
+                        check("Water is wet at room temperature.", "supported"),
+                        check("The moon is made of cheese.", "contradicted", "it is rock"),
                     ]
                 }
             ],
@@ -237,9 +237,9 @@ async def test_without_sources_the_verifier_decides_and_cannot_drop_a_claim(
     assert result.ok, result.error
     verdicts = [(c.claim, c.verdict, c.evidence) for c in of(result, ClaimVerified)]
     assert verdicts == [
-        ("Water is wet.", "supported", ""),
-        ("The moon is cheese.", "contradicted", "it is rock"),
-        ("Fire is cold.", "unsupported", "the verifier gave no verdict on it"),
+        ("Water is wet at room temperature.", "supported", ""),
+        ("The moon is made of cheese.", "contradicted", "it is rock"),
+        ("Fire is cold to the touch.", "unsupported", "the verifier gave no verdict on it"),
     ]
     output: Any = result.output  # Any: a Verification as JSON
     assert (output["supported"], output["unsupported"]) == (1, 2)
