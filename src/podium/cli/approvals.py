@@ -31,7 +31,15 @@ from podium.cli.output import (
     report_error,
     stdout_console,
 )
-from podium.cli.run import JsonOption, Output, QuietOption, RunOptions, StoreOption, run_in_view
+from podium.cli.run import (
+    Finish,
+    JsonOption,
+    Output,
+    QuietOption,
+    RunOptions,
+    StoreOption,
+    run_in_view,
+)
 from podium.cli.runs import resolve_run
 from podium.engine.approval import Decision, record_decision
 from podium.event import ApprovalRequested
@@ -39,7 +47,7 @@ from podium.ids import RunId, TaskId
 from podium.run import project
 from podium.stores.location import default_store_path
 
-__all__ = ["approvals_command", "approve_command", "deny_command"]
+__all__ = ["approvals_command", "approve_command", "decide", "deny_command"]
 
 _SCAN: int = 1000
 """How many recent runs ``podium approvals`` looks through."""
@@ -136,7 +144,7 @@ def approve_command(
         store=store or default_store_path(), output=_output(json_output=json_output, quiet=quiet)
     )
     raise typer.Exit(
-        _decide(run, tasks or [], decision, options, every=all_tasks, resume=not no_resume)
+        decide(run, tasks or [], decision, options, every=all_tasks, resume=not no_resume)
     )
 
 
@@ -162,19 +170,21 @@ def deny_command(
         store=store or default_store_path(), output=_output(json_output=json_output, quiet=quiet)
     )
     raise typer.Exit(
-        _decide(run, tasks or [], decision, options, every=all_tasks, resume=not no_resume)
+        decide(run, tasks or [], decision, options, every=all_tasks, resume=not no_resume)
     )
 
 
-def _decide(
+def decide(
     run: str,
     tasks: list[str],
     decision: Decision,
     options: RunOptions,
     *,
-    every: bool,
-    resume: bool,
+    every: bool = False,
+    resume: bool = True,
+    finish: Finish | None = None,
 ) -> int:
+    """Record ``decision`` on waiting tasks of ``run`` and resume it; return the exit code."""
     try:
         run = resolve_run(options.store, run)
         asyncio.run(_record(options.store, RunId(run), tasks, decision, every=every))
@@ -188,7 +198,7 @@ def _decide(
         view.preload(RunId(run), await store.read(RunId(run)))
         return await podium.aresume(run, store=store, on_event=view.apply, on_token=view.token)
 
-    return run_in_view(options, start)
+    return run_in_view(options, start, finish=finish)
 
 
 async def _record(

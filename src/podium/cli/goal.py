@@ -7,21 +7,28 @@ wait for ``podium approve``; ``--docs DIR`` gives the team documents to retrieve
 
 from __future__ import annotations
 
+import getpass
+import sys
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import typer
 import yaml
 from pydantic import JsonValue
+from rich.prompt import Prompt
 from rich.text import Text
 from rich.tree import Tree
 
 import podium
 from podium import PodiumError, SqliteStore, Workflow
+from podium.cli.approvals import decide
 from podium.cli.live import RunView
 from podium.cli.output import error_console, print_json, report_error, stdout_console
 from podium.cli.run import RunOptions, run_in_view
+from podium.engine.approval import Decision
 from podium.run import RunState
 from podium.team import check_team, find_team, goal_inputs
 from podium.workflow.yaml import load_workflow
@@ -66,7 +73,46 @@ def run_goal(goal: str, options: RunOptions, goal_options: GoalOptions) -> int:
             max_concurrency=options.max_concurrency,
         )
 
-    return run_in_view(options, start)
+    is_asking = goal_options.approve_plan and options.output == "view" and _is_interactive()
+    return run_in_view(
+        options, start, finish=partial(_ask_about_plan, goal, options) if is_asking else None
+    )
+
+
+def _is_interactive() -> bool:
+    return sys.stdin.isatty() and stdout_console().is_terminal
+
+
+def _ask_about_plan(goal: str, options: RunOptions, state: RunState) -> int | None:
+    """At a terminal, a plan waiting for approval is shown and decided on the spot."""
+    asking = [t for t in state.approvals if t.rsplit("/", 1)[-1].startswith("planner")]
+    if state.status != "waiting" or len(asking) != 1:
+        return None
+    (task,) = asking
+    proposed = state.approvals[task].output
+    console = stdout_console()
+    console.print()
+    console.print(plan_tree(goal, proposed if isinstance(proposed, dict) else {}))
+    answer = Prompt.ask(
+        "Run this plan? [bold]y[/]es, [bold]n[/]o, [bold]e[/]dit it first",
+        choices=["y", "n", "e"],
+        default="y",
+        console=console,
+    )
+    by = getpass.getuser()
+    if answer == "n":
+        reason = Prompt.ask("Why not?", default="the plan was turned down", console=console)
+        decision = Decision(kind="approval_denied", by=by, reason=reason)
+    else:
+        edited = None
+        if answer == "e":
+            text = yaml.safe_dump(proposed, sort_keys=False, allow_unicode=True)
+            edited = typer.edit(text, extension=".yaml")
+        decision = Decision(
+            kind="approval_granted", by=by, is_edited=edited is not None, output=edited
+        )
+    again = partial(_ask_about_plan, goal, options)  # a revised plan is asked about too
+    return decide(state.run_id, [task], decision, options, finish=again)
 
 
 def _plan_only(
