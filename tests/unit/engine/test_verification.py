@@ -216,7 +216,11 @@ def drafting(verifier: Agent | None = None) -> Workflow:
 async def test_without_sources_the_verifier_decides_and_cannot_drop_a_claim(
     store: SqliteStore,
 ) -> None:
-    claims = [claim("Water is wet at room temperature."), claim("The moon is made of cheese."), claim("Fire is cold to the touch.")]
+    claims = [
+        claim("Water is wet at room temperature."),
+        claim("The moon is made of cheese."),
+        claim("Fire is cold to the touch."),
+    ]
     model = ScriptedModel(
         {
             "draft": [{"answer": "Three facts.", "claims": claims}],
