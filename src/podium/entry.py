@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import JsonValue
 
+from podium.budget import Budget
 from podium.clock import Clock
 from podium.engine.local import LocalEngine
 from podium.errors import ConfigError
@@ -33,6 +34,7 @@ async def arun(
     goal: str | None = None,
     docs: str | Path | None = None,
     approve_plan: bool = False,
+    budget: Budget | None = None,
     model: str | Model | None = None,
     store: Store | None = None,
     clock: Clock | None = None,
@@ -51,6 +53,8 @@ async def arun(
             with citations (``podium.team``).
         docs: with ``goal``, a directory of documents the team retrieves from and cites.
         approve_plan: with ``goal``, each plan waits for a person's approval before it runs.
+        budget: limits for this run on top of the workflow's own (the lower of each wins);
+            recorded, and kept when the run is resumed.
         model: a model or model name replacing every agent's model for this run
             (``"scripted"`` runs offline with canned answers).
         store: where the run is recorded; by default the SQLite file chosen by
@@ -93,7 +97,7 @@ async def arun(
             subscribers=_subscribers(on_event),
             token_listener=on_token,
         )
-        return await engine.execute(workflow, inputs, source=source, goal=goal)
+        return await engine.execute(workflow, inputs, source=source, goal=goal, budget=budget)
 
 
 async def aresume(
@@ -189,6 +193,7 @@ def run(
     goal: str | None = None,
     docs: str | Path | None = None,
     approve_plan: bool = False,
+    budget: Budget | None = None,
     model: str | Model | None = None,
     store: Store | None = None,
     on_event: Callable[[Event], None] | None = None,
@@ -202,6 +207,7 @@ def run(
             goal=goal,
             docs=docs,
             approve_plan=approve_plan,
+            budget=budget,
             model=model,
             store=store,
             on_event=on_event,

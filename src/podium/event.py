@@ -69,7 +69,8 @@ SCHEMA_VERSION: Final = 3
    (``approval_requested``, ``approval_granted``, ``approval_denied``); a run may end
    ``waiting`` for approvals; ``agent_chosen`` (capability routing); ``feedback_recorded``.
 3: planning (``plan_created``, ``plan_repaired``, ``plan_rejected``), retrieval
-   (``sources_retrieved``) and verification (``claim_verified``); the ``plan`` task kind.
+   (``sources_retrieved``) and verification (``claim_verified``); the ``plan`` task kind;
+   ``run_started`` records the run's own budget.
 """
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -116,6 +117,9 @@ class RunStarted:
     replay_of: RunId | None = None
     """For ``podium replay``: the recorded run this one re-executes (metrics and the router
     do not learn from replays)."""
+    budget: dict[str, JsonValue] | None = None
+    """Limits given for this run on top of the workflow's (``--max-cost``...); a resumed or
+    replayed run keeps them."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

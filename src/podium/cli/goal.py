@@ -71,6 +71,7 @@ def run_goal(goal: str, options: RunOptions, goal_options: GoalOptions) -> int:
             on_event=view.apply,
             on_token=view.token,
             max_concurrency=options.max_concurrency,
+            budget=options.budget,
         )
 
     is_asking = goal_options.approve_plan and options.output == "view" and _is_interactive()
@@ -139,6 +140,7 @@ def _plan_only(
             on_event=view.apply,
             on_token=view.token,
             max_concurrency=options.max_concurrency,
+            budget=options.budget,
         )
 
     def finish(state: RunState) -> int | None:

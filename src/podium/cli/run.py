@@ -20,6 +20,7 @@ from rich.text import Text
 
 import podium
 from podium import Model, PodiumError, SqliteStore, Workflow
+from podium.budget import Budget
 from podium.cli.live import LineView, LiveView, RunView
 from podium.cli.output import (
     EXIT_FAILED,
@@ -61,6 +62,8 @@ class RunOptions:
     inputs: dict[str, JsonValue] = field(default_factory=dict[str, JsonValue])
     model: str | Model | None = None
     max_concurrency: int | None = None
+    budget: Budget | None = None
+    """Limits for this run on top of the workflow's (``--max-cost`` and the like)."""
     output: Output = "view"
     """``view``: progress, output and a summary line; ``json``: one JSON object; ``quiet``:
     the output only."""
@@ -148,6 +151,33 @@ ConcurrencyOption = Annotated[
         show_default=False,
     ),
 ]
+MaxCostOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0, metavar="USD", help="Stop the run if it would spend more.", show_default=False
+    ),
+]
+MaxTokensOption = Annotated[
+    int | None,
+    typer.Option(min=0, metavar="N", help="Stop the run past N tokens.", show_default=False),
+]
+MaxCallsOption = Annotated[
+    int | None,
+    typer.Option(min=0, metavar="N", help="Stop the run past N model calls.", show_default=False),
+]
+MaxTasksOption = Annotated[
+    int | None,
+    typer.Option(min=0, metavar="N", help="Stop the run past N agent tasks.", show_default=False),
+]
+MaxTimeOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DURATION",
+        help="Stop the run after this long (90s, 5m, 1h30m). Budgets add to the workflow's "
+        "own: the lower limit wins, and a resumed run keeps them.",
+        show_default=False,
+    ),
+]
 JsonOption = Annotated[
     bool,
     typer.Option(
@@ -172,6 +202,11 @@ def run_command(
     model: ModelOption = None,
     store: StoreOption = None,
     max_concurrency: ConcurrencyOption = None,
+    max_cost: MaxCostOption = None,
+    max_tokens: MaxTokensOption = None,
+    max_calls: MaxCallsOption = None,
+    max_tasks: MaxTasksOption = None,
+    max_time: MaxTimeOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -193,11 +228,23 @@ def run_command(
     - 130: interrupted with Ctrl-C; the run is recorded as cancelled and its log kept
     """
     values = dict(parse_input(text) for text in inputs or ())
+    limits = {
+        "max_cost": max_cost,
+        "max_tokens": max_tokens,
+        "max_model_calls": max_calls,
+        "max_tasks": max_tasks,
+        "max_wall_time": max_time,
+    }
+    try:
+        budget = Budget.model_validate({k: v for k, v in limits.items() if v is not None})
+    except ValidationError as exc:
+        raise typer.BadParameter(_errors(exc), param_hint="'--max-time'") from None
     options = RunOptions(
         store=store or default_store_path(),
         inputs=values,
         model=model,
         max_concurrency=max_concurrency,
+        budget=budget if any(v is not None for v in limits.values()) else None,
         output="json" if json_output else "quiet" if quiet else "view",
     )
     path = Path(target)
@@ -239,6 +286,10 @@ def _yaml_value(raw: str) -> JsonValue:
         return raw  # e.g. a YAML date: keep the text the user typed
 
 
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(str(e["msg"]) for e in exc.errors())
+
+
 def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
     """Run a workflow (a file or an object), print as ``options`` asks; return the exit code."""
     if isinstance(source, Path) and not source.exists():
@@ -261,6 +312,7 @@ def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
             on_event=view.apply,
             on_token=view.token,
             max_concurrency=options.max_concurrency,
+            budget=options.budget,
         )
 
     return run_in_view(options, start)

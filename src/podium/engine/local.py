@@ -26,6 +26,7 @@ from jinja2 import TemplateError
 from pydantic import JsonValue
 
 from podium.agent import Agent
+from podium.budget import Budget
 from podium.clock import Clock, SystemClock
 from podium.context import Context
 from podium.engine.approval import approve_tool, gate
@@ -134,10 +135,13 @@ class LocalEngine:
         *,
         goal: str | None = None,
         source: str | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Validate ``workflow``, run it to the end and return the result.
 
         ``source`` is the workflow file, recorded so that ``podium resume`` can load it again.
+        ``budget`` tightens the workflow's own for this run (it is recorded, and kept when the
+        run is resumed).
 
         Raises:
             WorkflowValidationError: the workflow is invalid (no run is started).
@@ -145,9 +149,9 @@ class LocalEngine:
         """
         validate(workflow)
         values = resolve_inputs(workflow, inputs or {})
-        run = _Run(self, workflow)
+        run = _Run(self, with_budget(workflow, budget))
         run.resolve_models()
-        return await run.start(values, goal, source)
+        return await run.start(values, goal, source, budget=budget)
 
     async def resume(self, workflow: Workflow, run_id: RunId) -> RunResult:
         """Continue a run from its log: what completed is kept, the rest runs.
@@ -161,6 +165,7 @@ class LocalEngine:
         """
         events = await self._history(run_id)
         validate(workflow)
+        workflow = with_budget(workflow, _budget_of(events[0]))
         run = _Run(
             self, workflow, run_id=run_id, history=events, journal=Journal.from_events(events)
         )
@@ -179,11 +184,13 @@ class LocalEngine:
         events = await self._history(run_id, allow_succeeded=True)
         validate(workflow)
         journal = Journal.from_events(events, is_replay=True)
-        run = _Run(self, workflow, journal=journal)
+        budget = _budget_of(events[0])
+        run = _Run(self, with_budget(workflow, budget), journal=journal)
         run.resolve_models()
         started = events[0]
         inputs = dict(started.inputs) if isinstance(started, RunStarted) else {}
-        return await run.start(inputs, f"replay of run {run_id}", None, replay_of=run_id)
+        goal = f"replay of run {run_id}"
+        return await run.start(inputs, goal, None, replay_of=run_id, budget=budget)
 
     async def _history(self, run_id: RunId, *, allow_succeeded: bool = False) -> list[Event]:
         events = await self.store.read(run_id)
@@ -196,6 +203,20 @@ class LocalEngine:
         if status == "succeeded" and not allow_succeeded:
             raise ConfigError(f"run {run_id!r} already succeeded: there is nothing to resume")
         return events
+
+
+def with_budget(workflow: Workflow, budget: Budget | None) -> Workflow:
+    """``workflow`` with its run budget tightened by ``budget``."""
+    if budget is None:
+        return workflow
+    tightened = budget.tighten(workflow.budget)
+    return workflow.model_copy(update={"budget": tightened})
+
+
+def _budget_of(started: Event) -> Budget | None:
+    if isinstance(started, RunStarted) and started.budget:
+        return Budget.model_validate(started.budget)
+    return None
 
 
 def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
@@ -285,6 +306,7 @@ class _Run:
         source: str | None,
         *,
         replay_of: RunId | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Record the run's start, write its inputs and run it to the end."""
         with bind_run(self.run_id):
@@ -303,6 +325,7 @@ class _Run:
                 pid=os.getpid(),
                 model=model if isinstance(model, str) else None,
                 replay_of=replay_of,
+                budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
             )
             context = self.context("", self.workflow)
             return await self._drive(context, inputs)

@@ -25,7 +25,14 @@ from podium import (
 from podium.budget import Budget
 from podium.engine import LocalEngine
 from podium.engine.guard import Guard
-from podium.event import BudgetExceeded, ContextWritten, Event, TaskStarted, ToolCalled
+from podium.event import (
+    BudgetExceeded,
+    ContextWritten,
+    Event,
+    RunStarted,
+    TaskStarted,
+    ToolCalled,
+)
 from podium.ids import RunId, TaskId
 from podium.models.base import Usage
 from podium.policy import RetryPolicy
@@ -150,6 +157,28 @@ async def test_max_tasks_stops_before_more_tasks_start(store: SqliteStore) -> No
     assert result.error == "budget exceeded: the run started 2 tasks, over its max_tasks of 1"
     assert result.context["a"] == "a done"
     assert started(result.events) == ["a", "b"]
+
+
+async def test_a_budget_given_for_the_run_tightens_the_workflows_and_survives_a_resume(
+    store: SqliteStore,
+) -> None:
+    engine = LocalEngine(store=store, model=ScriptedModel(priced))
+    result = await engine.execute(
+        chain(Budget(max_model_calls=10)), budget=Budget(max_model_calls=1)
+    )
+
+    assert result.error == (
+        "budget exceeded: the run made 2 model calls, over its max_model_calls of 1"
+    )
+    (started_event, *_) = result.events
+    assert isinstance(started_event, RunStarted)
+    assert started_event.budget == {"max_model_calls": 1}
+
+    resumed = await engine.resume(chain(Budget(max_model_calls=10)), result.run_id)
+
+    assert resumed.status == "failed"  # the run's own limit still holds after a resume
+    assert "over its max_model_calls of 1" in (resumed.error or "")
+    assert resumed.context["a"] == "a done"
 
 
 async def test_a_run_that_uses_exactly_its_budget_succeeds(store: SqliteStore) -> None:
