@@ -161,7 +161,7 @@ def show_command(
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
-        print_json(asdict(state))
+        print_json({**asdict(state), "hallucination_rate": state.hallucination_rate})
         return
     console = stdout_console()
     console.print(run_report(state, console))
