@@ -342,6 +342,8 @@ def _run_completed(state: RunState, e: RunCompleted) -> None:
     for task in state.tasks.values():
         if task.status == "running":
             task.status, task.ended_at = "interrupted", e.at
+        elif task.status == "pending" and e.status != "waiting":
+            task.status, task.error = "skipped", f"not run: the run {e.status}"
 
 
 def _note(state: RunState, e: Event) -> None:

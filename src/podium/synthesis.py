@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from podium.tool import without_docstring
 
-__all__ = ["Answer", "Claim", "ground", "words"]
+__all__ = ["Answer", "Claim", "ground", "read_claim", "words"]
 
 _WORD = re.compile(r"[^\W_]{3,}")
 _STOPWORDS = frozenset(
@@ -69,7 +69,7 @@ def ground(
     notes: list[str] = []
     claims: list[JsonValue] = []
     for index, raw in enumerate(answer.get("claims") or [], start=1):
-        claim = Claim.model_validate(raw)
+        claim = read_claim(raw)
         cited = [s for s in dict.fromkeys(claim.sources) if s in sources]
         for unknown in (s for s in claim.sources if s not in sources):
             notes.append(f"claim {index} cited {unknown!r}, which is no retrieved passage")
@@ -81,6 +81,16 @@ def ground(
         claims.append({"text": claim.text, "sources": list(cited)})
     grounded: dict[str, JsonValue] = {"answer": str(answer.get("answer", "")), "claims": claims}
     return grounded, tuple(notes)
+
+
+def read_claim(raw: Any) -> Claim:  # Any: a claim as JSON, from any draft
+    """A claim as a draft holds it, read leniently: checking a claim must not fail on its
+    form (a short one, sources that are not a list), only judge its content."""
+    if not isinstance(raw, Mapping):
+        return Claim.model_construct(text=str(raw), sources=[])
+    sources = raw.get("sources")
+    cited = [str(s) for s in sources] if isinstance(sources, list) else []
+    return Claim.model_construct(text=str(raw.get("text", "")), sources=cited)
 
 
 def _best_passage(text: str, sources: Mapping[str, Mapping[str, Any]]) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from podium.event import Verdict
-from podium.synthesis import Claim
+from podium.synthesis import Claim, read_claim
 from podium.tool import without_docstring
 
 __all__ = ["ClaimCheck", "Verification", "draft_claims", "verdicts"]
@@ -59,9 +59,9 @@ class Verification(BaseModel):
 def draft_claims(draft: Any) -> list[Claim]:  # Any: JSON read from the context
     """The claims a draft makes: an answer's ``claims``, else each sentence of its text."""
     if isinstance(draft, Mapping) and isinstance(draft.get("claims"), list):
-        return [Claim.model_validate(c) for c in draft["claims"]]
+        return [read_claim(c) for c in draft["claims"]]
     text = str(draft.get("answer", "")) if isinstance(draft, Mapping) else str(draft or "")
-    return [Claim(text=s) for s in _SENTENCE.split(text.strip()) if s.strip()]
+    return [Claim.model_construct(text=s, sources=[]) for s in _SENTENCE.split(text.strip()) if s]
 
 
 def verdicts(
@@ -71,7 +71,8 @@ def verdicts(
 
     Args:
         claims: the draft's claims (authoritative).
-        checks: what the verifier answered, matched to claims by text, else by position.
+        checks: what the verifier answered, matched to claims by text, else by position when
+            it answered as many verdicts as there are claims.
         sources: the retrieved passages by id; when there are some, a claim must cite one.
     """
     by_text = {c.claim.strip().lower(): c for c in checks}
@@ -79,7 +80,7 @@ def verdicts(
     for index, claim in enumerate(claims):
         cited = [s for s in claim.sources if s in sources]
         check = by_text.get(claim.text.strip().lower())
-        if check is None and index < len(checks):
+        if check is None and len(checks) == len(claims):  # same count: matched by position
             check = checks[index]
         if sources and not cited:
             verdict, evidence = "unsupported", "cites no retrieved passage"

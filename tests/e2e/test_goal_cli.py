@@ -320,12 +320,6 @@ def test_team_option_wins_over_podium_yaml(cli: PodiumCli) -> None:
     assert cli.json("show", report["run_id"])["workflow"] == "other-team"
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="a resumed run replays the model answers of a failed attempt, so the step fails "
-    "again the same way (podium/engine/journal.py keeps a failed last attempt's calls)",
-)
 def test_a_goal_run_that_failed_after_planning_resumes_with_its_plan(cli: PodiumCli) -> None:
     cli.write("podium.yaml", FLAKY_TEAM.replace("SCRIBE", '"not JSON"'))
     first = cli("run", GOAL, "--model", "scripted", "--json")

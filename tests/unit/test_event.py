@@ -278,7 +278,7 @@ def test_the_v3_fixture_log_reads_as_the_run_it_recorded() -> None:
     assert [s.id for s in plan.steps] == ["plan/gather", "plan/check"]
     assert plan.repairs == ["step 'check' needed itself: dropped that need"]
     assert [r.problems for r in plan.rejections] == [("step 'draft': no agent 'poet' in the team",)]
-    assert state.tasks[TaskId("plan/check")].status == "pending"
+    assert state.tasks[TaskId("plan/check")].status == "skipped"  # never ran; the run is over
     assert state.tasks[TaskId("plan/check")].agent == "checker"
     assert [n.id for n in state.graph][-2:] == ["plan/gather", "plan/check"]
     assert list(state.sources) == ["tides.md#2"]

@@ -75,6 +75,9 @@ class _Conversation:
     must_answer: bool = False
     tool_calls: int = 0
     """Tool calls made so far (numbers them for idempotency keys)."""
+    repair_from: int | None = None
+    """Where the last repair request starts in ``messages``: a new one replaces it, so the
+    conversation shows only the latest invalid answer and does not outgrow the window."""
 
 
 async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> AgentAnswer:
@@ -136,6 +139,9 @@ async def _validate(
                 f"after {call.agent.max_repairs} repairs: {errors}"
             )
             raise OutputValidationError(msg, task_id=call.task_id) from exc
+        if talk.repair_from is not None:
+            del talk.messages[talk.repair_from :]
+        talk.repair_from = len(talk.messages)
         talk.messages += _repair(response.text, errors)
         return None
 

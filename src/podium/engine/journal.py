@@ -127,6 +127,9 @@ class Journal:
         failed: set[_Key] = set()
         for event in events:
             journal._read(event, current, routes, failed)
+        if not is_replay:  # a failed task is attempted afresh: replaying its answers would
+            for key in failed:  # only fail it the same way again
+                journal.calls.pop(key, None)
         if is_replay:
             journal.done.clear()
             journal.writes.clear()

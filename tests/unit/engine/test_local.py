@@ -360,6 +360,23 @@ async def test_invalid_output_is_repaired_within_budget(store: SqliteStore) -> N
     assert "Answer again" in model.calls[1].messages[-1].content
 
 
+async def test_each_repair_shows_only_the_latest_invalid_answer(store: SqliteStore) -> None:
+    # a long invalid answer repeated in every repair would soon outgrow a small model's window
+    flow = Workflow(
+        name="w",
+        agents=(Agent(name="c", output_schema=Ticket, max_repairs=2),),
+        tasks=[Task(id="classify", agent="c", instruction="t")],
+    )
+    model = ScriptedModel(["first bad", "second bad", {"category": "billing", "urgency": 2}])
+    result = await run(store, flow, model)
+
+    assert result.ok
+    third = [m.content for m in model.calls[2].messages]
+    assert "second bad" in third
+    assert "first bad" not in third
+    assert len(model.calls[2].messages) == len(model.calls[1].messages)
+
+
 async def test_output_still_invalid_after_repairs_fails_the_run_and_keeps_earlier_work(
     store: SqliteStore,
 ) -> None:

@@ -213,6 +213,28 @@ async def test_a_failed_task_is_attempted_again_on_resume(store: SqliteStore) ->
     assert [c.caller.task_id for c in model.calls if c.caller] == ["second", "third"]
 
 
+async def test_a_task_that_failed_on_its_answer_asks_afresh_on_resume(
+    store: SqliteStore,
+) -> None:
+    # its recorded answer is what failed it: replaying it would fail the task the same way
+    from pydantic import BaseModel
+
+    class Verdict(BaseModel):
+        approved: bool
+
+    judge = Agent(name="judge", output_schema=Verdict, max_repairs=0)
+    flow = Workflow(name="judged", agents=(judge,), tasks=(Task(id="judge", agent="judge"),))
+    first = await engine(store, ScriptedModel({"judge": ["not json"]})).execute(flow)
+    assert first.status == "failed"
+
+    model = ScriptedModel({"judge": [{"approved": True}]})
+    result = await engine(store, model).resume(flow, first.run_id)
+
+    assert result.ok, result.error
+    assert result.output == {"approved": True}
+    assert len(model.calls) == 1
+
+
 async def test_a_succeeded_run_cannot_be_resumed_and_an_unknown_one_is_named(
     store: SqliteStore,
 ) -> None:

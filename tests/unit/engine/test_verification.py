@@ -24,10 +24,10 @@ from podium.event import (
 )
 from podium.policy import RetryPolicy
 from podium.run import RunResult, project
-from podium.synthesis import Answer
+from podium.synthesis import Answer, Claim, read_claim
 from podium.team import DEFAULT_TEAM
 from podium.telemetry.metrics import facts_of, measure
-from podium.verifier import Verification
+from podium.verifier import ClaimCheck, Verification, draft_claims, verdicts
 from podium.workflow.validate import problems, validate
 
 T = TypeVar("T")
@@ -287,3 +287,26 @@ def test_a_verifier_chosen_by_capability_needs_the_verification_schema_too() -> 
         }
     )
     assert [p.path for p in problems(broken)] == ["tasks.1.capability"]
+
+
+def test_a_verdict_on_another_claim_is_not_taken_for_this_one() -> None:
+    # matched by position only when the verifier answered one verdict per claim
+    claims = [
+        Claim(text="VinFast leads the market with 40 percent."),
+        read_claim({"text": "Sales fell."}),
+    ]
+    checks = [ClaimCheck(claim="VinFast", verdict="supported")]
+
+    result = verdicts(claims, checks, {})
+
+    assert [c.verdict for c in result.claims] == ["unsupported", "unsupported"]
+    assert result.claims[0].evidence == "the verifier gave no verdict on it"
+    paired = verdicts(claims[:1], checks, {})
+    assert [c.verdict for c in paired.claims] == ["supported"]
+
+
+def test_a_plain_text_draft_is_checked_sentence_by_sentence_however_short() -> None:
+    assert [c.text for c in draft_claims("Sales fell. Prices rose sharply!")] == [
+        "Sales fell.",
+        "Prices rose sharply!",
+    ]
