@@ -433,6 +433,9 @@ def _plan_repaired(state: RunState, e: PlanRepaired) -> None:
 
 def _plan_rejected(state: RunState, e: PlanRejected) -> None:
     state.plan(e.task_id, e.revision).rejections.append(e)
+    ask = state.tasks.get(TaskId(f"{e.task_id}/planner" + (f"-{e.ask}" if e.ask > 1 else "")))
+    if ask is not None and ask.status == "failed":  # asked again: no longer fails the run
+        ask.status, ask.error = "skipped", f"asked again after: {ask.error}"
     problems = "; ".join(e.problems)
     state.notes.append(f"{e.task_id}: plan revision {e.revision} rejected, ask {e.ask}: {problems}")
 

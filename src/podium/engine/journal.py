@@ -36,6 +36,7 @@ from podium.event import (
     LoopIterated,
     ModelCalled,
     RouteChosen,
+    SourcesRetrieved,
     TaskFailed,
     TaskStarted,
     TaskSucceeded,
@@ -117,6 +118,8 @@ class Journal:
     """The agents the router chose for each capability task, in order (for a replay)."""
     approvals: dict[_Key, list[_Asked]] = field(default_factory=dict)
     """Approval requests of each task instance, in order, with the answer each got."""
+    retrievals: dict[TaskId, SourcesRetrieved] = field(default_factory=dict)
+    """What was retrieved for each plan step (a replay is shown it too)."""
 
     @classmethod
     def from_events(cls, events: Sequence[Event], *, is_replay: bool = False) -> Journal:
@@ -166,12 +169,18 @@ class Journal:
                 )
             case LoopIterated():
                 self.loops[(event.task_id, event.iteration)] = event
-            case ContextWritten():
-                self.writes.append(event)
+            case ContextWritten() | SourcesRetrieved():
+                self._read_record(event)
             case ApprovalRequested() | ApprovalGranted() | ApprovalDenied() | AgentChosen():
                 self._read_decision(event)
             case _:
                 pass
+
+    def _read_record(self, event: ContextWritten | SourcesRetrieved) -> None:
+        if isinstance(event, ContextWritten):
+            self.writes.append(event)
+        else:
+            self.retrievals.setdefault(event.task_id, event)
 
     def outcome(self, task_id: TaskId, iteration: int) -> Outcome | None:
         """This task instance's outcome, if it succeeded before."""

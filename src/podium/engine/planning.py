@@ -20,10 +20,8 @@ A resumed run reuses the plans and retrievals its log recorded.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import JsonValue, ValidationError
@@ -31,11 +29,18 @@ from pydantic import JsonValue, ValidationError
 from podium.agent import Agent
 from podium.engine.composite import graph_nodes, raise_if_waiting
 from podium.engine.frame import Frame
+from podium.engine.retrieval import SOURCES_KEY, Retrieval
 from podium.engine.scheduler import Outcome
 from podium.errors import ApprovalRequired, TaskError
-from podium.event import PlanCreated, PlanRejected, PlanRepaired, SourcesRetrieved
+from podium.event import (
+    ApprovalDenied,
+    ApprovalGranted,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
+    TaskFailed,
+)
 from podium.ids import TaskId
-from podium.knowledge import KnowledgeBase, Passage
 from podium.planner import (
     Plan,
     PlanCheck,
@@ -53,10 +58,8 @@ from podium.workflow.model import Workflow, walk
 if TYPE_CHECKING:
     from podium.engine.local import _Run
 
-__all__ = ["SOURCES_KEY", "run_plan"]
+__all__ = ["run_plan"]
 
-SOURCES_KEY = "sources"
-"""The context key holding every retrieved passage by id."""
 _SHOWN_CHARS = 600
 """How much of a passage a step's prompt shows."""
 
@@ -72,7 +75,7 @@ class _Planning:
     qid: TaskId
     goal: str
     team: tuple[Agent, ...]
-    knowledge: KnowledgeBase | None = None
+    retrieval: Retrieval
     done: dict[str, JsonValue] = field(default_factory=dict[str, JsonValue])
     """Output of every step that succeeded, by step id."""
 
@@ -126,21 +129,20 @@ async def run_plan(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValu
         qid=qid,
         goal=render(spec.goal, frame.values(variables(spec.goal))),
         team=_team(frame.workflow, spec),
+        retrieval=Retrieval(run, _docs(spec, frame), limit=spec.passages),
     )
-    planning.knowledge = await _open_knowledge(planning)
     try:
         return await _execute(planning)
     finally:
-        if planning.knowledge is not None:
-            planning.knowledge.close()
+        planning.retrieval.close()
+
+
+def _docs(spec: PlanSpec, frame: Frame) -> str | None:
+    directory = frame.evaluate(spec.docs) if spec.docs else None
+    return str(directory) if directory else None
 
 
 async def _execute(planning: _Planning) -> JsonValue:
-    knowledge = planning.knowledge
-    documents = [title for _, title, _ in knowledge.documents()] if knowledge else []
-    prompt = plan_prompt(
-        planning.goal, planning.team, max_tasks=planning.spec.max_tasks, documents=documents
-    )
     revision = 1
     latest = _latest_recorded_plan(planning)
     if latest is not None:  # a resumed run goes on with its last plan
@@ -152,6 +154,12 @@ async def _execute(planning: _Planning) -> JsonValue:
     elif planning.spec.steps:
         plan = await _given_plan(planning)
     else:
+        prompt = plan_prompt(
+            planning.goal,
+            planning.team,
+            max_tasks=planning.spec.max_tasks,
+            documents=await planning.retrieval.titles(),
+        )
         plan = await _plan(planning, revision=1, prompt=prompt, reason=f"goal: {planning.goal}")
     if not planning.spec.execute:
         return plan.model_dump(mode="json")
@@ -180,7 +188,7 @@ async def _run_steps(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Run one plan's steps; return the failed ones and the rejecting reviews, with reasons."""
     tasks = plan_tasks(plan, done=planning.done.keys())
-    found = await _retrieve_all(planning, plan, tasks) if planning.knowledge else {}
+    found = await _sources(planning, plan, tasks) if planning.retrieval.is_on else {}
     tasks = tuple(_decorated(t, planning.goal, found.get(t.id, [])) for t in tasks)
     child = planning.frame.child(prefix=f"{planning.qid}/", iteration=revision)
     outcomes = await planning.run.run_graph(tasks, child)
@@ -208,22 +216,31 @@ async def _plan(planning: _Planning, *, revision: int, prompt: str, reason: str)
     problems: tuple[str, ...] = ()
     for ask in range(1, planning.spec.max_asks + 1):
         asked = reask_prompt(prompt, problems) if problems else prompt
-        output = await _ask_planner(planning, model, asked, revision=revision, ask=ask)
-        try:
-            plan: Plan = model.model_validate(output)
-        except ValidationError as exc:  # an edited plan, approved by a human, may be invalid
-            problems = tuple(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        else:
-            check = planning.check(plan)
-            if check.repairs:
-                await _emit(planning, PlanRepaired, revision=revision, repairs=check.repairs)
-            if check.is_ok:
-                await _created(planning, check.plan, revision=revision, reason=reason)
-                return check.plan
-            problems = check.problems
-        await _emit(planning, PlanRejected, revision=revision, ask=ask, problems=problems)
+        answer = await _ask_planner(planning, model, asked, revision=revision, ask=ask)
+        problems = answer.problems or await _check(planning, model, answer, revision)
+        if not problems:
+            plan = planning.check(model.model_validate(answer.output)).plan
+            await _created(planning, plan, revision=revision, reason=reason)
+            return plan
+        if answer.is_edited:  # the planner is told, and the person sees it in the next ask
+            problems = tuple(f"the plan as a person edited it: {p}" for p in problems)
+        await _emit_once(planning, PlanRejected, revision=revision, ask=ask, problems=problems)
     message = f"no usable plan after {planning.spec.max_asks} asks: " + "; ".join(problems)
     raise TaskError(message, task_id=planning.qid)
+
+
+async def _check(
+    planning: _Planning, model: type[Plan], answer: _Answer, revision: int
+) -> tuple[str, ...]:
+    """What is wrong with an answer's plan (nothing: it can run); repairs are recorded."""
+    try:
+        plan: Plan = model.model_validate(answer.output)
+    except ValidationError as exc:  # an edited plan, approved by a person, may not parse
+        return tuple(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    check = planning.check(plan)
+    if check.repairs:
+        await _emit_once(planning, PlanRepaired, revision=revision, repairs=check.repairs)
+    return check.problems
 
 
 async def _given_plan(planning: _Planning) -> Plan:
@@ -238,7 +255,7 @@ async def _given_plan(planning: _Planning) -> Plan:
         raise TaskError("the plan in the workflow is invalid: " + "; ".join(problems)) from exc
     check = planning.check(plan)
     if check.repairs:
-        await _emit(planning, PlanRepaired, revision=1, repairs=check.repairs)
+        await _emit_once(planning, PlanRepaired, revision=1, repairs=check.repairs)
     if not check.is_ok:
         raise TaskError("the plan in the workflow is invalid: " + "; ".join(check.problems))
     await _created(planning, check.plan, revision=1, reason="the plan written in the workflow")
@@ -247,7 +264,7 @@ async def _given_plan(planning: _Planning) -> Plan:
 
 async def _ask_planner(
     planning: _Planning, model: type[Plan], prompt: str, *, revision: int, ask: int
-) -> JsonValue:
+) -> _Answer:
     """The planner's answer, as an agent task of its own (journaled, approvable)."""
     spec = planning.spec
     planner = planning.frame.workflow.agent(spec.planner)
@@ -269,12 +286,50 @@ async def _ask_planner(
         workflow=workflow, prefix=f"{planning.qid}/", iteration=revision, writes_output=False
     )
     outcome = await planning.run.run_node(ask_task, frame)
+    qid = frame.qualify(ask_task.id)
     if outcome.status == "waiting":
         raise ApprovalRequired("the plan waits for approval")
-    if not outcome.ok:
-        message = f"the planner failed: {outcome.reason}"
-        raise TaskError(message, task_id=planning.qid)
-    return outcome.output
+    if outcome.ok:
+        return _Answer(output=outcome.output, is_edited=_is_edited(planning, qid, revision))
+    failure = _failure(planning, qid, revision)
+    if isinstance(failure, ApprovalDenied):  # turned down: plan again, with the reason
+        return _Answer(problems=(f"a person turned this plan down: {failure.reason}",))
+    if failure is not None and failure.error_type == "OutputValidationError":
+        return _Answer(problems=(f"the answer was not a valid plan: {failure.message}",))
+    raise TaskError(f"the planner failed: {outcome.reason}", task_id=planning.qid)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Answer:
+    """What one ask of the planner gave: a plan to check, or problems to ask again with."""
+
+    output: JsonValue = None
+    problems: tuple[str, ...] = ()
+    is_edited: bool = False
+    """A person approved the plan with edits (its problems are reported as theirs)."""
+
+
+def _is_edited(planning: _Planning, qid: TaskId, revision: int) -> bool:
+    return any(
+        isinstance(e, ApprovalGranted)
+        and e.task_id == qid
+        and e.iteration == revision
+        and e.is_edited
+        for e in planning.run.recorder.events
+    )
+
+
+def _failure(planning: _Planning, qid: TaskId, revision: int) -> ApprovalDenied | TaskFailed | None:
+    """Why an ask of the planner failed: a person's denial, else its last recorded failure."""
+    found: ApprovalDenied | TaskFailed | None = None
+    for event in planning.run.recorder.events:
+        if getattr(event, "task_id", None) != qid or getattr(event, "iteration", 0) != revision:
+            continue
+        if isinstance(event, ApprovalDenied):
+            return event
+        if isinstance(event, TaskFailed):
+            found = event
+    return found
 
 
 async def _created(planning: _Planning, plan: Plan, *, revision: int, reason: str) -> None:
@@ -317,60 +372,26 @@ async def _emit(planning: _Planning, kind: type[Any], **fields: Any) -> None:  #
     await planning.run.recorder.emit(kind, task_id=planning.qid, **fields)
 
 
-async def _open_knowledge(planning: _Planning) -> KnowledgeBase | None:
-    spec = planning.spec
-    if spec.docs is None or spec.passages == 0:
-        return None
-    directory = planning.frame.evaluate(spec.docs)
-    if not directory:
-        return None
-    return await asyncio.to_thread(_open, str(directory))
+async def _emit_once(planning: _Planning, kind: type[Any], **fields: Any) -> None:  # Any: event
+    """Emit unless the log already holds this very event (a resumed run goes over it again)."""
+    for event in planning.run.recorder.events:
+        is_same = isinstance(event, kind) and getattr(event, "task_id", None) == planning.qid
+        if is_same and all(getattr(event, k) == v for k, v in fields.items()):
+            return
+    await _emit(planning, kind, **fields)
 
 
-def _open(directory: str) -> KnowledgeBase:
-    return KnowledgeBase.open(Path(directory).expanduser())
-
-
-async def _retrieve_all(
+async def _sources(
     planning: _Planning, plan: Plan, tasks: tuple[Task, ...]
 ) -> dict[str, list[dict[str, JsonValue]]]:
-    """The passages that best match each step; all of them written to ``sources``."""
+    """The passages that best match each step (asked with its instruction and the goal)."""
     steps = {s.id: s for s in plan.steps}
-    found: dict[str, list[dict[str, JsonValue]]] = {}
-    for task in tasks:
-        step = steps.get(task.id)
-        query = f"{step.instruction if step else task.instruction} {planning.goal}"
-        found[task.id] = await _retrieve(planning, TaskId(f"{planning.qid}/{task.id}"), query)
-    context = planning.frame.context
-    known = _as_mapping(context.get(SOURCES_KEY))
-    merged = {**known, **{str(p["id"]): p for ps in found.values() for p in ps}}
-    if merged != known:
-        await planning.run.recorder.write(
-            context, SOURCES_KEY, merged, task_id=planning.qid, writer=None
-        )
-    return found
-
-
-async def _retrieve(planning: _Planning, step: TaskId, query: str) -> list[dict[str, JsonValue]]:
-    for event in planning.run.recorder.events:
-        if isinstance(event, SourcesRetrieved) and event.task_id == step:
-            return list(event.passages)
-    knowledge = planning.knowledge
-    assert knowledge is not None
-    hits = knowledge.search(query, limit=planning.spec.passages)
-    passages = tuple(_passage_json(p) for p in hits)
-    await planning.run.recorder.emit(SourcesRetrieved, task_id=step, query=query, passages=passages)
-    return list(passages)
-
-
-def _passage_json(passage: Passage) -> dict[str, JsonValue]:
-    return {
-        "id": passage.id,
-        "document": passage.document,
-        "title": passage.title,
-        "text": passage.text,
-        "score": round(passage.score, 4),
+    queries = {
+        TaskId(f"{planning.qid}/{t.id}"): f"{steps[t.id].instruction} {planning.goal}"
+        for t in tasks
     }
+    found = await planning.retrieval.for_steps(planning.frame.context, queries, by=planning.qid)
+    return {step.rsplit("/", 1)[-1]: passages for step, passages in found.items()}
 
 
 def _decorated(task: Task, goal: str, passages: list[dict[str, JsonValue]]) -> Task:
@@ -405,7 +426,3 @@ def _unfinished(failed: Mapping[str, str], rejected: Mapping[str, str], revision
 def _short(value: JsonValue) -> str:
     text = value if isinstance(value, str) else str(value)
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _as_mapping(value: JsonValue) -> dict[str, JsonValue]:
-    return dict(value) if isinstance(value, dict) else {}

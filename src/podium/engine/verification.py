@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import JsonValue, ValidationError
 
 from podium.engine.frame import Frame
-from podium.engine.planning import SOURCES_KEY
 from podium.engine.recorder import Draft
+from podium.engine.retrieval import SOURCES_KEY
 from podium.errors import TaskError
 from podium.event import ClaimVerified
 from podium.ids import TaskId

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import textwrap
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -297,6 +298,60 @@ async def test_a_planner_that_never_gives_a_usable_plan_fails_the_run(
     assert result.tasks["plan"].status == "failed"
 
 
+async def test_a_planner_answer_that_keeps_breaking_the_schema_is_asked_for_again(
+    store: SqliteStore,
+) -> None:
+    # the schema's repairs come first; when they run out, the plan is asked for again
+    too_many = plan(*(step(f"s{i}") for i in range(4)))
+    planner = [too_many] * 3  # the first ask and its two repairs
+    model = ScriptedModel({"planner": planner, "planner-2": [plan(step("a"))], "a": ["A"]})
+    result = await run(store, model, flow(max_tasks=3))
+
+    assert result.ok, result.error
+    (rejected,) = of(result, PlanRejected)
+    (problem,) = rejected.problems
+    assert problem.startswith("the answer was not a valid plan:")
+    assert problem in prompts(model, "plan/planner-2")[0]
+
+
+async def test_a_plan_turned_down_by_a_person_is_planned_again_with_the_reason(
+    store: SqliteStore,
+) -> None:
+    waiting = await run(store, ScriptedModel({"planner": [plan(step("a"))]}), approve_plan=True)
+    denial = Decision(kind="approval_denied", by="ana", reason="research the rules first")
+    await record_decision(store, waiting.run_id, "plan/planner", denial)
+    planner = ScriptedModel({"planner-2": [plan(step("rules"), step("a", needs=("rules",)))]})
+
+    again = await engine(store, planner).resume(flow(), waiting.run_id)
+
+    assert again.status == "waiting"  # the new plan needs approval too
+    (rejected,) = of(again, PlanRejected)
+    assert rejected.problems == ("a person turned this plan down: research the rules first",)
+    assert "research the rules first" in prompts(planner, "plan/planner-2")[0]
+    asked = [r.task_id for r in of(again, ApprovalRequested)]
+    assert asked == ["plan/planner", "plan/planner-2"]
+
+
+async def test_a_resumed_run_does_not_record_its_plan_problems_twice(
+    store: SqliteStore,
+) -> None:
+    clash = plan(step("a"), step("a", does="Something else"))
+    model = ScriptedModel({"planner": [clash]})
+    waiting = await run(store, model, approve_plan=True)
+    granted = Decision(kind="approval_granted", by="ana")
+    await record_decision(store, waiting.run_id, "plan/planner", granted)
+    again = await engine(store, ScriptedModel({"planner-2": [plan(step("a"))]})).resume(
+        flow(), waiting.run_id
+    )
+    assert again.status == "waiting"  # the second plan waits for approval in turn
+    await record_decision(store, waiting.run_id, "plan/planner-2", granted)
+
+    done = await engine(store, ScriptedModel({"a": ["A"]})).resume(flow(), waiting.run_id)
+
+    assert done.ok, done.error
+    assert [(e.revision, e.ask) for e in of(done, PlanRejected)] == [(1, 1)]
+
+
 # -- re-planning ---------------------------------------------------------------------------------
 
 
@@ -467,7 +522,8 @@ async def test_an_edited_plan_that_is_invalid_goes_back_to_the_planner(
     assert again.status == "waiting"
     (rejected,) = of(again, PlanRejected)
     (problem,) = rejected.problems
-    assert problem.startswith("steps.0.agent: ") and "'researcher'" in problem
+    assert problem.startswith("the plan as a person edited it: steps.0.agent: ")
+    assert "'researcher'" in problem
     assert problem in prompts(planner, "plan/planner-2")[0]
     assert {r.task_id for r in of(again, ApprovalRequested)} == {"plan/planner", "plan/planner-2"}
 
@@ -633,6 +689,24 @@ async def test_without_docs_nothing_is_retrieved(store: SqliteStore) -> None:
     assert "sources" not in result.context
     assert "Sources (cite them" not in prompts(model, "plan/a")[0]
     assert "Documents the steps can use" not in prompts(model, "plan/planner")[0]
+
+
+async def test_a_replay_is_shown_the_recorded_passages_even_with_the_documents_gone(
+    store: SqliteStore, docs: Path
+) -> None:
+    steps = plan(step("size", does="Find how much the e-bike market grew"))
+    model = ScriptedModel({"planner": [steps], "size": ["+20%"]})
+    first = await run(store, model, flow(docs="docs", passages=1), docs=str(docs))
+    assert first.ok, first.error
+    shutil.rmtree(docs)
+
+    replayed = await engine(store, ScriptedModel([])).replay(
+        flow(docs="docs", passages=1), first.run_id
+    )
+
+    assert replayed.ok, replayed.error
+    (retrieved,) = of(replayed, SourcesRetrieved)
+    assert [p["id"] for p in retrieved.passages] == ["market.md#1"]
 
 
 # -- validation ----------------------------------------------------------------------------------
