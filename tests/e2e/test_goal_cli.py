@@ -369,9 +369,27 @@ def test_goal_options_with_a_workflow_file_exit_2(cli: PodiumCli, docs: Path) ->
     result = cli("run", "podium.yaml", "--docs", str(docs), "--model", "scripted")
 
     assert result.returncode == 2
-    assert "--team, --docs, --plan-only and --approve-plan apply to a goal, not a file" in _words(
-        result.stderr
-    )
+    said = _words(result.stderr)
+    assert "--team, --docs, --plan-only and --approve-plan apply to a goal, not a file" in said
+    assert "a workflow takes documents as an input: -i docs=DIR" in said
+    assert not cli.store.exists()
+
+
+def test_a_goal_too_long_for_a_file_name_runs_as_a_goal(cli: PodiumCli) -> None:
+    goal = f"{GOAL}, covering {', '.join(f'city {n}' for n in range(40))}"
+    assert len(goal.encode()) > 255  # over NAME_MAX: asking the OS about it as a file fails
+
+    report = cli.json("run", goal, "--model", "scripted")
+
+    assert report["status"] == "succeeded"
+    assert cli.json("show", report["run_id"])["goal"] == goal
+
+
+def test_a_workflow_file_name_too_long_for_the_os_is_not_found(cli: PodiumCli) -> None:
+    result = cli("run", "x" * 300 + ".yaml", "--model", "scripted")
+
+    assert result.returncode == 2
+    assert "no workflow file" in result.stderr
     assert not cli.store.exists()
 
 

@@ -248,9 +248,11 @@ def run_command(
         output="json" if json_output else "quiet" if quiet else "view",
     )
     path = Path(target)
-    if path.is_file() or (path.suffix in (".yaml", ".yml") and " " not in target):
+    if _is_file(path) or (path.suffix in (".yaml", ".yml") and " " not in target):
         if team or docs or plan_only or approve_plan:
             msg = "--team, --docs, --plan-only and --approve-plan apply to a goal, not a file"
+            if docs:
+                msg += "; a workflow takes documents as an input: -i docs=DIR"
             raise typer.BadParameter(msg, param_hint="FILE|GOAL")
         raise typer.Exit(run_workflow(path, options))
     from podium.cli.goal import GoalOptions, run_goal  # goal mode builds on this module
@@ -286,13 +288,28 @@ def _yaml_value(raw: str) -> JsonValue:
         return raw  # e.g. a YAML date: keep the text the user typed
 
 
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` names a file; False when it cannot (a goal too long for a file name)."""
+    try:
+        return path.is_file()
+    except OSError:  # ENAMETOOLONG and the like, which is_file() does not swallow
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # as in _is_file
+        return False
+
+
 def _errors(exc: ValidationError) -> str:
     return "; ".join(str(e["msg"]) for e in exc.errors())
 
 
 def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
     """Run a workflow (a file or an object), print as ``options`` asks; return the exit code."""
-    if isinstance(source, Path) and not source.exists():
+    if isinstance(source, Path) and not _exists(source):
         error_console().print(
             Text(
                 f"no workflow file {str(source)!r} (to run a goal, write it in plain words: "
