@@ -228,6 +228,31 @@ def test_plan_only_json_gives_the_run_the_plan_and_the_workflow(cli: PodiumCli) 
     assert ran == {"plan", "plan/planner"}  # planned, and no step ran
 
 
+def test_a_multi_line_goal_stays_a_comment_in_the_plan_only_workflow(cli: PodiumCli) -> None:
+    goal = f"{GOAL}\ntasks: []\n\n  in two lines"
+
+    planned = cli("run", goal, "--model", "scripted", "--plan-only")
+
+    assert planned.returncode == 0, planned.stderr
+    header = planned.stdout.split("\nname: ")[0].splitlines()
+    assert header[:3] == [f"# Planned by podium for: {GOAL}", "#   tasks: []", "#   "]
+    assert all(line.startswith("#") for line in header)
+    cli.write("planned.yaml", planned.stdout)
+    report = cli.json("run", "planned.yaml", "--model", "scripted")
+    assert report["status"] == "succeeded"
+    assert cli.json("show", report["run_id"])["inputs"]["goal"] == goal
+
+
+def test_plan_only_with_approve_plan_is_refused(cli: PodiumCli) -> None:
+    result = cli("run", GOAL, "--model", "scripted", "--plan-only", "--approve-plan")
+
+    assert result.returncode == 2
+    said = _words(result.stderr)
+    assert "--plan-only and --approve-plan do not go together" in said
+    assert "--plan-only prints the plan as a workflow file to check and edit" in said
+    assert not cli.store.exists()  # nothing ran, so no run waits for an approval it cannot get
+
+
 @pytest.fixture
 def waiting(cli: PodiumCli) -> str:
     """A goal run stopped before its plan runs, waiting for ``plan/planner`` to be approved."""

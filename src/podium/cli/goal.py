@@ -201,9 +201,9 @@ def plan_workflow_yaml(team_path: Path, plan: Mapping[str, Any], inputs: Mapping
         if isinstance(declared.get(name), dict):
             declared[name]["default"] = value
             declared[name].pop("required", None)
+    goal = "\n#   ".join(str(inputs.get("goal")).splitlines())  # every line a comment
     header = (
-        f"# Planned by podium for: {inputs.get('goal')}\n"
-        "# Edit the steps, then run it: podium run THIS_FILE\n"
+        f"# Planned by podium for: {goal}\n# Edit the steps, then run it: podium run THIS_FILE\n"
     )
     return header + yaml.dump(
         data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100

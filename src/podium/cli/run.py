@@ -255,6 +255,12 @@ def run_command(
                 msg += "; a workflow takes documents as an input: -i docs=DIR"
             raise typer.BadParameter(msg, param_hint="FILE|GOAL")
         raise typer.Exit(run_workflow(path, options))
+    if plan_only and approve_plan:  # the plan-only workflow lives in memory: none to approve
+        msg = (
+            "--plan-only and --approve-plan do not go together: --plan-only prints the plan "
+            "as a workflow file to check and edit, then `podium run FILE` runs it"
+        )
+        raise typer.BadParameter(msg, param_hint="'--approve-plan'")
     from podium.cli.goal import GoalOptions, run_goal  # goal mode builds on this module
 
     chosen = GoalOptions(team=team, docs=docs, plan_only=plan_only, approve_plan=approve_plan)
