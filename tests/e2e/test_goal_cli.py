@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from podium_cli import PodiumCli
+from test_goal_terminal import converse
 
 from podium.knowledge import KnowledgeBase
 
@@ -313,6 +315,47 @@ def test_denying_the_plan_fails_the_run_and_nothing_runs(cli: PodiumCli, waiting
     assert tasks["answer"]["status"] == "skipped"
     assert not PLANNED & set(tasks)
     assert cli.json("approvals") == []
+
+
+_EDITOR = """\
+import pathlib, sys
+plan = pathlib.Path(sys.argv[1])
+plan.write_text(plan.read_text().replace("agent: researcher", "agent: writer"))
+"""
+"""An editor that gives the plan's research step to the writer."""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_a_plan_edited_at_the_terminal_runs_as_edited(cli: PodiumCli) -> None:
+    editor = cli.write("editor.py", f"#!{sys.executable}\n{_EDITOR}")
+    editor.chmod(0o755)
+    cli.env["EDITOR"] = str(editor)
+
+    code, screen = converse(
+        cli, {b"Run this plan?": b"e\n"}, "run", GOAL, "--model", "scripted", "--approve-plan"
+    )
+
+    assert code == 0, screen
+    (run,) = cli.json("runs")
+    state = cli.json("show", run["run_id"])
+    assert state["status"] == "succeeded"
+    assert state["tasks"]["plan/research"]["agent"] == "writer"
+    assert [s["agent"] for s in state["plans"][-1]["steps"]] == ["writer", "analyst", "reviewer"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_a_plan_left_unchanged_in_the_editor_runs_as_proposed(cli: PodiumCli) -> None:
+    cli.env["EDITOR"] = "true"  # exits without saving: no change
+
+    code, screen = converse(
+        cli, {b"Run this plan?": b"e\n"}, "run", GOAL, "--model", "scripted", "--approve-plan"
+    )
+
+    assert code == 0, screen
+    (run,) = cli.json("runs")
+    state = cli.json("show", run["run_id"])
+    assert state["status"] == "succeeded"
+    assert state["tasks"]["plan/research"]["agent"] == "researcher"
 
 
 def test_podium_yaml_here_is_the_team(cli: PodiumCli) -> None:

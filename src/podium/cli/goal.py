@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import typer
+import click
 import yaml
 from pydantic import JsonValue
 from rich.prompt import Prompt
@@ -106,9 +106,9 @@ def _ask_about_plan(goal: str, options: RunOptions, state: RunState) -> int | No
         decision = Decision(kind="approval_denied", by=by, reason=reason)
     else:
         edited = None
-        if answer == "e":
+        if answer == "e":  # None when the editor saved no change: the plan as proposed
             text = yaml.safe_dump(proposed, sort_keys=False, allow_unicode=True)
-            edited = typer.edit(text, extension=".yaml")
+            edited = click.edit(text, extension=".yaml")
         decision = Decision(
             kind="approval_granted", by=by, is_edited=edited is not None, output=edited
         )
