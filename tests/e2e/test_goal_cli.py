@@ -125,6 +125,7 @@ def test_a_goal_prints_the_answer_and_its_claims(cli: PodiumCli) -> None:
     assert f"\n{ANSWER}\n" in out
     assert _section(out, "Claims") == [f"{i}. {c} (no source)" for i, c in enumerate(CLAIMS, 1)]
     assert "Sources" not in out.splitlines()
+    assert re.search(r"\n\nverified: 2 of 2 claims supported\nrun \S+ succeeded", out), out
     _run_id(out)
     assert result.stderr == ""
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from podium.errors import ConfigError, PodiumError
+from podium.event import ClaimVerified
 from podium.ids import TaskId
 from podium.run import RunState, TaskState, tasks_in_graph_order
 
@@ -30,6 +32,7 @@ __all__ = [
     "answer_renderable",
     "agent_label",
     "error_console",
+    "final_verdicts",
     "format_cost",
     "format_duration",
     "format_time",
@@ -216,17 +219,31 @@ def _parent_of(task_id: TaskId) -> TaskId | None:
     return TaskId(head) if slash else None
 
 
+def final_verdicts(state: RunState) -> list[ClaimVerified]:
+    """The verdicts of the run's last verification: the last draft checked, at its last check.
+
+    A revision loop checks a draft once per iteration; only the last check speaks for the
+    answer the run gives.
+    """
+    if not state.claims:
+        return []
+    subject = state.claims[-1].subject
+    last = max(c.iteration for c in state.claims if c.subject == subject)
+    return [c for c in state.claims if c.subject == subject and c.iteration == last]
+
+
 def answer_renderable(state: RunState) -> RenderableType | None:
-    """A cited answer (``podium.synthesis.Answer``) with its claims and sources; None if the
-    output is not one."""
+    """A cited answer (``podium.synthesis.Answer``) with its claims, its sources and how its
+    verification went; None if the output is not one."""
     output = state.output
     if not isinstance(output, dict) or "answer" not in output or "claims" not in output:
         return None
-    verdicts = {c.claim: c.verdict for c in state.claims}
+    verdicts = {c.claim: c.verdict for c in final_verdicts(state)}
     numbers: dict[str, int] = {}
     parts: list[RenderableType] = [Text(str(output["answer"]))]
     claims = output.get("claims") or []
-    if isinstance(claims, list) and claims:
+    claims = claims if isinstance(claims, list) else []
+    if claims:
         parts.append(Text("\nClaims", style="bold"))
         for index, claim in enumerate(claims, start=1):
             parts.append(_claim_line(index, claim, numbers, verdicts))
@@ -242,18 +259,40 @@ def answer_renderable(state: RunState) -> RenderableType | None:
             if excerpt:
                 line.append(f"\n    {excerpt}", style="dim")
             parts.append(line)
+    if claims:
+        parts.append(Text("\n").append_text(_verification_line(state, claims, verdicts)))
     return Group(*parts)
 
 
 def _claim_line(
     index: int, claim: Any, numbers: dict[str, int], verdicts: Mapping[str, str]
 ) -> Text:  # Any: a claim as JSON
-    text = str(claim.get("text", "")) if isinstance(claim, dict) else str(claim)
+    line = Text(f"{index}. {_claim_text(claim)} ")
     cited = claim.get("sources", []) if isinstance(claim, dict) else []
     marks = "".join(f"[{numbers.setdefault(str(s), len(numbers) + 1)}]" for s in cited)
-    line = Text(f"{index}. {text} ")
     line.append(marks or "(no source)", style="cyan" if marks else "yellow")
-    verdict = verdicts.get(text)
+    verdict = verdicts.get(_claim_text(claim))
     if verdict is not None and verdict != "supported":
         line.append(f"  {verdict}", style="red")
     return line
+
+
+def _claim_text(claim: Any) -> str:  # Any: a claim as JSON
+    return str(claim.get("text", "")) if isinstance(claim, dict) else str(claim)
+
+
+def _verification_line(state: RunState, claims: list[Any], verdicts: Mapping[str, str]) -> Text:
+    """``verified: 2 of 3 claims supported; 1 unsupported after 3 checks`` (yellow unless all
+    are supported), or that nothing verified the claims."""
+    if not verdicts:
+        return Text("not verified: no verifier checked these claims", style="yellow")
+    counts = Counter(verdicts.get(_claim_text(c), "not checked") for c in claims)
+    supported = counts.pop("supported", 0)
+    noun = "claim" if len(claims) == 1 else "claims"
+    line = f"verified: {supported} of {len(claims)} {noun} supported"
+    if not counts:
+        return Text(line, style="green")
+    subject = state.claims[-1].subject
+    checks = len({c.iteration for c in state.claims if c.subject == subject})
+    left = ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+    return Text(f"{line}; {left} after {checks} check{'' if checks == 1 else 's'}", style="yellow")

@@ -6,11 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from rich.console import Console
+from pydantic import JsonValue
+from rich.console import Console, Group
+from rich.text import Text
 
 from podium.cli.live import LineView, LiveView, RunView, progress
-from podium.cli.output import format_duration, preview, task_rows
+from podium.cli.output import answer_renderable, format_duration, preview, task_rows
 from podium.event import (
+    ClaimVerified,
     Event,
     GraphNode,
     MapExpanded,
@@ -20,6 +23,7 @@ from podium.event import (
     TaskFailed,
     TaskStarted,
     TaskSucceeded,
+    Verdict,
 )
 from podium.ids import RunId, TaskId
 from podium.run import RunState
@@ -204,3 +208,67 @@ def test_the_views_take_every_kind_of_event() -> None:
     assert live.state is not None
     assert live.state.tasks[TaskId("plan/check")].status == "skipped"  # never ran; run over
     assert "plan/check" in console.export_text()
+
+
+GROWTH = "The market grew quickly."
+LEADERS = "Two companies lead it."
+
+
+def _verified(*rounds: tuple[Verdict, Verdict]) -> RunState:
+    """A run answering with two claims, each round of ``rounds`` one check of both claims
+    (their verdicts), in loop iterations 0, 1, ..."""
+    claims: list[JsonValue] = [
+        {"text": GROWTH, "sources": ["a.md#1"]},
+        {"text": LEADERS, "sources": []},
+    ]
+    state = RunState(run_id=RUN, output={"answer": "It grew.", "claims": claims})
+    for iteration, verdicts in enumerate(rounds):
+        for claim, verdict in zip((GROWTH, LEADERS), verdicts, strict=True):
+            state.claims.append(
+                ClaimVerified(seq=len(state.claims) + 1, run_id=RUN, at=T0, task_id=TaskId("check"),
+                              subject="draft", claim=claim, verdict=verdict,
+                              iteration=iteration)
+            )  # fmt: skip
+    return state
+
+
+def _last_line(state: RunState) -> Text:
+    shown = answer_renderable(state)
+    assert isinstance(shown, Group)
+    last = shown.renderables[-1]
+    assert isinstance(last, Text)
+    return last
+
+
+def test_an_answer_ends_with_its_final_verification() -> None:
+    state = _verified(("supported", "unsupported"), ("supported", "supported"))
+
+    line = _last_line(state)
+
+    assert line.plain == "\nverified: 2 of 2 claims supported"  # the last check speaks
+    assert [span.style for span in line.spans] == ["green"]
+
+
+def test_an_answer_with_unsupported_claims_says_so_in_yellow() -> None:
+    rounds: list[tuple[Verdict, Verdict]] = [("supported", "unsupported")] * 2
+    state = _verified(*rounds, ("contradicted", "unsupported"))
+    console = Console(width=100, record=True)
+
+    console.print(answer_renderable(state))
+
+    line = _last_line(state)
+    assert (
+        line.plain
+        == "\nverified: 0 of 2 claims supported; 1 contradicted, 1 unsupported after 3 checks"
+    )
+    assert [span.style for span in line.spans] == ["yellow"]
+    text = console.export_text()
+    assert f"1. {GROWTH} [1]  contradicted\n" in text
+    assert f"2. {LEADERS} (no source)  unsupported\n" in text
+
+
+def test_an_answer_nothing_verified_is_not_shown_as_verified() -> None:
+    line = _last_line(_verified())
+
+    assert line.plain == "\nnot verified: no verifier checked these claims"
+    assert [span.style for span in line.spans] == ["yellow"]
