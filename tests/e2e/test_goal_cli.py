@@ -170,6 +170,34 @@ def test_with_docs_the_answer_cites_real_passages(cli: PodiumCli, docs: Path) ->
     assert set(ids) <= set(state["sources"])
 
 
+def test_a_goal_as_json_gives_the_verdicts_and_the_cited_passages(
+    cli: PodiumCli, docs: Path
+) -> None:
+    report = cli.json("run", GOAL, "--model", "scripted", "--docs", "docs")
+
+    assert [(c["claim"], c["verdict"]) for c in report["claims"]] == [
+        (claim, "supported") for claim in CLAIMS
+    ]
+    assert all(c["evidence"] and c["sources"] for c in report["claims"])
+    cited = {s for c in report["claims"] for s in c["sources"]}
+    assert set(report["sources"]) == cited
+    with KnowledgeBase.open(docs, cache_dir=cli.dir / "check-index") as knowledge:
+        for passage_id, passage in report["sources"].items():
+            found = knowledge.passage(passage_id)
+            assert found is not None
+            assert passage == {"document": found.document, "title": found.title, "text": found.text}
+    assert report["hallucination_rate"] == 0.0
+
+
+def test_a_workflow_without_verification_has_no_verdicts_in_its_json(cli: PodiumCli) -> None:
+    cli.write("podium.yaml", TEAM)
+
+    report = cli.json("run", "podium.yaml", "-i", f"goal={GOAL}", "--model", "scripted")
+
+    assert report["status"] == "succeeded"
+    assert set(report) == {"run_id", "status", "output", "error", "tasks"}
+
+
 def test_show_lists_the_plan_and_the_verified_claims(cli: PodiumCli, docs: Path) -> None:
     run_id = _run_id(cli("run", GOAL, "--model", "scripted", "--docs", str(docs)).stdout)
 

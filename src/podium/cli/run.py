@@ -29,6 +29,7 @@ from podium.cli.output import (
     EXIT_WAITING,
     answer_renderable,
     error_console,
+    final_verdicts,
     output_renderable,
     print_json,
     report_error,
@@ -182,8 +183,8 @@ JsonOption = Annotated[
     bool,
     typer.Option(
         "--json",
-        help="Print one JSON object (run_id, status, output, error, tasks) and nothing else on "
-        "stdout.",
+        help="Print one JSON object (run_id, status, output, error, tasks; for a verified "
+        "answer also claims, sources and hallucination_rate) and nothing else on stdout.",
     ),
 ]
 QuietOption = Annotated[
@@ -421,13 +422,31 @@ def _json_result(state: RunState) -> dict[str, JsonValue]:
         }
         for task in state.tasks.values()
     }
-    return {
+    result: dict[str, JsonValue] = {
         "run_id": state.run_id,
         "status": state.status,
         "output": state.output,
         "error": state.error,
         "tasks": tasks,
     }
+    return result | _json_verification(state)
+
+
+def _json_verification(state: RunState) -> dict[str, JsonValue]:
+    """The final verification's verdicts, the passages they cite and the hallucination rate
+    (over every claim checked, as ``podium show`` gives it); nothing when no claim was checked."""
+    verdicts = final_verdicts(state)
+    if not verdicts:
+        return {}
+    claims: list[JsonValue] = [
+        {"claim": v.claim, "verdict": v.verdict, "sources": list(v.sources), "evidence": v.evidence}
+        for v in verdicts
+    ]
+    cited = dict.fromkeys(s for v in verdicts for s in v.sources if s in state.sources)
+    sources: dict[str, JsonValue] = {
+        s: {key: state.sources[s].get(key) for key in ("document", "title", "text")} for s in cited
+    }
+    return {"claims": claims, "sources": sources, "hallucination_rate": state.hallucination_rate}
 
 
 def _print_failure(state: RunState) -> None:
