@@ -106,6 +106,7 @@ async def aresume(
     *,
     store: Store | None = None,
     replay: bool = False,
+    budget: Budget | None = None,
     on_event: Callable[[Event], None] | None = None,
     on_token: Callable[[TaskId, str], None] | None = None,
 ) -> RunResult:
@@ -122,12 +123,19 @@ async def aresume(
             from, loaded again. A workflow changed since then is used as it is now.
         store: the store holding the run; by default the one ``arun`` uses.
         replay: re-execute from the log as a new run instead of continuing.
+        budget: new limits for the rest of the run: each replaces the one given when the run
+            started (or was last resumed with limits); the others stay, and so do the
+            workflow's own (the lower of each wins). Recorded, and kept by later resumes and
+            replays. Not for a replay, which runs under the limits its run last had.
         on_event: called with each event as it is recorded.
         on_token: called with ``(task id, text)`` as models stream.
 
     Raises:
-        ConfigError: no such run, it already succeeded, or its workflow file is gone.
+        ConfigError: no such run, it already succeeded, its workflow file is gone, or a
+            budget was given for a replay.
     """
+    if replay and budget is not None:
+        raise ConfigError("a replay runs under the limits its run last had: give no budget")
     async with AsyncExitStack() as stack:
         if store is None:
             from podium.stores.location import default_store_path
@@ -145,7 +153,7 @@ async def aresume(
         )
         if replay:
             return await engine.replay(flow, RunId(run_id))
-        return await engine.resume(flow, RunId(run_id))
+        return await engine.resume(flow, RunId(run_id), budget=budget)
 
 
 def _subscribers(on_event: Callable[[Event], None] | None) -> tuple[Callable[[Event], None], ...]:

@@ -134,6 +134,10 @@ class RunResumed:
     fingerprint: str = ""
     is_replay: bool = False
     """True for ``podium replay``: model and tool results come from the log only."""
+    budget: dict[str, JsonValue] | None = None
+    """Limits given for this run on top of the workflow's from here on (``podium resume
+    --max-calls``...), in place of those its start or an earlier resume recorded; None: those
+    stay. A later resume and a replay keep the latest."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ output is a pipe, so the CLI prints one line per task instead of the live view.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import sqlite3
@@ -337,6 +338,25 @@ def test_a_failing_run_exits_1_and_is_recorded_as_failed(cli: Cli) -> None:
     assert runs[0]["status"] == "failed"
     assert runs[0]["tasks_failed"] == 1
     assert "extract" in runs[0]["error"]
+
+
+def test_a_run_stopped_by_its_budget_goes_on_when_resume_raises_it(cli: Cli) -> None:
+    cli.write("brief.yaml", BRIEF)
+    first = cli("run", "brief.yaml", "--model", "scripted", "--max-calls", "1", "--json")
+    assert first.returncode == 1, first.stderr
+    run_id = json.loads(first.stdout)["run_id"]
+    assert "over its max_model_calls of 1" in json.loads(first.stdout)["error"]
+
+    again = cli("resume", run_id, "--json")
+    assert again.returncode == 1  # the same limit stops it again before anything runs
+    assert "over its max_model_calls of 1" in json.loads(again.stdout)["error"]
+    bad = cli("resume", run_id, "--max-time", "soon")
+    assert bad.returncode == 2, bad.stderr
+
+    report = cli.json("resume", run_id, "--max-calls", "10")
+
+    assert report["status"] == "succeeded"
+    assert report["output"] == "# Cat report\n\nCats rule the house."
 
 
 @pytest.mark.parametrize("command", [(), ("run",), ("runs",), ("show",), ("validate",)])

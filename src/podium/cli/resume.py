@@ -15,9 +15,22 @@ import typer
 
 import podium
 from podium import PodiumError, SqliteStore
+from podium.budget import Budget
 from podium.cli.live import RunView
 from podium.cli.output import report_error
-from podium.cli.run import JsonOption, QuietOption, RunOptions, StoreOption, run_in_view
+from podium.cli.run import (
+    JsonOption,
+    MaxCallsOption,
+    MaxCostOption,
+    MaxTasksOption,
+    MaxTimeOption,
+    MaxTokensOption,
+    QuietOption,
+    RunOptions,
+    StoreOption,
+    parse_budget,
+    run_in_view,
+)
 from podium.cli.runs import resolve_run
 from podium.ids import RunId
 from podium.stores.location import default_store_path
@@ -41,6 +54,11 @@ def resume_command(
     *,
     workflow: WorkflowOption = None,
     store: StoreOption = None,
+    max_cost: MaxCostOption = None,
+    max_tokens: MaxTokensOption = None,
+    max_calls: MaxCallsOption = None,
+    max_tasks: MaxTasksOption = None,
+    max_time: MaxTimeOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -50,8 +68,20 @@ def resume_command(
     replays the model and tool calls it had completed (none is paid for or executed twice) and
     makes only the call that was in flight again. Failed tasks are attempted again, so a run
     can also be retried after fixing what made it fail. Exit status as for `podium run`.
+
+    A run stopped by a budget counts what it used so far, so it stops again unless the limit
+    is raised: --max-cost, --max-tokens, --max-calls, --max-tasks and --max-time replace the
+    limits of the same name given to `podium run` (the others stay) for the rest of the run.
+    The workflow's own `budget:` still holds (the lower limit wins): raise that in the file.
     """
-    raise typer.Exit(_go(run, workflow, store, json_output, quiet, replay=False))
+    budget = parse_budget(
+        max_cost=max_cost,
+        max_tokens=max_tokens,
+        max_calls=max_calls,
+        max_tasks=max_tasks,
+        max_time=max_time,
+    )
+    raise typer.Exit(_go(run, workflow, store, json_output, quiet, replay=False, budget=budget))
 
 
 def replay_command(
@@ -79,6 +109,7 @@ def _go(
     quiet: bool,
     *,
     replay: bool,
+    budget: Budget | None = None,
 ) -> int:
     options = RunOptions(
         store=store or default_store_path(),
@@ -97,6 +128,7 @@ def _go(
             workflow,
             store=opened,
             replay=replay,
+            budget=budget,
             on_event=view.apply,
             on_token=view.token,
         )

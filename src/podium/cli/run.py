@@ -43,6 +43,7 @@ from podium.stores.location import default_store_path
 __all__ = [
     "RunOptions",
     "Start",
+    "parse_budget",
     "parse_input",
     "run_command",
     "run_in_view",
@@ -175,7 +176,8 @@ MaxTimeOption = Annotated[
     typer.Option(
         metavar="DURATION",
         help="Stop the run after this long (90s, 5m, 1h30m). Budgets add to the workflow's "
-        "own: the lower limit wins, and a resumed run keeps them.",
+        "own: the lower limit wins. A resumed run keeps them; `podium resume RUN --max-...` "
+        "replaces them.",
         show_default=False,
     ),
 ]
@@ -229,23 +231,19 @@ def run_command(
     - 130: interrupted with Ctrl-C; the run is recorded as cancelled and its log kept
     """
     values = dict(parse_input(text) for text in inputs or ())
-    limits = {
-        "max_cost": max_cost,
-        "max_tokens": max_tokens,
-        "max_model_calls": max_calls,
-        "max_tasks": max_tasks,
-        "max_wall_time": max_time,
-    }
-    try:
-        budget = Budget.model_validate({k: v for k, v in limits.items() if v is not None})
-    except ValidationError as exc:
-        raise typer.BadParameter(_errors(exc), param_hint="'--max-time'") from None
+    budget = parse_budget(
+        max_cost=max_cost,
+        max_tokens=max_tokens,
+        max_calls=max_calls,
+        max_tasks=max_tasks,
+        max_time=max_time,
+    )
     options = RunOptions(
         store=store or default_store_path(),
         inputs=values,
         model=model,
         max_concurrency=max_concurrency,
-        budget=budget if any(v is not None for v in limits.values()) else None,
+        budget=budget,
         output="json" if json_output else "quiet" if quiet else "view",
     )
     path = Path(target)
@@ -266,6 +264,33 @@ def run_command(
 
     chosen = GoalOptions(team=team, docs=docs, plan_only=plan_only, approve_plan=approve_plan)
     raise typer.Exit(run_goal(target, options, chosen))
+
+
+def parse_budget(
+    *,
+    max_cost: float | None,
+    max_tokens: int | None,
+    max_calls: int | None,
+    max_tasks: int | None,
+    max_time: str | None,
+) -> Budget | None:
+    """The limits the ``--max-*`` options give; None when none is given.
+
+    Raises:
+        typer.BadParameter: ``--max-time`` is not a duration.
+    """
+    limits = {
+        "max_cost": max_cost,
+        "max_tokens": max_tokens,
+        "max_model_calls": max_calls,
+        "max_tasks": max_tasks,
+        "max_wall_time": max_time,
+    }
+    given = {k: v for k, v in limits.items() if v is not None}
+    try:
+        return Budget.model_validate(given) if given else None
+    except ValidationError as exc:
+        raise typer.BadParameter(_errors(exc), param_hint="'--max-time'") from None
 
 
 def parse_input(text: str) -> tuple[str, JsonValue]:

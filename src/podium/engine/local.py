@@ -153,11 +153,18 @@ class LocalEngine:
         run.resolve_models()
         return await run.start(values, goal, source, budget=budget)
 
-    async def resume(self, workflow: Workflow, run_id: RunId) -> RunResult:
+    async def resume(
+        self, workflow: Workflow, run_id: RunId, *, budget: Budget | None = None
+    ) -> RunResult:
         """Continue a run from its log: what completed is kept, the rest runs.
 
         Tasks that succeeded are not run again; a task that was in flight replays the model
         and tool calls its last attempt completed; failed tasks are attempted again.
+
+        The limits given for the run when it started (or at its latest resume that gave
+        some) still apply on top of the workflow's; each limit of ``budget`` replaces the one
+        given before, so a run stopped by a limit can go on (it is recorded, and kept by later
+        resumes). The workflow's own limits still hold: the lower of each wins.
 
         Raises:
             ConfigError: there is no such run, or it already succeeded.
@@ -165,12 +172,16 @@ class LocalEngine:
         """
         events = await self._history(run_id)
         validate(workflow)
-        workflow = with_budget(workflow, _budget_of(events[0]))
+        limits = _replace_limits(_recorded_budget(events), budget)
         run = _Run(
-            self, workflow, run_id=run_id, history=events, journal=Journal.from_events(events)
+            self,
+            with_budget(workflow, limits),
+            run_id=run_id,
+            history=events,
+            journal=Journal.from_events(events),
         )
         run.resolve_models()
-        return await run.resume()
+        return await run.resume(budget=limits if budget is not None else None)
 
     async def replay(self, workflow: Workflow, run_id: RunId) -> RunResult:
         """Run a recorded run again as a new run, feeding every task only from the log.
@@ -184,7 +195,7 @@ class LocalEngine:
         events = await self._history(run_id, allow_succeeded=True)
         validate(workflow)
         journal = Journal.from_events(events, is_replay=True)
-        budget = _budget_of(events[0])
+        budget = _recorded_budget(events)
         run = _Run(self, with_budget(workflow, budget), journal=journal)
         run.resolve_models()
         started = events[0]
@@ -213,10 +224,20 @@ def with_budget(workflow: Workflow, budget: Budget | None) -> Workflow:
     return workflow.model_copy(update={"budget": tightened})
 
 
-def _budget_of(started: Event) -> Budget | None:
-    if isinstance(started, RunStarted) and started.budget:
-        return Budget.model_validate(started.budget)
+def _recorded_budget(events: Sequence[Event]) -> Budget | None:
+    """The limits given for a run: those of its latest resume that gave some, else its start's."""
+    for event in reversed(events):
+        if isinstance(event, RunResumed | RunStarted) and event.budget:
+            return Budget.model_validate(event.budget)
     return None
+
+
+def _replace_limits(recorded: Budget | None, given: Budget | None) -> Budget | None:
+    """``recorded`` with each limit ``given`` sets replaced by it."""
+    if given is None or recorded is None:
+        return given or recorded
+    limits = recorded.model_dump(exclude_none=True) | given.model_dump(exclude_none=True)
+    return Budget.model_validate(limits)
 
 
 def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
@@ -330,14 +351,16 @@ class _Run:
             context = self.context("", self.workflow)
             return await self._drive(context, inputs)
 
-    async def resume(self) -> RunResult:
-        """Record that the run continues and run what its log does not show as done."""
+    async def resume(self, *, budget: Budget | None = None) -> RunResult:
+        """Record that the run continues (with ``budget``, its new limits, if given) and run
+        what its log does not show as done."""
         with bind_run(self.run_id):
             await self.recorder.emit(
                 RunResumed,
                 pid=os.getpid(),
                 fingerprint=self.workflow.fingerprint(),
                 is_replay=self.journal is not None and self.journal.is_replay,
+                budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
             )
             return await self._drive(self.context("", self.workflow), {})
 

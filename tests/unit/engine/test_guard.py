@@ -9,8 +9,10 @@ from typing import TypeVar
 
 import pytest
 
+import podium
 from podium import (
     Agent,
+    ConfigError,
     LoopSpec,
     ModelError,
     ModelRequest,
@@ -29,6 +31,7 @@ from podium.event import (
     BudgetExceeded,
     ContextWritten,
     Event,
+    RunResumed,
     RunStarted,
     TaskStarted,
     ToolCalled,
@@ -319,6 +322,59 @@ async def test_a_resumed_run_counts_the_whole_log(store: SqliteStore) -> None:
     )
     assert final.ok
     assert final.output == "c done"
+
+
+async def test_a_resume_given_limits_replaces_those_given_for_the_run(store: SqliteStore) -> None:
+    engine = LocalEngine(store=store, model=ScriptedModel(priced))
+    flow = chain(Budget(max_model_calls=10))
+    first = await engine.execute(flow, budget=Budget(max_model_calls=1, max_tokens=1000))
+    assert "over its max_model_calls of 1" in (first.error or "")
+
+    other = await engine.resume(flow, first.run_id, budget=Budget(max_tokens=2000))
+    assert "the run made 2 model calls, over its max_model_calls of 1" in (other.error or "")
+
+    raised = await engine.resume(flow, first.run_id, budget=Budget(max_model_calls=2))
+    assert "the run made 3 model calls, over its max_model_calls of 2" in (raised.error or "")
+    assert raised.context["b"] == "b done"
+
+    kept = await engine.resume(flow, first.run_id)  # the latest limits, not the first ones
+    assert "the run made 3 model calls, over its max_model_calls of 2" in (kept.error or "")
+
+    final = await engine.resume(flow, first.run_id, budget=Budget(max_model_calls=3))
+    assert final.ok
+    assert final.output == "c done"
+    assert [e.budget for e in final.events if isinstance(e, RunResumed)] == [
+        {"max_model_calls": 1, "max_tokens": 2000},
+        {"max_model_calls": 2, "max_tokens": 2000},
+        None,
+        {"max_model_calls": 3, "max_tokens": 2000},
+    ]
+
+    replayed = await engine.replay(flow, first.run_id)  # under the latest limits too
+    assert replayed.ok
+    assert isinstance(replayed.events[0], RunStarted)
+    assert replayed.events[0].budget == {"max_model_calls": 3, "max_tokens": 2000}
+
+
+async def test_limits_given_to_a_resume_do_not_lift_the_workflows_own(store: SqliteStore) -> None:
+    engine = LocalEngine(store=store, model=ScriptedModel(priced))
+    first = await engine.execute(chain(Budget(max_tokens=200)))
+    assert "over its max_tokens of 200" in (first.error or "")
+
+    again = await engine.resume(
+        chain(Budget(max_tokens=200)), first.run_id, budget=Budget(max_tokens=10_000)
+    )
+
+    assert "over its max_tokens of 200" in (again.error or "")  # the lower limit wins
+
+
+async def test_a_replay_takes_no_new_limits(store: SqliteStore) -> None:
+    first = await execute(store, chain(), ScriptedModel(priced))
+
+    with pytest.raises(ConfigError, match="a replay runs under the limits its run last had"):
+        await podium.aresume(
+            first.run_id, chain(), store=store, replay=True, budget=Budget(max_tokens=1)
+        )
 
 
 # -- the loop detector -----------------------------------------------------------------------
