@@ -244,6 +244,26 @@ def test_plan_only_prints_a_workflow_that_runs_without_the_planner(
     assert state["sources"]
 
 
+def test_a_plan_only_workflow_edited_into_a_bad_plan_is_refused_before_it_runs(
+    cli: PodiumCli,
+) -> None:
+    planned = cli("run", GOAL, "--model", "scripted", "--plan-only").stdout
+    assert "agent: researcher\n" in planned
+    edited = cli.write("planned.yaml", planned.replace("agent: researcher\n", "agent: searcher\n"))
+    line = edited.read_text().splitlines().index("      agent: searcher") + 1
+
+    checked = cli("validate", "planned.yaml")
+    ran = cli("run", "planned.yaml", "--model", "scripted")
+
+    assert checked.returncode == 2
+    said = _words(checked.stderr + checked.stdout)
+    assert f"planned.yaml:{line}" in said
+    assert "plan 'plan': step 'research', agent: Input should be 'researcher'," in said
+    assert ran.returncode == 2
+    assert "step 'research', agent: Input should be" in _words(ran.stderr)
+    assert len(cli.json("runs")) == 1  # the planning run only: nothing started
+
+
 def test_plan_only_json_gives_the_run_the_plan_and_the_workflow(cli: PodiumCli) -> None:
     report = cli.json("run", GOAL, "--model", "scripted", "--plan-only")
 

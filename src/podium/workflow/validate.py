@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2.defaults import DEFAULT_NAMESPACE
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from podium.agent import Agent
 from podium.errors import ConfigError, Problem, WorkflowValidationError
 from podium.ids import TaskId
 from podium.models.spec import parse_model_name
+from podium.planner import PlanStep, check_plan, plan_model
 from podium.policy import Policy, parse_fallback
-from podium.task import AtLeast, Task
+from podium.task import AtLeast, PlanSpec, Task
 from podium.template import check_syntax, variables
 from podium.workflow.graph import ancestors, find_cycle
 from podium.workflow.model import Workflow, walk
@@ -498,6 +502,58 @@ def _plans(workflow: Workflow) -> Iterator[Problem]:
             if name not in names:
                 msg = f"plan {task.id!r} names agent {name!r}, which is not in `agents`"
                 yield _problem(workflow, f"{path}.plan.{where}", f"{msg} (known: {known})")
+        if task.plan.steps:
+            yield from _plan_steps(workflow, path, task.id, task.plan)
+
+
+def _plan_steps(workflow: Workflow, path: str, task_id: str, spec: PlanSpec) -> Iterator[Problem]:
+    """Steps written in the workflow (``--plan-only``, then edited) make a plan the team runs.
+
+    They are checked as the engine checks them before they run: against the plan schema of
+    the team (``podium.planner.plan_model``), then as a graph (``check_plan``). What the
+    engine would repair (a cycle, a dangling need) is not a problem.
+    """
+    if spec.agents:
+        team = [a for a in workflow.agents if a.name in spec.agents]
+    else:
+        team = [a for a in workflow.agents if a.name != spec.planner]
+    names = [a.name for a in team]
+    capabilities = sorted({c for a in team for c in a.capabilities})
+    at = f"{path}.plan.steps"
+    try:
+        plan = plan_model(names, capabilities, max_tasks=spec.max_tasks).model_validate(
+            {"steps": list(spec.steps)}
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            where, message = _step_error(at, spec, error)
+            yield _problem(workflow, where, f"plan {task_id!r}: {message}")
+        return
+    check = check_plan(plan, agents=names, capabilities=capabilities, max_tasks=spec.max_tasks)
+    for message in check.problems:
+        named = _NAMED_STEP.match(message)
+        steps = [i for i, s in enumerate(plan.steps) if named and s.id == named.group(1)]
+        where = f"{at}.{steps[-1]}" if steps else at  # a repeated id: where it is repeated
+        yield _problem(workflow, where, f"plan {task_id!r}: {message}")
+
+
+_NAMED_STEP = re.compile(r"^(?:step|two different steps have the id) '(\w+)'")
+"""The step a problem of ``check_plan`` is about."""
+
+
+def _step_error(at: str, spec: PlanSpec, error: ErrorDetails) -> tuple[str, str]:
+    """Where a plan schema error is (``<at>.<step>[.<key>]``) and what it says."""
+    loc = error["loc"][1:]  # after "steps"
+    if not loc or not isinstance(loc[0], int):  # the list itself: too many steps
+        return f"{at}.{spec.max_tasks}", f"steps: {error['msg']} (its max_tasks)"
+    index, key = loc[0], loc[1] if len(loc) > 1 else None
+    step = spec.steps[index]
+    label = f"step {step['id']!r}" if isinstance(step.get("id"), str) else f"step {index + 1}"
+    if error["type"] == "extra_forbidden":
+        keys = ", ".join(PlanStep.model_fields)
+        return f"{at}.{index}.{key}", f"{label} has an unknown key {key!r} (a step has: {keys})"
+    where = f"{at}.{index}.{key}" if isinstance(key, str) and key in step else f"{at}.{index}"
+    return where, f"{label}, {key}: {error['msg']}" if key else f"{label}: {error['msg']}"
 
 
 def _verifiers(workflow: Workflow) -> Iterator[Problem]:

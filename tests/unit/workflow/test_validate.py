@@ -504,6 +504,99 @@ def test_the_workflow_output_must_be_written_by_a_task() -> None:
     )
 
 
+PLANNED = """
+    name: planned
+    inputs:
+      goal: {default: Compare bikes}
+    agents:
+      chief: {}
+      scout: {capabilities: [research]}
+      scribe: {}
+    tasks:
+      - id: plan
+        plan:
+          goal: "{{ goal }}"
+          planner: chief
+          max_tasks: 2
+          steps:
+            - {id: look, agent: scout, instruction: Look around.}
+            - %s
+    """
+"""A plan task whose steps are written in (as ``--plan-only`` prints them); the second
+step, on line 16, is the test's."""
+
+_STEP_KEYS = "id, agent, capability, instruction, needs, expected_output, needs_approval"
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "{id: write_up, agent: scribe, instruction: Write it up., needs: [look]}",
+        "{id: write_up, agent: scout, capability: research, instruction: Write., needs: [gone]}",
+        "{id: goal, agent: scribe, instruction: Write it up.}",  # renamed: a context key
+    ],
+)
+def test_plan_steps_the_engine_can_run_or_repair_are_valid(step: str) -> None:
+    assert problems(_flow(PLANNED % step)) == []
+
+
+@pytest.mark.parametrize(
+    ("step", "line", "message"),
+    [
+        (
+            "{id: write_up, agent: chief, instruction: Write.}",
+            16,
+            "step 'write_up', agent: Input should be 'scout' or 'scribe'",
+        ),
+        (
+            "{id: write_up, agent: scribe, capability: writing, instruction: Write.}",
+            16,
+            "step 'write_up', capability: Input should be 'research'",
+        ),
+        (
+            "{id: look, agent: scribe, instruction: Write.}",
+            16,
+            "two different steps have the id 'look'; give each step its own id",
+        ),
+        (
+            "{id: write-up, agent: scribe, instruction: Write.}",
+            16,
+            "step 'write-up', id: String should match pattern '^[A-Za-z_][A-Za-z0-9_]{0,40}$'",
+        ),
+        (
+            "{id: write_up, agent: scribe, instruction: Write.}"
+            "\n            - {id: x, agent: scout, instruction: X.}"
+            "\n            - {id: y, agent: scout, instruction: Y.}",
+            17,
+            "steps: List should have at most 2 items after validation, not 4 (its max_tasks)",
+        ),
+        (
+            "{id: write_up, agent: scribe, instruction: Write., colour: red}",
+            16,
+            f"step 'write_up' has an unknown key 'colour' (a step has: {_STEP_KEYS})",
+        ),
+        (
+            '{id: write_up, agent: scribe, instruction: "  "}',
+            16,
+            "step 'write_up' has a blank instruction; say what the step must do",
+        ),
+        (
+            "{agent: scribe, instruction: Write.}",
+            16,
+            "step 2, id: Field required",
+        ),
+    ],
+)
+def test_plan_steps_written_in_the_workflow_are_checked_as_a_plan(
+    step: str, line: int, message: str
+) -> None:
+    problem = _only(PLANNED % step)
+
+    assert problem.message == f"plan 'plan': {message}"
+    assert _line(problem) == line
+    assert problem.path.startswith("tasks.0.plan.steps.")
+
+
 # -- all at once ---------------------------------------------------------------------------------
 
 
