@@ -351,19 +351,21 @@ def test_approving_an_edited_plan_runs_the_edited_steps(cli: PodiumCli, waiting:
     assert not PLANNED & set(report["tasks"])
 
 
-def test_denying_the_plan_fails_the_run_and_nothing_runs(cli: PodiumCli, waiting: str) -> None:
+def test_denying_the_plan_plans_again_with_the_reason_and_nothing_runs(
+    cli: PodiumCli, waiting: str
+) -> None:
     done = cli("deny", waiting, "plan/planner", "--reason", "no", "--by", "tester", "--json")
 
-    assert done.returncode == 1
+    assert done.returncode == 3  # the new plan waits for a person in turn
     report = json.loads(done.stdout)
-    assert report["status"] == "failed"
+    assert report["status"] == "waiting"
     tasks = report["tasks"]
-    assert tasks["plan/planner"]["error"] == "ApprovalDeniedError: denied by tester: no"
-    assert tasks["plan"]["status"] == "failed"
-    assert "the planner failed: denied by tester: no" in tasks["plan"]["error"]
-    assert tasks["answer"]["status"] == "skipped"
-    assert not PLANNED & set(tasks)
-    assert cli.json("approvals") == []
+    assert tasks["plan/planner"]["status"] == "skipped"  # asked again: it fails nothing
+    assert "denied by tester: no" in tasks["plan/planner"]["error"]
+    assert tasks["plan/planner-2"]["status"] == "waiting"
+    assert not PLANNED & {t for t, v in tasks.items() if v["status"] != "pending"}
+    (pending,) = cli.json("approvals")
+    assert pending["task_id"] == "plan/planner-2"
 
 
 _EDITOR = """\

@@ -11,6 +11,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,13 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX p
 GOAL = "Compare e-bike makers in Vietnam"
 
 
-def converse(cli: PodiumCli, replies: dict[bytes, bytes], *args: str) -> tuple[int, str]:
-    """Run podium in a pseudo-terminal, answering each prompt (once); return code and screen."""
+def converse(
+    cli: PodiumCli,
+    replies: Mapping[bytes, bytes] | Sequence[tuple[bytes, bytes]],
+    *args: str,
+) -> tuple[int, str]:
+    """Run podium in a pseudo-terminal, answering prompts in order (each reply once, to the
+    first prompt shown after the previous one); return the exit code and the screen."""
     master, slave = pty.openpty()
     env = cli.env | {"COLUMNS": "120", "TERM": "xterm"}
     process = subprocess.Popen(
@@ -35,14 +41,16 @@ def converse(cli: PodiumCli, replies: dict[bytes, bytes], *args: str) -> tuple[i
         close_fds=True,
     )
     os.close(slave)
-    screen, pending = b"", dict(replies)
+    pending = list(replies.items() if isinstance(replies, Mapping) else replies)
+    screen, seen = b"", 0
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
         ready, _, _ = select.select([master], [], [], 0.2)
         chunk = _read(master) if ready else b""
         screen += chunk
-        for prompt in [p for p in pending if p in screen]:
-            os.write(master, pending.pop(prompt))
+        if pending and (found := screen.find(pending[0][0], seen)) >= 0:
+            seen = found + len(pending[0][0])
+            os.write(master, pending.pop(0)[1])
         if ready and not chunk:
             break  # the terminal closed: podium exited
     os.close(master)
@@ -77,13 +85,23 @@ def test_a_plan_accepted_at_the_terminal_runs_at_once(cli: PodiumCli) -> None:
     assert shown["tasks"]["plan/research"]["status"] == "succeeded"
 
 
-def test_a_plan_turned_down_at_the_terminal_fails_the_run_with_the_reason(cli: PodiumCli) -> None:
-    replies = {b"Run this plan?": b"n\n", b"Why not?": b"too vague\n"}
+def test_a_plan_turned_down_at_the_terminal_is_planned_again_with_the_reason(
+    cli: PodiumCli,
+) -> None:
+    replies = [
+        (b"Run this plan?", b"n\n"),
+        (b"Why not?", b"too vague\n"),
+        (b"Run this plan?", b"y\n"),  # the plan made again, with the reason
+    ]
     code, screen = converse(cli, replies, "run", GOAL, "--model", "scripted", "--approve-plan")
 
-    assert code == 1, screen
+    assert code == 0, screen
     (run,) = cli.json("runs")
-    assert run["status"] == "failed"
+    assert run["status"] == "succeeded"
     shown = cli.json("show", run["run_id"])
     assert any("denied" in n and "too vague" in n for n in shown["notes"]), shown["notes"]
-    assert "plan/research" not in shown["tasks"]  # no step ran: no plan was accepted
+    (plan,) = shown["plans"]
+    assert [r["problems"] for r in plan["rejections"]] == [
+        ["a person turned this plan down: too vague"]
+    ]
+    assert shown["tasks"]["plan/planner-2"]["status"] == "succeeded"

@@ -215,6 +215,10 @@ async def _plan(planning: _Planning, *, revision: int, prompt: str, reason: str)
     model = planning.schema()
     problems: tuple[str, ...] = ()
     for ask in range(1, planning.spec.max_asks + 1):
+        rejected = _recorded_rejection(planning, revision, ask)
+        if rejected is not None:  # a resumed run: that ask was answered and turned down
+            problems = rejected.problems
+            continue
         asked = reask_prompt(prompt, problems) if problems else prompt
         answer = await _ask_planner(planning, model, asked, revision=revision, ask=ask)
         problems = answer.problems or await _check(planning, model, answer, revision)
@@ -355,6 +359,17 @@ def _recorded_plan(planning: _Planning, revision: int) -> Plan | None:
             and event.revision == revision
         ):
             return Plan.model_validate(event.plan)
+    return None
+
+
+def _recorded_rejection(planning: _Planning, revision: int, ask: int) -> PlanRejected | None:
+    for event in planning.run.recorder.events:
+        if (
+            isinstance(event, PlanRejected)
+            and event.task_id == planning.qid
+            and (event.revision, event.ask) == (revision, ask)
+        ):
+            return event
     return None
 
 

@@ -332,6 +332,26 @@ async def test_a_plan_turned_down_by_a_person_is_planned_again_with_the_reason(
     assert asked == ["plan/planner", "plan/planner-2"]
 
 
+async def test_a_denied_ask_is_not_asked_again_when_the_run_resumes_later(
+    store: SqliteStore,
+) -> None:
+    waiting = await run(store, ScriptedModel({"planner": [plan(step("a"))]}), approve_plan=True)
+    denial = Decision(kind="approval_denied", by="ana", reason="too vague")
+    await record_decision(store, waiting.run_id, "plan/planner", denial)
+    await engine(store, ScriptedModel({"planner-2": [plan(step("a"))]})).resume(
+        flow(), waiting.run_id
+    )
+    granted = Decision(kind="approval_granted", by="ana")
+    await record_decision(store, waiting.run_id, "plan/planner-2", granted)
+
+    last = ScriptedModel({"a": ["A"]})
+    done = await engine(store, last).resume(flow(), waiting.run_id)
+
+    assert done.ok, done.error
+    assert calls(last) == {"plan/a": 1}  # neither ask of the planner is paid for again
+    assert done.tasks["plan/planner"].status == "skipped"
+
+
 async def test_a_resumed_run_does_not_record_its_plan_problems_twice(
     store: SqliteStore,
 ) -> None:
