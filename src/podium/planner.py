@@ -156,6 +156,7 @@ def check_plan(
     max_tasks: int,
     done: Collection[str] = (),
     reserved: Collection[str] = (),
+    allows_approval: bool = True,
 ) -> PlanCheck:
     """Check a plan, repair what is safe to repair, and list the problems left.
 
@@ -166,6 +167,8 @@ def check_plan(
         max_tasks: the most steps the plan may have (steps already done not counted).
         done: ids of steps completed by earlier revisions.
         reserved: context keys the workflow already uses; no step may take one as its id.
+        allows_approval: whether a step may ask for a person's approval; when not, such
+            requests are dropped (a team whose agents have no side effects).
 
     Returns:
         The repaired plan, one line per repair, and the problems (empty when it can run).
@@ -176,6 +179,9 @@ def check_plan(
     clashes = _id_clashes(steps)
     steps, dropped = _drop_done(steps, done)
     repairs += dropped
+    if not allows_approval:
+        steps, unasked = _drop_approvals(steps)
+        repairs += unasked
     problems = [
         *clashes,
         *_step_count(steps, max_tasks),
@@ -198,6 +204,17 @@ def _drop_copies(steps: list[PlanStep]) -> _Repaired:
     copies = [s for i, s in enumerate(steps) if s in steps[:i]]
     kept = [s for i, s in enumerate(steps) if s not in steps[:i]]
     return kept, [f"step {s.id!r} was listed twice; dropped the copy" for s in copies]
+
+
+def _drop_approvals(steps: list[PlanStep]) -> _Repaired:
+    asking = [s.id for s in steps if s.needs_approval]
+    kept = [
+        s.model_copy(update={"needs_approval": False}) if s.needs_approval else s for s in steps
+    ]
+    return kept, [
+        f"step {step!r} asked for a person's approval, which this team's plans do not use"
+        for step in asking
+    ]
 
 
 def _id_clashes(steps: list[PlanStep]) -> list[str]:

@@ -112,6 +112,9 @@ class PlanSpec(BaseModel):
     max_asks: int = Field(default=3, ge=1)
     """Plans asked for, per plan or revision, before the task fails."""
     max_replans: int = Field(default=2, ge=0)
+    allows_step_approval: bool = True
+    """Whether the planner may mark a step as needing a person's approval (for agents with
+    side effects); when false such marks are dropped, as a repair."""
     approve_when: str | None = None
     """Condition over the context; when it holds, each plan waits for a human's approval
     (``podium approve RUN TASK [--edit FILE]``) before it runs."""

@@ -49,6 +49,7 @@ def _check(
     max_tasks: int = 8,
     done: Collection[str] = (),
     reserved: Collection[str] = (),
+    allows_approval: bool = True,
 ) -> PlanCheck:
     return check_plan(
         _plan(*steps),
@@ -57,6 +58,7 @@ def _check(
         max_tasks=max_tasks,
         done=done,
         reserved=reserved,
+        allows_approval=allows_approval,
     )
 
 

@@ -12,9 +12,10 @@ What was written before (context, outputs, events) stays in the log.
 
 Amounts are the log's: a resumed run starts from the totals of its whole log (the guard folds
 the history first), so a run stopped by a budget stops again on resume until the budget is
-raised: in the workflow, or for the run with ``podium resume --max-...``. A counted limit (tokens, cost, model calls, tasks) is exceeded when
-the amount goes *over* it, so it is checked after the fact: a run may go over by the calls in
-flight when it stops. A wall-time limit is exceeded when it is reached.
+raised: in the workflow, or for the run with ``podium resume --max-...``. A counted limit
+(tokens, cost, model calls, tasks) is exceeded when the amount goes *over* it, so it is
+checked after the fact: a run may go over by the calls in flight when it stops. A wall-time
+limit is exceeded when it is reached.
 
 **Loops.** A *pattern* is what the log records of one call, in one task (qualified task id,
 so different tasks and map items never match each other):

@@ -102,6 +102,7 @@ class _Planning:
             max_tasks=self.spec.max_tasks,
             done=self.done.keys(),
             reserved=self.reserved,
+            allows_approval=self.spec.allows_step_approval,
         )
 
     @property

@@ -372,6 +372,22 @@ async def test_a_resumed_run_does_not_record_its_plan_problems_twice(
     assert [(e.revision, e.ask) for e in of(done, PlanRejected)] == [(1, 1)]
 
 
+async def test_a_team_that_allows_no_step_approval_runs_the_step_without_waiting(
+    store: SqliteStore,
+) -> None:
+    asking = plan({**step("a"), "needs_approval": True})
+    model = ScriptedModel({"planner": [asking], "a": ["A"]})
+    result = await run(store, model, flow(allows_step_approval=False))
+
+    assert result.ok, result.error  # not waiting: the request was dropped, as a repair
+    (repaired,) = of(result, PlanRepaired)
+    assert repaired.repairs == (
+        "step 'a' asked for a person's approval, which this team's plans do not use",
+    )
+    waiting = await run(store, ScriptedModel({"planner": [asking], "a": ["A"]}))
+    assert waiting.status == "waiting"  # by default a step may ask for one
+
+
 # -- re-planning ---------------------------------------------------------------------------------
 
 
