@@ -23,7 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "ApprovalDeniedError",
@@ -43,6 +46,7 @@ __all__ = [
     "TaskError",
     "ToolError",
     "WorkflowValidationError",
+    "validation_problems",
 ]
 
 
@@ -226,3 +230,10 @@ class StoreError(PodiumError):
 
 class ApprovalRequired(PodiumError):
     """Control flow: the run must persist, suspend and wait for a human decision."""
+
+
+def validation_problems(exc: ValidationError) -> tuple[str, ...]:
+    """Each error of a pydantic validation as ``where: what`` (``<root>``: the whole value)."""
+    return tuple(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+    )

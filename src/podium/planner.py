@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from podium.agent import Agent
 from podium.ids import TaskId
-from podium.task import Task
+from podium.task import PlanSpec, Task
 from podium.template import literal
 from podium.tool import without_docstring
 
@@ -45,6 +45,7 @@ __all__ = [
     "Plan",
     "PlanCheck",
     "PlanStep",
+    "Roster",
     "check_plan",
     "plan_model",
     "plan_prompt",
@@ -54,9 +55,9 @@ __all__ = [
 ]
 
 _SHORT = 200
+"""Characters of an output, error or feedback shown in a re-plan prompt."""
 _RESULT_CHARS = 600
 """How much of a needed step's output a step's prompt shows."""
-"""Characters of an output, error or feedback shown in a re-plan prompt."""
 _REASK = "Answer again with a corrected plan."
 
 
@@ -86,6 +87,34 @@ class Plan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=without_docstring)
 
     steps: list[PlanStep] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """The agents a plan may give steps to, and the names its schema admits."""
+
+    agents: tuple[Agent, ...]
+
+    @classmethod
+    def of(cls, spec: PlanSpec, team: Sequence[Agent]) -> Roster:
+        """``spec.agents`` of ``team``, else every agent of it but the planner."""
+        if spec.agents:
+            return cls(tuple(a for a in team if a.name in spec.agents))
+        return cls(tuple(a for a in team if a.name != spec.planner))
+
+    @property
+    def names(self) -> list[str]:
+        """The agents' names."""
+        return [a.name for a in self.agents]
+
+    @property
+    def capabilities(self) -> list[str]:
+        """The capabilities a step may name instead of an agent, sorted."""
+        return sorted({c for a in self.agents for c in a.capabilities})
+
+    def schema(self, *, max_tasks: int) -> type[Plan]:
+        """The plan schema for these agents (``plan_model``)."""
+        return plan_model(self.names, self.capabilities, max_tasks=max_tasks)
 
 
 def plan_model(agents: Sequence[str], capabilities: Sequence[str], *, max_tasks: int) -> type[Plan]:

@@ -33,7 +33,7 @@ from pydantic import (
     create_model,
 )
 
-from podium.errors import ToolError
+from podium.errors import ToolError, validation_problems
 from podium.models.base import ToolSpec
 from podium.task import Approval
 
@@ -239,6 +239,4 @@ def _jsonable(value: Any) -> Any:  # Any: converts arbitrary tool results
 
 
 def _short(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-    )
+    return "; ".join(validation_problems(exc))

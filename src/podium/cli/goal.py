@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -22,12 +22,10 @@ from rich.prompt import Prompt
 from rich.text import Text
 from rich.tree import Tree
 
-import podium
-from podium import PodiumError, SqliteStore, Workflow
+from podium import PodiumError, Workflow
 from podium.cli.approvals import decide
-from podium.cli.live import RunView
 from podium.cli.output import error_console, print_json, report_error, stdout_console
-from podium.cli.run import RunOptions, run_in_view
+from podium.cli.run import RunOptions, run_in_view, starter
 from podium.engine.approval import Decision
 from podium.run import RunState
 from podium.team import check_team, find_team, goal_inputs
@@ -61,19 +59,7 @@ def run_goal(goal: str, options: RunOptions, goal_options: GoalOptions) -> int:
     if goal_options.plan_only:
         return _plan_only(goal, team, team_path, inputs, options)
 
-    def start(store: SqliteStore, view: RunView) -> Awaitable[object]:
-        return podium.arun(
-            team_path,
-            inputs,
-            goal=goal,
-            model=options.model,
-            store=store,
-            on_event=view.apply,
-            on_token=view.token,
-            max_concurrency=options.max_concurrency,
-            budget=options.budget,
-        )
-
+    start = starter(team_path, options, inputs=inputs, goal=goal)
     is_asking = goal_options.approve_plan and options.output == "view" and _is_interactive()
     return run_in_view(
         options, start, finish=partial(_ask_about_plan, goal, options) if is_asking else None
@@ -131,17 +117,7 @@ def _plan_only(
     )
     planning = team.model_copy(update={"tasks": (only,), "output": only.output_key})
 
-    def start(store: SqliteStore, view: RunView) -> Awaitable[object]:
-        return podium.arun(
-            planning,
-            inputs,
-            model=options.model,
-            store=store,
-            on_event=view.apply,
-            on_token=view.token,
-            max_concurrency=options.max_concurrency,
-            budget=options.budget,
-        )
+    start = starter(planning, options, inputs=inputs)
 
     def finish(state: RunState) -> int | None:
         if state.status != "succeeded" or not isinstance(state.output, dict):

@@ -27,6 +27,7 @@ from podium.errors import ConfigError, PodiumError
 from podium.event import ClaimVerified
 from podium.ids import TaskId
 from podium.run import RunState, TaskState, tasks_in_graph_order
+from podium.synthesis import read_claim
 
 __all__ = [
     "answer_renderable",
@@ -265,20 +266,16 @@ def answer_renderable(state: RunState) -> RenderableType | None:
 
 
 def _claim_line(
-    index: int, claim: Any, numbers: dict[str, int], verdicts: Mapping[str, str]
+    index: int, raw: Any, numbers: dict[str, int], verdicts: Mapping[str, str]
 ) -> Text:  # Any: a claim as JSON
-    line = Text(f"{index}. {_claim_text(claim)} ")
-    cited = claim.get("sources", []) if isinstance(claim, dict) else []
-    marks = "".join(f"[{numbers.setdefault(str(s), len(numbers) + 1)}]" for s in cited)
+    claim = read_claim(raw)
+    line = Text(f"{index}. {claim.text} ")
+    marks = "".join(f"[{numbers.setdefault(s, len(numbers) + 1)}]" for s in claim.sources)
     line.append(marks or "(no source)", style="cyan" if marks else "yellow")
-    verdict = verdicts.get(_claim_text(claim))
+    verdict = verdicts.get(claim.text)
     if verdict is not None and verdict != "supported":
         line.append(f"  {verdict}", style="red")
     return line
-
-
-def _claim_text(claim: Any) -> str:  # Any: a claim as JSON
-    return str(claim.get("text", "")) if isinstance(claim, dict) else str(claim)
 
 
 def _verification_line(state: RunState, claims: list[Any], verdicts: Mapping[str, str]) -> Text:
@@ -286,7 +283,7 @@ def _verification_line(state: RunState, claims: list[Any], verdicts: Mapping[str
     are supported), or that nothing verified the claims."""
     if not verdicts:
         return Text("not verified: no verifier checked these claims", style="yellow")
-    counts = Counter(verdicts.get(_claim_text(c), "not checked") for c in claims)
+    counts = Counter(verdicts.get(read_claim(c).text, "not checked") for c in claims)
     supported = counts.pop("supported", 0)
     noun = "claim" if len(claims) == 1 else "claims"
     line = f"verified: {supported} of {len(claims)} {noun} supported"

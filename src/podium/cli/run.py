@@ -48,6 +48,7 @@ __all__ = [
     "run_command",
     "run_in_view",
     "run_workflow",
+    "starter",
 ]
 
 _JSON_VALUE: Final = TypeAdapter[JsonValue](JsonValue)
@@ -350,12 +351,27 @@ def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
             )
         )
         return EXIT_USAGE
-    workflow = source if isinstance(source, Workflow) else None
+    return run_in_view(options, starter(source, options))
+
+
+Start = Callable[[SqliteStore, RunView], Awaitable[object]]
+"""Starts (or resumes) a run on a store, reporting to a view."""
+
+
+def starter(
+    workflow: Workflow | Path,
+    options: RunOptions,
+    *,
+    inputs: dict[str, JsonValue] | None = None,
+    goal: str | None = None,
+) -> Start:
+    """Starts ``workflow`` as ``options`` say (with ``inputs`` instead of theirs, if given)."""
 
     def start(store: SqliteStore, view: RunView) -> Awaitable[object]:
         return podium.arun(
-            workflow or source,
-            options.inputs,
+            workflow,
+            options.inputs if inputs is None else inputs,
+            goal=goal,
             model=options.model,
             store=store,
             on_event=view.apply,
@@ -364,11 +380,9 @@ def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
             budget=options.budget,
         )
 
-    return run_in_view(options, start)
+    return start
 
 
-Start = Callable[[SqliteStore, RunView], Awaitable[object]]
-"""Starts (or resumes) a run on a store, reporting to a view."""
 Finish = Callable[[RunState], int | None]
 """Prints a finished run's outcome and returns the exit code (None: print it as usual)."""
 

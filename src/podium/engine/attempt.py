@@ -19,7 +19,13 @@ from podium.agent import Agent
 from podium.clock import Clock
 from podium.engine.journal import Replay
 from podium.engine.recorder import Draft, Recorder
-from podium.errors import ModelError, OutputValidationError, TaskError, ToolError
+from podium.errors import (
+    ModelError,
+    OutputValidationError,
+    TaskError,
+    ToolError,
+    validation_problems,
+)
 from podium.event import ModelCalled, OutputRejected, ToolCalled
 from podium.ids import TaskId
 from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
@@ -300,9 +306,7 @@ def _json_part(text: str) -> str:
 
 
 def _errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-    )
+    return "; ".join(validation_problems(exc))
 
 
 def _repair(text: str, errors: str) -> list[Message]:

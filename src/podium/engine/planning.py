@@ -22,16 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import JsonValue, ValidationError
 
-from podium.agent import Agent
 from podium.engine.composite import graph_nodes, raise_if_waiting
 from podium.engine.frame import Frame
 from podium.engine.retrieval import SOURCES_KEY, Retrieval
 from podium.engine.scheduler import Outcome
-from podium.errors import ApprovalRequired, TaskError
+from podium.errors import ApprovalRequired, TaskError, validation_problems
 from podium.event import (
     ApprovalDenied,
     ApprovalGranted,
@@ -44,8 +43,8 @@ from podium.ids import TaskId
 from podium.planner import (
     Plan,
     PlanCheck,
+    Roster,
     check_plan,
-    plan_model,
     plan_prompt,
     plan_tasks,
     reask_prompt,
@@ -53,12 +52,16 @@ from podium.planner import (
 )
 from podium.task import PlanSpec, Task
 from podium.template import literal, render, variables
-from podium.workflow.model import Workflow, walk
+from podium.workflow.model import walk
 
 if TYPE_CHECKING:
     from podium.engine.local import _Run
 
 __all__ = ["run_plan"]
+
+_E = TypeVar(
+    "_E", ApprovalDenied, ApprovalGranted, PlanCreated, PlanRejected, PlanRepaired, TaskFailed
+)
 
 _SHOWN_CHARS = 600
 """How much of a passage a step's prompt shows."""
@@ -74,31 +77,21 @@ class _Planning:
     frame: Frame
     qid: TaskId
     goal: str
-    team: tuple[Agent, ...]
+    roster: Roster
     retrieval: Retrieval
     done: dict[str, JsonValue] = field(default_factory=dict[str, JsonValue])
     """Output of every step that succeeded, by step id."""
 
-    @property
-    def names(self) -> list[str]:
-        """Agents the plan may give steps to."""
-        return [a.name for a in self.team]
-
-    @property
-    def capabilities(self) -> list[str]:
-        """Capabilities the plan may ask for instead of an agent."""
-        return sorted({c for a in self.team for c in a.capabilities})
-
     def schema(self) -> type[Plan]:
         """The plan schema for this team (agents and capabilities as enums)."""
-        return plan_model(self.names, self.capabilities, max_tasks=self.spec.max_tasks)
+        return self.roster.schema(max_tasks=self.spec.max_tasks)
 
     def check(self, plan: Plan) -> PlanCheck:
         """``plan`` checked against the team, what is done and the keys already in use."""
         return check_plan(
             plan,
-            agents=self.names,
-            capabilities=self.capabilities,
+            agents=self.roster.names,
+            capabilities=self.roster.capabilities,
             max_tasks=self.spec.max_tasks,
             done=self.done.keys(),
             reserved=self.reserved,
@@ -129,7 +122,7 @@ async def run_plan(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValu
         frame=frame,
         qid=qid,
         goal=render(spec.goal, frame.values(variables(spec.goal))),
-        team=_team(frame.workflow, spec),
+        roster=Roster.of(spec, frame.workflow.agents),
         retrieval=Retrieval(run, _docs(spec, frame), limit=spec.passages),
     )
     try:
@@ -157,7 +150,7 @@ async def _execute(planning: _Planning) -> JsonValue:
     else:
         prompt = plan_prompt(
             planning.goal,
-            planning.team,
+            planning.roster.agents,
             max_tasks=planning.spec.max_tasks,
             documents=await planning.retrieval.titles(),
         )
@@ -173,9 +166,9 @@ async def _execute(planning: _Planning) -> JsonValue:
         revision += 1
         prompt = replan_prompt(
             planning.goal,
-            planning.team,
+            planning.roster.agents,
             previous=plan,
-            done={k: _short(v) for k, v in planning.done.items()},
+            done={k: str(v) for k, v in planning.done.items()},  # the prompt shortens them
             failed=failed,
             rejected=rejected,
             max_tasks=planning.spec.max_tasks,
@@ -210,9 +203,6 @@ async def _run_steps(
 
 async def _plan(planning: _Planning, *, revision: int, prompt: str, reason: str) -> Plan:
     """Ask for a plan (revision ``revision``) until one can run; record it."""
-    recorded = _recorded_plan(planning, revision)
-    if recorded is not None:
-        return recorded
     model = planning.schema()
     problems: tuple[str, ...] = ()
     for ask in range(1, planning.spec.max_asks + 1):
@@ -222,49 +212,45 @@ async def _plan(planning: _Planning, *, revision: int, prompt: str, reason: str)
             continue
         asked = reask_prompt(prompt, problems) if problems else prompt
         answer = await _ask_planner(planning, model, asked, revision=revision, ask=ask)
-        problems = answer.problems or await _check(planning, model, answer, revision)
+        plan, problems = None, answer.problems
         if not problems:
-            plan = planning.check(model.model_validate(answer.output)).plan
+            plan, problems = await _check(planning, model, answer.output, revision)
+        if plan is not None:
             await _created(planning, plan, revision=revision, reason=reason)
             return plan
         if answer.is_edited:  # the planner is told, and the person sees it in the next ask
             problems = tuple(f"the plan as a person edited it: {p}" for p in problems)
-        await _emit_once(planning, PlanRejected, revision=revision, ask=ask, problems=problems)
+        await _emit(planning, PlanRejected, revision=revision, ask=ask, problems=problems)
     message = f"no usable plan after {planning.spec.max_asks} asks: " + "; ".join(problems)
     raise TaskError(message, task_id=planning.qid)
 
 
 async def _check(
-    planning: _Planning, model: type[Plan], answer: _Answer, revision: int
-) -> tuple[str, ...]:
-    """What is wrong with an answer's plan (nothing: it can run); repairs are recorded."""
+    planning: _Planning, model: type[Plan], output: JsonValue, revision: int
+) -> tuple[Plan | None, tuple[str, ...]]:
+    """The plan ``output`` holds, repaired (None when it cannot run), and what is wrong.
+
+    Repairs are recorded (once: a resumed run may check the same answer again).
+    """
     try:
-        plan: Plan = model.model_validate(answer.output)
+        plan: Plan = model.model_validate(output)
     except ValidationError as exc:  # an edited plan, approved by a person, may not parse
-        return tuple(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return None, validation_problems(exc)
     check = planning.check(plan)
     if check.repairs:
         await _emit_once(planning, PlanRepaired, revision=revision, repairs=check.repairs)
-    return check.problems
+    return (check.plan if check.is_ok else None), check.problems
 
 
 async def _given_plan(planning: _Planning) -> Plan:
     """The plan written in the workflow, checked and repaired like a planner's."""
-    recorded = _recorded_plan(planning, 1)
-    if recorded is not None:
-        return recorded
-    try:
-        plan = planning.schema().model_validate({"steps": list(planning.spec.steps)})
-    except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise TaskError("the plan in the workflow is invalid: " + "; ".join(problems)) from exc
-    check = planning.check(plan)
-    if check.repairs:
-        await _emit_once(planning, PlanRepaired, revision=1, repairs=check.repairs)
-    if not check.is_ok:
-        raise TaskError("the plan in the workflow is invalid: " + "; ".join(check.problems))
-    await _created(planning, check.plan, revision=1, reason="the plan written in the workflow")
-    return check.plan
+    written = {"steps": list(planning.spec.steps)}
+    plan, problems = await _check(planning, planning.schema(), written, revision=1)
+    if plan is None:
+        message = "the plan in the workflow is invalid: " + "; ".join(problems)
+        raise TaskError(message, task_id=planning.qid)
+    await _created(planning, plan, revision=1, reason="the plan written in the workflow")
+    return plan
 
 
 async def _ask_planner(
@@ -315,26 +301,15 @@ class _Answer:
 
 
 def _is_edited(planning: _Planning, qid: TaskId, revision: int) -> bool:
-    return any(
-        isinstance(e, ApprovalGranted)
-        and e.task_id == qid
-        and e.iteration == revision
-        and e.is_edited
-        for e in planning.run.recorder.events
-    )
+    granted = _logged(planning, ApprovalGranted, qid)
+    return any(e.iteration == revision and e.is_edited for e in granted)
 
 
 def _failure(planning: _Planning, qid: TaskId, revision: int) -> ApprovalDenied | TaskFailed | None:
     """Why an ask of the planner failed: a person's denial, else its last recorded failure."""
-    found: ApprovalDenied | TaskFailed | None = None
-    for event in planning.run.recorder.events:
-        if getattr(event, "task_id", None) != qid or getattr(event, "iteration", 0) != revision:
-            continue
-        if isinstance(event, ApprovalDenied):
-            return event
-        if isinstance(event, TaskFailed):
-            found = event
-    return found
+    denials = [e for e in _logged(planning, ApprovalDenied, qid) if e.iteration == revision]
+    failures = [e for e in _logged(planning, TaskFailed, qid) if e.iteration == revision]
+    return next(iter(denials), None) or next(reversed(failures), None)
 
 
 async def _created(planning: _Planning, plan: Plan, *, revision: int, reason: str) -> None:
@@ -351,37 +326,22 @@ async def _created(planning: _Planning, plan: Plan, *, revision: int, reason: st
     )
 
 
-def _recorded_plan(planning: _Planning, revision: int) -> Plan | None:
-    """The plan the log recorded for this revision, if the run is being resumed."""
-    for event in planning.run.recorder.events:
-        if (
-            isinstance(event, PlanCreated)
-            and event.task_id == planning.qid
-            and event.revision == revision
-        ):
-            return Plan.model_validate(event.plan)
-    return None
+def _logged(planning: _Planning, kind: type[_E], task_id: TaskId | None = None) -> list[_E]:
+    """The events of ``kind`` this run's log holds for ``task_id`` (by default the plan task);
+    a resumed run's log includes what the executions before it recorded."""
+    wanted = task_id or planning.qid
+    events = planning.run.recorder.events
+    return [e for e in events if isinstance(e, kind) and e.task_id == wanted]
 
 
 def _recorded_rejection(planning: _Planning, revision: int, ask: int) -> PlanRejected | None:
-    for event in planning.run.recorder.events:
-        if (
-            isinstance(event, PlanRejected)
-            and event.task_id == planning.qid
-            and (event.revision, event.ask) == (revision, ask)
-        ):
-            return event
-    return None
+    rejections = _logged(planning, PlanRejected)
+    return next((e for e in rejections if (e.revision, e.ask) == (revision, ask)), None)
 
 
 def _latest_recorded_plan(planning: _Planning) -> PlanCreated | None:
     """The last plan the log recorded for this task (a resumed run), if any."""
-    plans = [
-        e
-        for e in planning.run.recorder.events
-        if isinstance(e, PlanCreated) and e.task_id == planning.qid
-    ]
-    return max(plans, key=lambda e: e.revision, default=None)
+    return max(_logged(planning, PlanCreated), key=lambda e: e.revision, default=None)
 
 
 async def _emit(planning: _Planning, kind: type[Any], **fields: Any) -> None:  # Any: event
@@ -390,9 +350,8 @@ async def _emit(planning: _Planning, kind: type[Any], **fields: Any) -> None:  #
 
 async def _emit_once(planning: _Planning, kind: type[Any], **fields: Any) -> None:  # Any: event
     """Emit unless the log already holds this very event (a resumed run goes over it again)."""
-    for event in planning.run.recorder.events:
-        is_same = isinstance(event, kind) and getattr(event, "task_id", None) == planning.qid
-        if is_same and all(getattr(event, k) == v for k, v in fields.items()):
+    for event in _logged(planning, kind):
+        if all(getattr(event, k) == v for k, v in fields.items()):
             return
     await _emit(planning, kind, **fields)
 
@@ -419,12 +378,6 @@ def _decorated(task: Task, goal: str, passages: list[dict[str, JsonValue]]) -> T
     return task.model_copy(update={"instruction": task.instruction + literal(text)})
 
 
-def _team(workflow: Workflow, spec: PlanSpec) -> tuple[Agent, ...]:
-    if spec.agents:
-        return tuple(a for a in workflow.agents if a.name in spec.agents)
-    return tuple(a for a in workflow.agents if a.name != spec.planner)
-
-
 def _rejection(outcome: Outcome) -> str | None:
     """The feedback of a review step that rejected the work, or None."""
     output = outcome.output
@@ -437,8 +390,3 @@ def _unfinished(failed: Mapping[str, str], rejected: Mapping[str, str], revision
     parts = [f"{k} failed: {v}" for k, v in failed.items()]
     parts += [f"{k} rejected the work: {v}" for k, v in rejected.items()]
     return f"plan {revision}: " + "; ".join(parts)
-
-
-def _short(value: JsonValue) -> str:
-    text = value if isinstance(value, str) else str(value)
-    return text if len(text) <= 200 else text[:197] + "..."

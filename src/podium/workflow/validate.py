@@ -25,7 +25,7 @@ from podium.agent import Agent
 from podium.errors import ConfigError, Problem, WorkflowValidationError
 from podium.ids import TaskId
 from podium.models.spec import parse_model_name
-from podium.planner import PlanStep, check_plan, plan_model
+from podium.planner import PlanStep, Roster, check_plan
 from podium.policy import Policy, parse_fallback
 from podium.task import AtLeast, PlanSpec, Task
 from podium.template import check_syntax, variables
@@ -513,23 +513,18 @@ def _plan_steps(workflow: Workflow, path: str, task_id: str, spec: PlanSpec) -> 
     the team (``podium.planner.plan_model``), then as a graph (``check_plan``). What the
     engine would repair (a cycle, a dangling need) is not a problem.
     """
-    if spec.agents:
-        team = [a for a in workflow.agents if a.name in spec.agents]
-    else:
-        team = [a for a in workflow.agents if a.name != spec.planner]
-    names = [a.name for a in team]
-    capabilities = sorted({c for a in team for c in a.capabilities})
+    roster = Roster.of(spec, workflow.agents)
     at = f"{path}.plan.steps"
     try:
-        plan = plan_model(names, capabilities, max_tasks=spec.max_tasks).model_validate(
-            {"steps": list(spec.steps)}
-        )
+        plan = roster.schema(max_tasks=spec.max_tasks).model_validate({"steps": list(spec.steps)})
     except ValidationError as exc:
         for error in exc.errors():
             where, message = _step_error(at, spec, error)
             yield _problem(workflow, where, f"plan {task_id!r}: {message}")
         return
-    check = check_plan(plan, agents=names, capabilities=capabilities, max_tasks=spec.max_tasks)
+    check = check_plan(
+        plan, agents=roster.names, capabilities=roster.capabilities, max_tasks=spec.max_tasks
+    )
     for message in check.problems:
         named = _NAMED_STEP.match(message)
         steps = [i for i, s in enumerate(plan.steps) if named and s.id == named.group(1)]
