@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import shutil
 import subprocess
 import sys
@@ -23,53 +25,140 @@ def test_import_contracts_are_kept() -> None:
     assert "0 broken" in done.stdout
 
 
+PUBLIC_API = [
+    "Agent",
+    "Answer",
+    "AtLeast",
+    "Budget",
+    "Cancellation",
+    "CircuitPolicy",
+    "Clock",
+    "ConfigError",
+    "Context",
+    "ContextAccessError",
+    "Duration",
+    "GroupMetrics",
+    "InputSpec",
+    "KeySpec",
+    "KnowledgeBase",
+    "LearningRouter",
+    "LoopSpec",
+    "MapSpec",
+    "Metrics",
+    "MetricsReport",
+    "Model",
+    "ModelError",
+    "ModelRequest",
+    "ModelResponse",
+    "OutputValidationError",
+    "Plan",
+    "PlanSpec",
+    "PlanState",
+    "PodiumError",
+    "Policy",
+    "Preference",
+    "RetryPolicy",
+    "Review",
+    "Router",
+    "RunId",
+    "RunResult",
+    "RunState",
+    "RunSummary",
+    "ScriptedModel",
+    "SqliteStore",
+    "Store",
+    "StoreArg",
+    "StoreError",
+    "SystemClock",
+    "Task",
+    "TaskError",
+    "TaskId",
+    "TaskState",
+    "Tool",
+    "ToolError",
+    "Verification",
+    "Workflow",
+    "WorkflowValidationError",
+    "approve",
+    "arun",
+    "cancel",
+    "check_team",
+    "configure_logging",
+    "configure_tracing",
+    "default_store_path",
+    "deny",
+    "feedback",
+    "find_team",
+    "get_run",
+    "goal_inputs",
+    "list_runs",
+    "load_workflow",
+    "metrics",
+    "read_claim",
+    "replay",
+    "resume",
+    "routing_preferences",
+    "run",
+    "search_tool",
+    "shown_status",
+    "tasks_in_graph_order",
+    "tool",
+    "validate_workflow",
+]
+FACADE = [
+    "approve",
+    "cancel",
+    "deny",
+    "feedback",
+    "get_run",
+    "list_runs",
+    "metrics",
+    "replay",
+    "resume",
+    "routing_preferences",
+]
+PUBLIC_MODULES = frozenset({"podium", "podium.event"})
+"""What the CLI may import besides itself: the facade and the event types (the log format)."""
+
+
 def test_public_api_is_pinned() -> None:
     assert podium.__all__ == sorted(podium.__all__)
-    assert podium.__all__ == [
-        "Agent",
-        "Answer",
-        "AtLeast",
-        "CircuitPolicy",
-        "ConfigError",
-        "Context",
-        "ContextAccessError",
-        "InputSpec",
-        "KeySpec",
-        "KnowledgeBase",
-        "LearningRouter",
-        "LoopSpec",
-        "MapSpec",
-        "Model",
-        "ModelError",
-        "ModelRequest",
-        "ModelResponse",
-        "OutputValidationError",
-        "Plan",
-        "PlanSpec",
-        "PodiumError",
-        "Policy",
-        "RetryPolicy",
-        "Review",
-        "Router",
-        "RunResult",
-        "ScriptedModel",
-        "SqliteStore",
-        "StoreError",
-        "Task",
-        "TaskError",
-        "Tool",
-        "ToolError",
-        "Verification",
-        "Workflow",
-        "WorkflowValidationError",
-        "aresume",
-        "arun",
-        "run",
-        "search_tool",
-        "tool",
-    ]
+    assert podium.__all__ == PUBLIC_API
     for name in podium.__all__:
         assert getattr(podium, name) is not None
+
+
+def test_the_facade_is_async_without_suffix_and_takes_a_store() -> None:
+    """Only run()/arun() is a sync/async pair; every other entry is a coroutine function."""
+    assert not inspect.iscoroutinefunction(podium.run)
+    assert inspect.iscoroutinefunction(podium.arun)
+    assert inspect.signature(podium.run).parameters.keys() == (
+        inspect.signature(podium.arun).parameters.keys()
+    )
+    for name in FACADE:
+        function = getattr(podium, name)
+        assert inspect.iscoroutinefunction(function), name
+        store = inspect.signature(function).parameters["store"]
+        assert store.kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert store.default is None, name
+        doc = inspect.getdoc(function) or ""
+        assert "Args:" in doc and "Returns:" in doc and "Raises:" in doc, name
+
+
+def test_the_cli_imports_only_the_public_api() -> None:
+    reached: set[tuple[str, str]] = set()
+    for path in sorted((ROOT / "src" / "podium" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            for module in modules:
+                is_ours = module == "podium" or module.startswith("podium.")
+                if is_ours and module not in PUBLIC_MODULES and not module.startswith("podium.cli"):
+                    reached.add((path.name, module))
+    assert sorted(reached) == []
 
 
 def test_import_podium_loads_no_model_runtime_or_ui() -> None:

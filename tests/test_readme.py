@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 import podium
@@ -58,3 +60,31 @@ def test_python_example_runs() -> None:
     assert isinstance(result, podium.RunResult)
     assert result.ok
     assert result.tasks["revise/review"].tokens > 0
+
+
+def test_recorded_runs_example_approves_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (source,) = [b for b in blocks("python") if "podium.list_runs(" in b]
+    monkeypatch.setenv("PODIUM_STORE", str(tmp_path / "runs.db"))
+    flow = tmp_path / "mail.yaml"
+    flow.write_text(MAIL, encoding="utf-8")
+    waiting = podium.run(flow, model="scripted")
+    assert waiting.status == "waiting"
+
+    exec(compile(source, "README.md", "exec"), {})
+
+    state = asyncio.run(podium.get_run(waiting.run_id))
+    assert state.status == "succeeded"
+    assert state.output == "sent"
+
+
+MAIL = """
+name: mail
+agents:
+  mailer: {instructions: You send mail., approval: true}
+tasks:
+  - {id: send, agent: mailer, instruction: Send it}
+scripted:
+  send: [sent]
+"""

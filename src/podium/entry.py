@@ -1,12 +1,12 @@
 """The entry points: ``run()`` and ``await arun()`` a workflow (an object or a YAML file), or
-a goal in plain words on a team (``podium.team``)."""
+a goal in plain words on a team (``podium.team``); ``await resume()`` and ``await replay()`` a
+recorded run."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 from pydantic import JsonValue
@@ -16,15 +16,17 @@ from podium.clock import Clock
 from podium.engine.local import LocalEngine
 from podium.errors import ConfigError
 from podium.event import Event, RunStarted
+from podium.history import resolve_run_id
 from podium.ids import IdFactory, RunId, TaskId
 from podium.models.base import Model
 from podium.run import RunResult
 from podium.stores.base import Store
+from podium.stores.location import StoreArg, opened_store
 from podium.team import check_team, find_team, goal_inputs
 from podium.telemetry.tracing import tracer_subscriber
 from podium.workflow.model import Workflow
 
-__all__ = ["arun", "aresume", "run"]
+__all__ = ["arun", "replay", "resume", "run"]
 
 
 async def arun(
@@ -36,7 +38,7 @@ async def arun(
     approve_plan: bool = False,
     budget: Budget | None = None,
     model: str | Model | None = None,
-    store: Store | None = None,
+    store: StoreArg = None,
     clock: Clock | None = None,
     ids: IdFactory | None = None,
     on_event: Callable[[Event], None] | None = None,
@@ -57,8 +59,8 @@ async def arun(
             recorded, and kept when the run is resumed.
         model: a model or model name replacing every agent's model for this run
             (``"scripted"`` runs offline with canned answers).
-        store: where the run is recorded; by default the SQLite file chosen by
-            ``podium.stores.location.default_store_path`` (closed when the run ends).
+        store: where the run is recorded: a ``Store``, a SQLite file path, or None for
+            the default file, ``default_store_path()`` (opened and closed by the run).
         clock: time source; ``ManualClock`` in tests.
         ids: run id factory.
         on_event: called with each event as it is recorded (it is durable once the engine
@@ -81,15 +83,9 @@ async def arun(
         raise ConfigError("nothing to run: give a workflow, or a goal (goal=...)")
     else:
         workflow, source = _load(workflow)
-    async with AsyncExitStack() as stack:
-        if store is None:
-            from podium.stores.location import default_store_path
-            from podium.stores.sqlite import SqliteStore
-
-            store = SqliteStore(default_store_path())
-            stack.push_async_callback(store.aclose)
+    async with opened_store(store) as opened:
         engine = LocalEngine(
-            store=store,
+            store=opened,
             clock=clock,
             ids=ids,
             model=model,
@@ -100,60 +96,97 @@ async def arun(
         return await engine.execute(workflow, inputs, source=source, goal=goal, budget=budget)
 
 
-async def aresume(
+async def resume(
     run_id: str,
     workflow: Workflow | str | Path | None = None,
     *,
-    store: Store | None = None,
-    replay: bool = False,
+    store: StoreArg = None,
     budget: Budget | None = None,
     on_event: Callable[[Event], None] | None = None,
     on_token: Callable[[TaskId, str], None] | None = None,
 ) -> RunResult:
-    """Continue an interrupted, cancelled or failed run from its log (or replay it).
+    """Continue an interrupted, cancelled, failed or waiting run from its log.
 
     Tasks that succeeded are not run again; a task that was in flight replays the model and
-    tool calls its log holds and makes only the rest; failed tasks are attempted again. With
-    ``replay=True`` the run is instead executed again as a new run fed only from the log: no
-    model or tool is called, and a call the log does not hold fails its task.
+    tool calls its log holds and makes only the rest; failed tasks are attempted again; a
+    task whose approval was decided (``podium.approve``/``deny``) acts on the decision.
 
     Args:
-        run_id: the run to continue.
+        run_id: the run's id, or enough of its first characters to name one run.
         workflow: the workflow (object or file); by default the file the run was started
             from, loaded again. A workflow changed since then is used as it is now.
-        store: the store holding the run; by default the one ``arun`` uses.
-        replay: re-execute from the log as a new run instead of continuing.
+        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
         budget: new limits for the rest of the run: each replaces the one given when the run
             started (or was last resumed with limits); the others stay, and so do the
             workflow's own (the lower of each wins). Recorded, and kept by later resumes and
-            replays. Not for a replay, which runs under the limits its run last had.
+            replays.
         on_event: called with each event as it is recorded.
         on_token: called with ``(task id, text)`` as models stream.
 
-    Raises:
-        ConfigError: no such run, it already succeeded, its workflow file is gone, or a
-            budget was given for a replay.
-    """
-    if replay and budget is not None:
-        raise ConfigError("a replay runs under the limits its run last had: give no budget")
-    async with AsyncExitStack() as stack:
-        if store is None:
-            from podium.stores.location import default_store_path
-            from podium.stores.sqlite import SqliteStore
+    Returns:
+        The result, as ``arun`` returns it.
 
-            store = SqliteStore(default_store_path())
-            stack.push_async_callback(store.aclose)
-        started = await _run_started(store, run_id)
-        flow = _workflow_of(started, workflow)
-        engine = LocalEngine(
-            store=store,
-            model=started.model,
-            subscribers=_subscribers(on_event),
-            token_listener=on_token,
-        )
-        if replay:
-            return await engine.replay(flow, RunId(run_id))
-        return await engine.resume(flow, RunId(run_id), budget=budget)
+    Raises:
+        ConfigError: no such run, it already succeeded, or its workflow file is gone.
+    """
+    async with opened_store(store) as opened:
+        resolved = await resolve_run_id(opened, run_id)
+        engine, flow = await _engine_for(opened, resolved, workflow, on_event, on_token)
+        return await engine.resume(flow, resolved, budget=budget)
+
+
+async def replay(
+    run_id: str,
+    workflow: Workflow | str | Path | None = None,
+    *,
+    store: StoreArg = None,
+    on_event: Callable[[Event], None] | None = None,
+    on_token: Callable[[TaskId, str], None] | None = None,
+) -> RunResult:
+    """Execute a recorded run again as a new run fed only from its log.
+
+    No model or tool is called: every answer comes from the recorded run, so a changed
+    workflow or prompt can be debugged against a real past run. A call the log does not hold
+    fails its task and says where the new run diverged. The replay runs under the limits its
+    run last had.
+
+    Args:
+        run_id: the recorded run's id, or enough of its first characters to name one run.
+        workflow: the workflow (object or file); by default the file the run was started
+            from, loaded again.
+        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
+        on_event: called with each event of the new run as it is recorded.
+        on_token: called with ``(task id, text)`` as replayed answers stream.
+
+    Returns:
+        The new run's result.
+
+    Raises:
+        ConfigError: no such run, or its workflow file is gone.
+    """
+    async with opened_store(store) as opened:
+        resolved = await resolve_run_id(opened, run_id)
+        engine, flow = await _engine_for(opened, resolved, workflow, on_event, on_token)
+        return await engine.replay(flow, resolved)
+
+
+async def _engine_for(
+    store: Store,
+    run_id: RunId,
+    workflow: Workflow | str | Path | None,
+    on_event: Callable[[Event], None] | None,
+    on_token: Callable[[TaskId, str], None] | None,
+) -> tuple[LocalEngine, Workflow]:
+    """An engine to go on with ``run_id`` (on the model it ran with) and its workflow."""
+    started = await _run_started(store, run_id)
+    flow = _workflow_of(started, workflow)
+    engine = LocalEngine(
+        store=store,
+        model=started.model,
+        subscribers=_subscribers(on_event),
+        token_listener=on_token,
+    )
+    return engine, flow
 
 
 def _subscribers(on_event: Callable[[Event], None] | None) -> tuple[Callable[[Event], None], ...]:
@@ -171,8 +204,8 @@ def _load(workflow: Workflow | str | Path) -> tuple[Workflow, str | None]:
     return load_workflow(workflow), os.path.abspath(workflow)
 
 
-async def _run_started(store: Store, run_id: str) -> RunStarted:
-    events = await store.read(RunId(run_id), after_seq=0)
+async def _run_started(store: Store, run_id: RunId) -> RunStarted:
+    events = await store.read(run_id, after_seq=0)
     first = events[0] if events else None
     if not isinstance(first, RunStarted):
         raise ConfigError(f"no run {run_id!r} in the store")
@@ -203,11 +236,18 @@ def run(
     approve_plan: bool = False,
     budget: Budget | None = None,
     model: str | Model | None = None,
-    store: Store | None = None,
+    store: StoreArg = None,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
     on_event: Callable[[Event], None] | None = None,
+    on_token: Callable[[TaskId, str], None] | None = None,
     max_concurrency: int | None = None,
 ) -> RunResult:
-    """Run a workflow, or a goal on a team, from synchronous code; see ``arun``."""
+    """Run a workflow, or a goal on a team, from synchronous code; ``arun`` documents it.
+
+    The parameters, result and errors are those of ``arun``, which this runs with
+    ``asyncio.run`` (so it cannot be called from a running event loop: await ``arun`` there).
+    """
     return asyncio.run(
         arun(
             workflow,
@@ -218,7 +258,10 @@ def run(
             budget=budget,
             model=model,
             store=store,
+            clock=clock,
+            ids=ids,
             on_event=on_event,
+            on_token=on_token,
             max_concurrency=max_concurrency,
         )
     )

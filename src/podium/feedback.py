@@ -15,10 +15,21 @@ from podium.ids import RunId, TaskId
 from podium.liveness import read_stopped_run
 from podium.stores.base import Store
 
-__all__ = ["MAX_SCORE", "MIN_SCORE", "record_feedback"]
+__all__ = ["MAX_SCORE", "MIN_SCORE", "check_score", "record_feedback"]
 
 MIN_SCORE: Final = 1
 MAX_SCORE: Final = 5
+
+
+def check_score(score: int) -> None:
+    """Refuse a score off the scale.
+
+    Raises:
+        ConfigError: ``score`` is not 1 to 5.
+    """
+    if not MIN_SCORE <= score <= MAX_SCORE:
+        msg = f"score {score} is out of range: give a score from {MIN_SCORE} to {MAX_SCORE}"
+        raise ConfigError(msg)
 
 
 async def record_feedback(
@@ -48,9 +59,7 @@ async def record_feedback(
     Raises:
         ConfigError: the score is not 1 to 5, or there is no such run or task.
     """
-    if not MIN_SCORE <= score <= MAX_SCORE:
-        msg = f"score {score} is out of range: give a score from {MIN_SCORE} to {MAX_SCORE}"
-        raise ConfigError(msg)
+    check_score(score)
     events, state = await read_stopped_run(store, run_id, doing="rate it")
     if task_id is not None:
         tasks = state.tasks

@@ -2,6 +2,6 @@
 
 One module per command group (``run``, ``runs``, ``validate``), the live terminal view in
 ``live`` and the shared formatting in ``output``; ``app`` assembles them. This is the only
-package that prints. It uses the public API plus ``podium.run``, ``podium.event``,
-``podium.stores`` and ``podium.workflow``; nothing imports it.
+package that prints. It uses only the public API (``podium`` and ``podium.event``, checked by
+``tests/test_architecture.py``); nothing imports it.
 """

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from podium import configure_logging, configure_tracing
 from podium.cli.approvals import approvals_command, approve_command, deny_command
 from podium.cli.cancel import cancel_command
 from podium.cli.feedback import feedback_command
@@ -24,8 +25,6 @@ from podium.cli.resume import replay_command, resume_command
 from podium.cli.run import run_command
 from podium.cli.runs import runs_command, show_command
 from podium.cli.validate import validate_command
-from podium.telemetry.logs import configure_logging
-from podium.telemetry.setup import configure_tracing
 
 __all__ = ["app", "main"]
 

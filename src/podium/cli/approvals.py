@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 import podium
-from podium import ConfigError, PodiumError, SqliteStore
+from podium import ConfigError, PodiumError, RunState, SqliteStore, TaskId
 from podium.cli.live import RunView
 from podium.cli.output import (
     format_time,
@@ -40,14 +40,10 @@ from podium.cli.run import (
     StoreOption,
     run_in_view,
 )
-from podium.cli.runs import resolve_run
-from podium.engine.approval import Decision, record_decision
+from podium.cli.runs import store_of
 from podium.event import ApprovalRequested
-from podium.ids import RunId, TaskId
-from podium.run import project
-from podium.stores.location import default_store_path
 
-__all__ = ["approvals_command", "approve_command", "decide", "deny_command"]
+__all__ = ["Decision", "approvals_command", "approve_command", "decide", "deny_command"]
 
 _SCAN: int = 1000
 """How many recent runs ``podium approvals`` looks through."""
@@ -72,9 +68,21 @@ NoResumeOption = Annotated[
 ]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """What a person answered at the command line."""
+
+    is_approval: bool
+    by: str
+    comment: str = ""
+    reason: str = ""
+    edited: str | None = None
+    """The output as the person edited it (text; YAML or JSON for a structured output)."""
+
+
 def approvals_command(*, store: StoreOption = None, json_output: JsonOption = False) -> None:
     """List the tasks waiting for a human decision, across runs."""
-    path = store or default_store_path()
+    path = store or podium.default_store_path()
     try:
         pending = asyncio.run(_pending(path)) if path.exists() else []
     except PodiumError as error:
@@ -134,14 +142,11 @@ def approve_command(
     except OSError as exc:
         raise typer.Exit(report_error(ConfigError(f"cannot read --edit {edit}: {exc}"))) from None
     decision = Decision(
-        kind="approval_granted",
-        by=by or getpass.getuser(),
-        comment=comment,
-        is_edited=edit is not None,
-        output=edited,
+        is_approval=True, by=by or getpass.getuser(), comment=comment, edited=edited
     )
     options = RunOptions(
-        store=store or default_store_path(), output=_output(json_output=json_output, quiet=quiet)
+        store=store or podium.default_store_path(),
+        output=_output(json_output=json_output, quiet=quiet),
     )
     raise typer.Exit(
         decide(run, tasks or [], decision, options, every=all_tasks, resume=not no_resume)
@@ -165,9 +170,10 @@ def deny_command(
     quiet: QuietOption = False,
 ) -> None:
     """Deny waiting tasks of a run and resume it: each fails like any failure would."""
-    decision = Decision(kind="approval_denied", by=by or getpass.getuser(), reason=reason)
+    decision = Decision(is_approval=False, by=by or getpass.getuser(), reason=reason)
     options = RunOptions(
-        store=store or default_store_path(), output=_output(json_output=json_output, quiet=quiet)
+        store=store or podium.default_store_path(),
+        output=_output(json_output=json_output, quiet=quiet),
     )
     raise typer.Exit(
         decide(run, tasks or [], decision, options, every=all_tasks, resume=not no_resume)
@@ -186,51 +192,64 @@ def decide(
 ) -> int:
     """Record ``decision`` on waiting tasks of ``run`` and resume it; return the exit code."""
     try:
-        run = resolve_run(options.store, run)
-        asyncio.run(_record(options.store, RunId(run), tasks, decision, every=every))
+        state = asyncio.run(podium.get_run(run, store=store_of(run, options.store)))
+        asyncio.run(_record(options.store, state, tasks, decision, every=every))
     except PodiumError as error:
         return report_error(error)
     if not resume:
-        stdout_console().print(f"recorded; continue with: podium resume {run}")
+        stdout_console().print(f"recorded; continue with: podium resume {state.run_id}")
         return 0
 
     async def start(store: SqliteStore, view: RunView) -> object:
-        view.preload(RunId(run), await store.read(RunId(run)))
-        return await podium.aresume(run, store=store, on_event=view.apply, on_token=view.token)
+        view.preload(await podium.get_run(state.run_id, store=store))
+        return await podium.resume(
+            state.run_id, store=store, on_event=view.apply, on_token=view.token
+        )
 
     return run_in_view(options, start, finish=finish)
 
 
 async def _record(
-    path: Path, run_id: RunId, tasks: list[str], decision: Decision, *, every: bool
+    path: Path, state: RunState, tasks: list[str], decision: Decision, *, every: bool
 ) -> None:
+    waiting = state.approvals
+    chosen = list(waiting) if every else [TaskId(t) for t in tasks]
+    if not chosen:
+        names = ", ".join(waiting) or "none"
+        raise ConfigError(
+            f"name the tasks to decide on, or --all (waiting in {state.run_id}: {names})"
+        )
+    if decision.edited is not None and len(chosen) != 1:
+        raise ConfigError("--edit gives one output: decide on one task at a time")
     async with SqliteStore(path) as store:
-        waiting = project(run_id, await store.read(run_id)).approvals
-        chosen = list(waiting) if every else [TaskId(t) for t in tasks]
-        if not chosen:
-            names = ", ".join(waiting) or "none"
-            raise ConfigError(
-                f"name the tasks to decide on, or --all (waiting in {run_id}: {names})"
-            )
-        if decision.is_edited and len(chosen) != 1:
-            raise ConfigError("--edit gives one output: decide on one task at a time")
         for task_id in chosen:
+            if not decision.is_approval:
+                await podium.deny(
+                    state.run_id, task_id, reason=decision.reason, by=decision.by, store=store
+                )
+                continue
             request = waiting.get(task_id)
-            if decision.is_edited and request is not None:
-                edited = _edited(str(decision.output), request.output)
-                decision = replace(decision, output=edited)
-            await record_decision(store, run_id, task_id, decision)
+            edited = None
+            if decision.edited is not None and request is not None:
+                edited = _edited(decision.edited, request.output)
+            await podium.approve(
+                state.run_id,
+                task_id,
+                output=edited,
+                comment=decision.comment,
+                by=decision.by,
+                store=store,
+            )
 
 
 async def _pending(path: Path) -> list[ApprovalRequested]:
+    pending: list[ApprovalRequested] = []
     async with SqliteStore(path) as store:
-        summaries = await store.list_runs(limit=_SCAN)
-        pending: list[ApprovalRequested] = []
-        for summary in summaries:
+        for summary in await podium.list_runs(limit=_SCAN, store=store):
             if summary.status == "waiting":
-                state = project(summary.run_id, await store.read(summary.run_id))
+                state = await podium.get_run(summary.run_id, store=store)
                 pending.extend(state.approvals.values())
-        return pending
+    return pending
 
 
 def _request_json(request: ApprovalRequested) -> dict[str, object]:
@@ -258,6 +277,8 @@ def _edited(text: str, proposed: JsonValue) -> JsonValue:
     except yaml.YAMLError as exc:
         msg = f"the edited output must be YAML or JSON like the proposed one: {exc}"
         raise ConfigError(msg) from exc
+    if value is None:
+        raise ConfigError("the edited output is empty: give the output to approve")
     return value
 
 

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from podium import ConfigError, PodiumError, SqliteStore
+import podium
+from podium import PodiumError
 from podium.cli.output import print_json, report_error, stdout_console
-from podium.cli.runs import RunArgument, StoreOption, load_run
-from podium.event import FeedbackRecorded
-from podium.feedback import MAX_SCORE, MIN_SCORE, record_feedback
-from podium.ids import TaskId
-from podium.stores.location import default_store_path
+from podium.cli.runs import RunArgument, StoreOption, store_of
 
 __all__ = ["feedback_command"]
 
@@ -59,17 +55,12 @@ def feedback_command(
     ] = False,
 ) -> None:
     """Rate a run (or one task of it) from 1 to 5; `podium metrics` shows the mean."""
-    path = store or default_store_path()
     try:
-        if not MIN_SCORE <= score <= MAX_SCORE:
-            msg = f"--score {score} is out of range: give a score from {MIN_SCORE} to {MAX_SCORE}"
-            raise ConfigError(msg)
-        if not path.exists():
-            raise ConfigError(f"no run {run!r}: there are no runs yet in {path}")
-        task_id = TaskId(task) if task is not None else None
-        who = by or getpass.getuser()
+        path = store_of(run, store)
         event = asyncio.run(
-            _record(path, run, score=score, task_id=task_id, comment=comment, by=who)
+            podium.feedback(
+                run, score, task_id=task, comment=comment, by=by or getpass.getuser(), store=path
+            )
         )
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
@@ -80,11 +71,3 @@ def feedback_command(
         f"task {event.task_id} of run {event.run_id}" if event.task_id else f"run {event.run_id}"
     )
     stdout_console().print(Text(f"recorded {event.score}/5 for {where}"), soft_wrap=True)
-
-
-async def _record(
-    path: Path, prefix: str, *, score: int, task_id: TaskId | None, comment: str, by: str
-) -> FeedbackRecorded:
-    run_id = (await load_run(path, prefix)).run_id
-    async with SqliteStore(path) as store:
-        return await record_feedback(store, run_id, score, task_id=task_id, comment=comment, by=by)

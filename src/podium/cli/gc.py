@@ -19,14 +19,17 @@ import typer
 from pydantic import JsonValue, TypeAdapter, ValidationError
 from rich.text import Text
 
-from podium import PodiumError, SqliteStore
+from podium import (
+    Duration,
+    PodiumError,
+    RunSummary,
+    SqliteStore,
+    SystemClock,
+    default_store_path,
+    shown_status,
+)
 from podium.cli.output import format_time, print_json, report_error, status_text, stdout_console
 from podium.cli.runs import StoreOption
-from podium.clock import SystemClock
-from podium.liveness import shown_status
-from podium.policy import Duration
-from podium.run import RunSummary
-from podium.stores.location import default_store_path
 
 __all__ = ["gc_command", "parse_age"]
 

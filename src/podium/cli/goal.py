@@ -22,14 +22,18 @@ from rich.prompt import Prompt
 from rich.text import Text
 from rich.tree import Tree
 
-from podium import PodiumError, Workflow
-from podium.cli.approvals import decide
+from podium import (
+    PodiumError,
+    RunState,
+    Workflow,
+    check_team,
+    find_team,
+    goal_inputs,
+    load_workflow,
+)
+from podium.cli.approvals import Decision, decide
 from podium.cli.output import error_console, print_json, report_error, stdout_console
 from podium.cli.run import RunOptions, run_in_view, starter
-from podium.engine.approval import Decision
-from podium.run import RunState
-from podium.team import check_team, find_team, goal_inputs
-from podium.workflow.yaml import load_workflow
 
 __all__ = ["GoalOptions", "run_goal"]
 
@@ -89,15 +93,13 @@ def _ask_about_plan(goal: str, options: RunOptions, state: RunState) -> int | No
     by = getpass.getuser()
     if answer == "n":
         reason = Prompt.ask("Why not?", default="the plan was turned down", console=console)
-        decision = Decision(kind="approval_denied", by=by, reason=reason)
+        decision = Decision(is_approval=False, by=by, reason=reason)
     else:
         edited = None
         if answer == "e":  # None when the editor saved no change: the plan as proposed
             text = yaml.safe_dump(proposed, sort_keys=False, allow_unicode=True)
             edited = click.edit(text, extension=".yaml")
-        decision = Decision(
-            kind="approval_granted", by=by, is_edited=edited is not None, output=edited
-        )
+        decision = Decision(is_approval=True, by=by, edited=edited)
     again = partial(_ask_about_plan, goal, options)  # a revised plan is asked about too
     return decide(state.run_id, [task], decision, options, finish=again)
 

@@ -12,7 +12,7 @@ Every view folds the events it receives into one ``RunState`` (the same projecti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Final
@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from podium import RunState, SystemClock, TaskId, TaskState
 from podium.cli.output import (
     agent_label,
     format_cost,
@@ -30,10 +31,7 @@ from podium.cli.output import (
     status_text,
     task_rows,
 )
-from podium.clock import SystemClock
 from podium.event import Event, PlanCreated, TaskFailed, TaskSkipped, TaskSucceeded
-from podium.ids import RunId, TaskId
-from podium.run import RunState, TaskState, project
 
 __all__ = ["LineView", "LiveView", "RunView", "progress"]
 
@@ -58,9 +56,9 @@ class RunView:
     def streamed(self) -> None:
         """Called after each streamed piece."""
 
-    def preload(self, run_id: RunId, events: Sequence[Event]) -> None:
-        """Start from a run's recorded log (a resumed run's view shows its history)."""
-        self.state = project(run_id, events)
+    def preload(self, state: RunState) -> None:
+        """Start from a run's recorded state (a resumed run's view shows its history)."""
+        self.state = state
 
     def apply(self, event: Event) -> None:
         """Fold one event (the engine's ``on_event`` subscriber)."""

@@ -8,11 +8,10 @@ the router learned from outcomes instead.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Final, Literal
 
 import typer
 from rich import box
@@ -20,11 +19,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from podium import PodiumError, SqliteStore
+import podium
+from podium import GroupMetrics, MetricsReport, PodiumError, Preference, default_store_path
 from podium.cli.gc import parse_age
 from podium.cli.output import (
-    EXIT_FAILED,
-    error_console,
     format_time,
     jsonable,
     print_json,
@@ -32,16 +30,10 @@ from podium.cli.output import (
     stdout_console,
 )
 from podium.cli.runs import StoreOption
-from podium.clock import SystemClock
-from podium.event import Event
-from podium.stores.location import default_store_path
-from podium.telemetry.metrics import GroupBy, GroupMetrics, MetricsReport, Window, compute_metrics
 
 __all__ = ["metrics_command"]
 
-_EVERY_RUN: Final = 2**62
-"""``list_runs`` limit that lists them all (the Store protocol has no time query)."""
-
+GroupBy = Literal["workflow", "agent", "model"]
 _GROUPINGS: Final[dict[str, GroupBy]] = {"workflow": "workflow", "agent": "agent", "model": "model"}
 _Format = Callable[[float | None], str]
 
@@ -115,25 +107,15 @@ def metrics_command(
         _print_routing(path, length, json_output=json_output)
         return
     try:
-        report = asyncio.run(_report(path, length, _GROUPINGS[by], has_runs=path.exists()))
+        # a store file not made yet (no run recorded) is not created
+        source = path if path.exists() else ":memory:"
+        report = asyncio.run(podium.metrics(window=length, by=_GROUPINGS[by], store=source))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
         print_json(_report_json(report))
         return
     _print_report(stdout_console(), report)
-
-
-async def _report(path: Path, length: timedelta, by: GroupBy, *, has_runs: bool) -> MetricsReport:
-    window = Window.ending(SystemClock().now(), length)
-    logs: list[list[Event]] = []
-    if has_runs:
-        async with SqliteStore(path) as store:
-            for summary in await store.list_runs(limit=_EVERY_RUN):
-                at = summary.started_at
-                if at is not None and window.previous().start <= at < window.end:
-                    logs.append(await store.read(summary.run_id))
-    return compute_metrics(logs, window=window, by=by)
 
 
 def _report_json(report: MetricsReport) -> object:
@@ -194,12 +176,7 @@ def _cell(group: GroupMetrics, name: str, fmt: _Format, is_up_good: bool) -> Tex
 
 def _print_routing(path: Path, window: timedelta, *, json_output: bool) -> None:
     try:
-        preferences = asyncio.run(_preferences(path, window))
-    except ImportError as exc:
-        # The outcome-learning router (``podium.router``) may be missing from this install.
-        message = f"routing preferences are not available in this podium: {exc}"
-        error_console().print(Text(message, style="red"))
-        raise typer.Exit(EXIT_FAILED) from None
+        preferences = asyncio.run(podium.routing_preferences(window=window, store=path))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -208,7 +185,7 @@ def _print_routing(path: Path, window: timedelta, *, json_output: bool) -> None:
     stdout_console().print(_routing_table(preferences))
 
 
-def _routing_table(preferences: list[Any]) -> Table:  # Any: podium.router's Preference
+def _routing_table(preferences: list[Preference]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
     table.add_column("capability", no_wrap=True)
     table.add_column("agent", no_wrap=True)
@@ -217,28 +194,14 @@ def _routing_table(preferences: list[Any]) -> Table:  # Any: podium.router's Pre
     table.add_column("reason")
     for p in preferences:
         table.add_row(
-            Text(str(p.capability)),
-            Text(str(p.agent)),
+            Text(p.capability),
+            Text(p.agent),
             f"{p.runs}",
             _pct(p.success_rate),
             _secs(p.mean_latency_s),
             _usd(p.mean_cost),
             _num(p.satisfaction),
-            _pct(getattr(p, "expected_share", None)),
-            Text(str(p.reason)),
+            _pct(p.expected_share),
+            Text(p.reason),
         )
     return table
-
-
-async def _preferences(path: Path, window: timedelta) -> list[Any]:
-    """``podium.router.routing_preferences``, imported only when asked for.
-
-    Raises:
-        ImportError: this install has no ``podium.router.routing_preferences``.
-    """
-    router = importlib.import_module("podium.router")
-    fetch = getattr(router, "routing_preferences", None)  # Any: looked up at run time
-    if fetch is None:
-        raise ImportError("podium.router has no routing_preferences")
-    async with SqliteStore(path) as store:
-        return list(await fetch(store, window=window))

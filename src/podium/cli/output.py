@@ -23,11 +23,16 @@ from rich.json import JSON
 from rich.markdown import Markdown
 from rich.text import Text
 
-from podium.errors import ConfigError, PodiumError
+from podium import (
+    ConfigError,
+    PodiumError,
+    RunState,
+    TaskId,
+    TaskState,
+    read_claim,
+    tasks_in_graph_order,
+)
 from podium.event import ClaimVerified
-from podium.ids import TaskId
-from podium.run import RunState, TaskState, tasks_in_graph_order
-from podium.synthesis import read_claim
 
 __all__ = [
     "answer_renderable",

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from podium import PlanState, RunState, TaskState
 from podium.cli.output import (
     agent_label,
     format_cost,
@@ -33,7 +34,6 @@ from podium.cli.output import (
     task_rows,
 )
 from podium.event import ClaimVerified, ContextWritten, ModelCalled, Verdict
-from podium.run import PlanState, RunState, TaskState
 
 __all__ = ["run_report"]
 

@@ -8,14 +8,14 @@ in-flight tasks had completed, and attempts failed tasks again.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 import podium
-from podium import PodiumError, SqliteStore
-from podium.budget import Budget
+from podium import Budget, PodiumError, SqliteStore
 from podium.cli.live import RunView
 from podium.cli.output import report_error
 from podium.cli.run import (
@@ -31,9 +31,7 @@ from podium.cli.run import (
     parse_budget,
     run_in_view,
 )
-from podium.cli.runs import resolve_run
-from podium.ids import RunId
-from podium.stores.location import default_store_path
+from podium.cli.runs import store_of
 
 __all__ = ["replay_command", "resume_command"]
 
@@ -111,26 +109,21 @@ def _go(
     replay: bool,
     budget: Budget | None = None,
 ) -> int:
-    options = RunOptions(
-        store=store or default_store_path(),
-        output="json" if json_output else "quiet" if quiet else "view",
-    )
     try:
-        run = resolve_run(options.store, run)
+        path = store_of(run, store)
+        run = asyncio.run(podium.get_run(run, store=path)).run_id
     except PodiumError as error:
         return report_error(error)
+    options = RunOptions(store=path, output="json" if json_output else "quiet" if quiet else "view")
 
     async def start(opened: SqliteStore, view: RunView) -> object:
-        if not replay:
-            view.preload(RunId(run), await opened.read(RunId(run)))
-        return await podium.aresume(
-            run,
-            workflow,
-            store=opened,
-            replay=replay,
-            budget=budget,
-            on_event=view.apply,
-            on_token=view.token,
+        if replay:
+            return await podium.replay(
+                run, workflow, store=opened, on_event=view.apply, on_token=view.token
+            )
+        view.preload(await podium.get_run(run, store=opened))
+        return await podium.resume(
+            run, workflow, store=opened, budget=budget, on_event=view.apply, on_token=view.token
         )
 
     return run_in_view(options, start)

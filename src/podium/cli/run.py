@@ -19,8 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 import podium
-from podium import Model, PodiumError, SqliteStore, Workflow
-from podium.budget import Budget
+from podium import Budget, Model, PodiumError, RunState, SqliteStore, Workflow, default_store_path
 from podium.cli.live import LineView, LiveView, RunView
 from podium.cli.output import (
     EXIT_FAILED,
@@ -37,8 +36,6 @@ from podium.cli.output import (
     stdout_console,
     summary_line,
 )
-from podium.run import RunState
-from podium.stores.location import default_store_path
 
 __all__ = [
     "RunOptions",

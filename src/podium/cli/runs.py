@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated
 
 import typer
 from pydantic import JsonValue
@@ -17,7 +17,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from podium import ConfigError, PodiumError, SqliteStore
+import podium
+from podium import ConfigError, PodiumError, RunSummary, default_store_path, shown_status
 from podium.cli.output import (
     format_cost,
     format_duration,
@@ -30,22 +31,8 @@ from podium.cli.output import (
     stdout_console,
 )
 from podium.cli.report import run_report
-from podium.ids import RunId
-from podium.liveness import shown_status
-from podium.run import RunState, RunSummary, project
-from podium.stores.location import default_store_path
 
-__all__ = [
-    "RunArgument",
-    "StoreOption",
-    "load_run",
-    "resolve_run",
-    "runs_command",
-    "show_command",
-]
-
-_PREFIX_SEARCH: Final = 1000
-"""How many recent runs a prefix is matched against (the Store protocol has no id search)."""
+__all__ = ["RunArgument", "StoreOption", "runs_command", "show_command", "store_of"]
 
 StoreOption = Annotated[
     Path | None,
@@ -82,7 +69,7 @@ def runs_command(
     """List recorded runs, newest first: status, start time, duration, tasks, tokens, cost."""
     path = store or default_store_path()
     try:
-        summaries = asyncio.run(_list_runs(path, limit)) if path.exists() else []
+        summaries = asyncio.run(podium.list_runs(limit=limit, store=path)) if path.exists() else []
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -97,11 +84,6 @@ def runs_command(
     if stopped:
         hint = f"resume one with: podium resume {stopped[0].run_id}"
         console.print(Text(hint, style="dim"), soft_wrap=True)
-
-
-async def _list_runs(path: Path, limit: int) -> list[RunSummary]:
-    async with SqliteStore(path) as store:
-        return await store.list_runs(limit=limit)
 
 
 def _status(summary: RunSummary) -> str:
@@ -151,13 +133,8 @@ def show_command(
     and task that wrote it (or "input"), and when. Works on runs in progress, failed or
     cancelled too.
     """
-    path = store or default_store_path()
     try:
-        if not run.strip():
-            raise ConfigError("give a run id, or its first characters; `podium runs` lists them")
-        if not path.exists():
-            raise ConfigError(f"no run {run!r}: there are no runs yet in {path}")
-        state = asyncio.run(load_run(path, run))
+        state = asyncio.run(podium.get_run(run, store=store_of(run, store)))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -167,47 +144,15 @@ def show_command(
     console.print(run_report(state, console))
 
 
-def resolve_run(path: Path, prefix: str) -> str:
-    """The id of the run that is or starts with ``prefix``.
+def store_of(run: str, store: Path | None) -> Path:
+    """The store file that should hold ``run`` (``--store``, else the default one).
 
     Raises:
-        ConfigError: no run, or more than one, matches.
+        ConfigError: ``run`` is blank, or the file does not exist (no run was recorded).
     """
-    if not prefix.strip():
+    path = store or default_store_path()
+    if not run.strip():
         raise ConfigError("give a run id, or its first characters; `podium runs` lists them")
     if not path.exists():
-        raise ConfigError(f"no run {prefix!r}: there are no runs yet in {path}")
-    return asyncio.run(load_run(path, prefix)).run_id
-
-
-async def load_run(path: Path, prefix: str) -> RunState:
-    """The state of the run whose id is or starts with ``prefix``.
-
-    Raises:
-        ConfigError: no run, or more than one, matches.
-    """
-    async with SqliteStore(path) as store:
-        events = await store.read(RunId(prefix))
-        if events:
-            return project(RunId(prefix), events)
-        summaries = await store.list_runs(limit=_PREFIX_SEARCH)
-        matches = [s for s in summaries if s.run_id.startswith(prefix)]
-        if len(matches) != 1:
-            raise _no_match(prefix, matches, path)
-        run_id = matches[0].run_id
-        return project(run_id, await store.read(run_id))
-
-
-def _no_match(prefix: str, matches: list[RunSummary], path: Path) -> ConfigError:
-    if not matches:
-        return ConfigError(
-            f"no run matches {prefix!r} in {path}; `podium runs` lists the recent ones"
-        )
-    lines = "\n".join(
-        f"  {s.run_id}  {s.goal or s.workflow}  {s.status}  {format_time(s.started_at)}"
-        for s in matches[:10]
-    )
-    more = f"\n  … and {len(matches) - 10} more" if len(matches) > 10 else ""
-    return ConfigError(
-        f"{prefix!r} matches {len(matches)} runs; give more of the id:\n{lines}{more}"
-    )
+        raise ConfigError(f"no run {run!r}: there are no runs yet in {path}")
+    return path

@@ -8,11 +8,8 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from podium import ConfigError
+from podium import ConfigError, load_workflow, validate_workflow
 from podium.cli.output import EXIT_USAGE, error_console, report_error, stdout_console
-from podium.workflow.model import walk
-from podium.workflow.validate import validate
-from podium.workflow.yaml import load_workflow
 
 __all__ = ["validate_command"]
 
@@ -35,10 +32,10 @@ def validate_command(
         raise typer.Exit(EXIT_USAGE)
     try:
         workflow = load_workflow(file)
-        validate(workflow)
+        validate_workflow(workflow)
     except ConfigError as error:
         raise typer.Exit(report_error(error)) from None
-    tasks = sum(1 for _ in walk(workflow.tasks))
+    tasks = sum(1 for _ in workflow.all_tasks())
     agents = len(workflow.agents)
     message = (
         f"{file} is valid: {tasks} task{'s' * (tasks != 1)}, {agents} agent{'s' * (agents != 1)}"

@@ -1,13 +1,18 @@
-"""Where the default store lives on disk."""
+"""Where the default store lives on disk, and how a ``store=`` argument becomes an open store."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import platformdirs
 
-__all__ = ["default_store_path"]
+from podium.stores.base import Store
+from podium.stores.sqlite import SqliteStore
+
+__all__ = ["StoreArg", "default_store_path", "opened_store"]
 
 _ENV_VAR = "PODIUM_STORE"
 _PROJECT_DIR = ".podium"
@@ -38,3 +43,31 @@ def default_store_path() -> Path:
         if (folder / _PROJECT_DIR).is_dir():
             return folder / _PROJECT_DIR / _FILE_NAME
     return platformdirs.user_data_path("podium", appauthor=False) / _FILE_NAME
+
+
+StoreArg = Store | str | os.PathLike[str] | None
+"""What the public functions take as ``store=``: a ``Store``, the path of a SQLite file, or
+None for the default file (``default_store_path``)."""
+
+
+@asynccontextmanager
+async def opened_store(store: StoreArg) -> AsyncIterator[Store]:
+    """The store ``store`` names, open for the duration of the block.
+
+    A ``Store`` object is used as it is and left open (its owner closes it); a path, or None
+    for ``default_store_path()``, opens a ``SqliteStore`` that is closed when the block ends.
+
+    Args:
+        store: a ``Store``, a SQLite file path, or None.
+
+    Yields:
+        The open store.
+
+    Raises:
+        StoreError: the SQLite file cannot be opened.
+    """
+    if store is not None and not isinstance(store, str | os.PathLike):
+        yield store
+        return
+    async with SqliteStore(default_store_path() if store is None else Path(store)) as opened:
+        yield opened

@@ -97,6 +97,10 @@ class Workflow(BaseModel):
         """The top-level task ``task_id``, if there is one."""
         return next((t for t in self.tasks if t.id == task_id), None)
 
+    def all_tasks(self) -> Iterator[Task]:
+        """Every task, nested ones (loop, map, sub-workflow bodies) included."""
+        return (task for _, task in walk(self.tasks))
+
     def location(self, path: str) -> Location | None:
         """Where in its source file the element at dotted ``path`` was written, if known."""
         while path:

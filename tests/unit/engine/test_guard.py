@@ -9,10 +9,8 @@ from typing import TypeVar
 
 import pytest
 
-import podium
 from podium import (
     Agent,
-    ConfigError,
     LoopSpec,
     ModelError,
     ModelRequest,
@@ -366,15 +364,6 @@ async def test_limits_given_to_a_resume_do_not_lift_the_workflows_own(store: Sql
     )
 
     assert "over its max_tokens of 200" in (again.error or "")  # the lower limit wins
-
-
-async def test_a_replay_takes_no_new_limits(store: SqliteStore) -> None:
-    first = await execute(store, chain(), ScriptedModel(priced))
-
-    with pytest.raises(ConfigError, match="a replay runs under the limits its run last had"):
-        await podium.aresume(
-            first.run_id, chain(), store=store, replay=True, budget=Budget(max_tokens=1)
-        )
 
 
 # -- the loop detector -----------------------------------------------------------------------

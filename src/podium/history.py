@@ -1,0 +1,164 @@
+"""Reading what was recorded: the runs in a store, one run's state, metrics over a window.
+
+These are the public read functions of the facade (``podium.list_runs``, ``podium.get_run``,
+``podium.metrics``, ``podium.routing_preferences``). They only read, so they may watch a run
+another process is still recording. Each takes ``store=``: a ``Store``, the path of a SQLite
+file, or None for the default file (``podium.default_store_path``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+from podium.clock import SystemClock
+from podium.errors import ConfigError
+from podium.event import Event
+from podium.ids import RunId
+from podium.router import WINDOW, Preference
+from podium.router import routing_preferences as _routing_preferences
+from podium.run import RunState, RunSummary, project
+from podium.stores.base import Store
+from podium.stores.location import StoreArg, opened_store
+from podium.telemetry.metrics import GroupBy, MetricsReport, Window, compute_metrics
+
+__all__ = ["get_run", "list_runs", "metrics", "resolve_run_id", "routing_preferences"]
+
+_PREFIX_SEARCH: Final = 1000
+"""How many recent runs a prefix is matched against (the Store protocol has no id search)."""
+_EVERY_RUN: Final = 2**62
+"""``list_runs`` limit that lists them all (the Store protocol has no time query)."""
+_SHOWN_MATCHES: Final = 10
+
+
+async def list_runs(*, limit: int = 50, store: StoreArg = None) -> list[RunSummary]:
+    """Summaries of the most recently started runs, newest first.
+
+    Args:
+        limit: at most this many runs.
+        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
+
+    Returns:
+        One summary per run: status, start, duration, tasks, tokens, cost. A run whose
+        status is ``running`` but whose process is gone was interrupted (``shown_status``).
+
+    Raises:
+        StoreError: the store cannot be read.
+    """
+    async with opened_store(store) as opened:
+        return await opened.list_runs(limit=limit)
+
+
+async def get_run(run_id: str, *, store: StoreArg = None) -> RunState:
+    """The full state of one run, folded from its event log.
+
+    Args:
+        run_id: the run's id, or enough of its first characters to name one run.
+        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
+
+    Returns:
+        The run's state: status, graph, tasks, context writes with provenance, calls, plans,
+        verdicts, approvals waiting, feedback and output.
+
+    Raises:
+        ConfigError: no run, or more than one, matches ``run_id``.
+        StoreError: the store cannot be read.
+    """
+    async with opened_store(store) as opened:
+        resolved = await resolve_run_id(opened, run_id)
+        return project(resolved, await opened.read(resolved))
+
+
+async def resolve_run_id(store: Store, prefix: str) -> RunId:
+    """The id of the one run in ``store`` whose id is or starts with ``prefix``.
+
+    Args:
+        store: the open store.
+        prefix: a run id or its first characters.
+
+    Returns:
+        The full run id.
+
+    Raises:
+        ConfigError: ``prefix`` is blank, or no run or more than one matches it.
+    """
+    if not prefix.strip():
+        raise ConfigError("give a run id, or its first characters; `podium runs` lists them")
+    if await store.read(RunId(prefix), after_seq=0):
+        return RunId(prefix)
+    summaries = await store.list_runs(limit=_PREFIX_SEARCH)
+    matches = [s for s in summaries if s.run_id.startswith(prefix)]
+    if len(matches) != 1:
+        raise _no_match(prefix, matches)
+    return matches[0].run_id
+
+
+def _no_match(prefix: str, matches: list[RunSummary]) -> ConfigError:
+    if not matches:
+        return ConfigError(f"no run matches {prefix!r}; `podium runs` lists the recent ones")
+    lines = "\n".join(
+        f"  {s.run_id}  {s.goal or s.workflow}  {s.status}  {_local(s.started_at)}"
+        for s in matches[:_SHOWN_MATCHES]
+    )
+    extra = len(matches) - _SHOWN_MATCHES
+    more = f"\n  … and {extra} more" if extra > 0 else ""
+    return ConfigError(
+        f"{prefix!r} matches {len(matches)} runs; give more of the id:\n{lines}{more}"
+    )
+
+
+def _local(at: datetime | None) -> str:
+    return "-" if at is None else at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def metrics(
+    *,
+    window: timedelta = timedelta(days=7),
+    by: GroupBy = "workflow",
+    store: StoreArg = None,
+) -> MetricsReport:
+    """Metrics of the runs that started in the last ``window``, with their trend.
+
+    Completion and error rates, task and model-call latency (p50/p95), hallucination rate,
+    user satisfaction, cost and tokens, overall and per group, each compared with the window
+    of the same length just before (``docs/metrics.md`` defines them).
+
+    Args:
+        window: how far back from now runs are counted.
+        by: group by ``"workflow"``, ``"agent"`` or ``"model"``.
+        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
+
+    Returns:
+        The report: the window, the overall metrics and one entry per group.
+
+    Raises:
+        StoreError: the store cannot be read.
+    """
+    span = Window.ending(SystemClock().now(), window)
+    logs: list[list[Event]] = []
+    async with opened_store(store) as opened:
+        for summary in await opened.list_runs(limit=_EVERY_RUN):
+            at = summary.started_at
+            if at is not None and span.previous().start <= at < span.end:
+                logs.append(await opened.read(summary.run_id))
+    return compute_metrics(logs, window=span, by=by)
+
+
+async def routing_preferences(
+    *, window: timedelta = WINDOW, store: StoreArg = None
+) -> list[Preference]:
+    """What the learning router has learned: per capability, how it would route now.
+
+    Args:
+        window: learn from the runs that started this long ago until now.
+        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
+
+    Returns:
+        One preference per (capability, agent) seen: runs, success rate, latency, cost,
+        satisfaction, expected share and the reason.
+
+    Raises:
+        StoreError: the store cannot be read.
+    """
+    async with opened_store(store) as opened:
+        return await _routing_preferences(opened, window=window)

@@ -1,0 +1,142 @@
+"""The public facade: list, inspect, decide on, rate, resume, replay and cancel recorded runs.
+
+Every test goes through ``podium.*`` only, against a real SQLite file, as a script or the
+server would.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import podium
+from podium import Agent, ConfigError, ScriptedModel, SqliteStore, Task, Workflow
+from podium.task import Approval
+
+FLOW = Workflow(
+    name="outreach",
+    agents=[Agent(name="writer"), Agent(name="mailer", approval=Approval(reason="sends an email"))],
+    tasks=[
+        Task(id="draft", agent="writer", instruction="Write to the client"),
+        Task(id="send", agent="mailer", instruction="Send {{ draft }}", needs=("draft",)),
+    ],
+)
+
+
+def model() -> ScriptedModel:
+    return ScriptedModel(lambda r: f"{r.caller.task_id if r.caller else '?'}: ok")
+
+
+async def waiting_run(path: Path) -> podium.RunResult:
+    result = await podium.arun(FLOW, model=model(), store=path)
+    assert result.status == "waiting"
+    return result
+
+
+async def test_runs_are_listed_and_read_by_id_or_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    first = await podium.arun(FLOW, model=model(), store=path)
+
+    (summary,) = await podium.list_runs(store=path)
+    state = await podium.get_run(first.run_id[:8], store=path)
+
+    assert summary.run_id == first.run_id == state.run_id
+    assert summary.status == state.status == "waiting"
+    assert set(state.approvals) == {"send"}
+    with pytest.raises(ConfigError, match="no run matches 'zzz'"):
+        await podium.get_run("zzz", store=path)
+
+
+async def test_an_open_store_object_is_used_and_left_open(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "runs.db") as store:
+        done = await podium.arun(FLOW, model=model(), store=store)
+        assert [s.run_id for s in await podium.list_runs(store=store)] == [done.run_id]
+        assert (await podium.get_run(done.run_id, store=store)).run_id == done.run_id
+
+
+async def test_approve_then_resume_writes_the_edited_output(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    waiting = await waiting_run(path)
+
+    granted = await podium.approve(
+        waiting.run_id, "send", output="Dear Ms. Lee", comment="nicer", by="ana", store=path
+    )
+    done = await podium.resume(waiting.run_id, FLOW, store=path)
+
+    assert (granted.kind, granted.by, granted.is_edited) == ("approval_granted", "ana", True)
+    assert done.ok
+    assert done.context["send"] == "Dear Ms. Lee"
+
+
+async def test_deny_then_resume_fails_the_task_with_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    waiting = await waiting_run(path)
+
+    denied = await podium.deny(waiting.run_id, "send", reason="not this week", store=path)
+    done = await podium.resume(waiting.run_id, FLOW, store=path)
+
+    assert denied.reason == "not this week"
+    assert done.status == "failed"
+    assert "not this week" in (done.tasks["send"].error or "")
+
+
+async def test_a_task_not_waiting_cannot_be_approved(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    waiting = await waiting_run(path)
+    with pytest.raises(ConfigError, match=r"'draft' .* is not waiting for approval"):
+        await podium.approve(waiting.run_id, "draft", store=path)
+
+
+async def test_feedback_is_recorded_and_counted_in_the_metrics(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    waiting = await waiting_run(path)
+
+    rating = await podium.feedback(waiting.run_id, 4, comment="good", by="ana", store=path)
+    report = await podium.metrics(window=timedelta(days=1), store=path)
+
+    assert (rating.score, rating.task_id) == (4, None)
+    assert report.overall.current.runs == 1
+    assert report.overall.current.feedback_count == 1
+    with pytest.raises(ConfigError, match="score 6 is out of range"):
+        await podium.feedback(waiting.run_id, 6, store=path)
+
+
+async def test_cancel_records_a_stopped_run_cancelled_and_resume_continues_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    waiting = await waiting_run(path)
+
+    cancelled = await podium.cancel(waiting.run_id, store=path)
+
+    assert (cancelled.how, cancelled.is_cancelled) == ("recorded", True)
+    assert (await podium.get_run(waiting.run_id, store=path)).status == "cancelled"
+    with pytest.raises(ConfigError, match="already ended cancelled"):
+        await podium.cancel(waiting.run_id, store=path)
+
+
+async def test_replay_runs_again_from_the_log_without_a_model(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    flow = FLOW.model_copy(update={"tasks": FLOW.tasks[:1]})
+    first = await podium.arun(flow, model=model(), store=path)
+
+    again = await podium.replay(first.run_id, flow, store=path)
+
+    assert again.ok
+    assert again.run_id != first.run_id
+    assert again.context["draft"] == first.context["draft"] == "draft: ok"
+
+
+async def test_the_default_store_is_the_default_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODIUM_STORE", str(tmp_path / "default.db"))
+    done = await podium.arun(FLOW, model=model())
+
+    assert podium.default_store_path() == tmp_path / "default.db"
+    assert [s.run_id for s in await podium.list_runs()] == [done.run_id]
+    assert [s.run_id for s in await podium.list_runs(store=tmp_path / "default.db")] == [
+        done.run_id
+    ]
