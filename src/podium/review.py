@@ -1,7 +1,7 @@
 """Review: a reviewer's verdict on the work before it, which can send it back.
 
 A plan step whose answer is a ``Review`` with ``approved: false`` rejects the work: the plan
-task then re-plans the rest with the feedback (``podium.engine.planning``).
+task then re-plans the rest with the feedback (``podium.orchestrator.planning``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ A task is exactly one of:
   context, its output written to ``output``;
 - a **plan** (``plan``): a planner agent turns a goal into a graph of agent tasks for the team,
   which then runs; a failed step or a rejecting review makes it re-plan the rest
-  (``podium.engine.planning``).
+  (``podium.orchestrator.planning``).
 
 An agent task with ``verifies`` is a verification: its agent checks the claims of the draft
 in that context key, and each verdict is recorded (``claim_verified``).

@@ -6,7 +6,7 @@
   it holds or after ``max_iterations``; its output is the last body task's output;
 - **sub-workflow**: runs another workflow in its own context namespace (``<task id>/``) with
   inputs rendered from this context, and writes that workflow's output to its key;
-- **plan**: plans a goal into agent tasks and runs them (``podium.engine.planning``).
+- **plan**: plans a goal into agent tasks and runs them (``podium.orchestrator.planning``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ async def run_composite(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Out
     elif task.loop is not None:
         output = await _run_loop(run, task, frame, qid)
     elif task.plan is not None:
-        from podium.engine.planning import run_plan
+        from podium.orchestrator.planning import run_plan
 
         output = await run_plan(run, task, frame, qid)
     else:

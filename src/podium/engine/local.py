@@ -39,7 +39,6 @@ from podium.engine.journal import Journal
 from podium.engine.limits import Limits
 from podium.engine.recorder import Draft, Recorder, Subscriber
 from podium.engine.scheduler import Outcome, execute_graph
-from podium.engine.verification import ground_draft, record_verdicts
 from podium.errors import (
     ApprovalRequired,
     CircuitOpenError,
@@ -68,6 +67,7 @@ from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
 from podium.models.spec import ModelSpec
+from podium.orchestrator.verification import ground_draft, record_verdicts
 from podium.policy import DEFAULT_RETRY, Policy, RetryPolicy
 from podium.router import LearningRouter, Router
 from podium.run import RunResult, project

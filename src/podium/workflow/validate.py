@@ -289,7 +289,7 @@ def _produced(workflow: Workflow) -> frozenset[str]:
     """Keys something writes: inputs, declared context keys, task outputs (not map items)."""
     outputs = {t.output_key for path, t in walk(workflow.tasks) if ".map." not in path}
     if any(t.plan is not None and t.plan.docs for _, t in walk(workflow.tasks)):
-        outputs.add("sources")  # the passages a plan retrieves (``podium.engine.planning``)
+        outputs.add("sources")  # the passages a plan retrieves (``podium.orchestrator.planning``)
     return frozenset(workflow.inputs) | frozenset(workflow.context) | outputs
 
 

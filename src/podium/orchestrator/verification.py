@@ -19,10 +19,10 @@ from pydantic import JsonValue, ValidationError
 
 from podium.engine.frame import Frame
 from podium.engine.recorder import Draft
-from podium.engine.retrieval import SOURCES_KEY
 from podium.errors import TaskError
 from podium.event import ClaimVerified
 from podium.ids import TaskId
+from podium.orchestrator.retrieval import SOURCES_KEY
 from podium.synthesis import ground
 from podium.task import Task
 from podium.verifier import Verification, draft_claims, verdicts

@@ -28,7 +28,6 @@ from pydantic import JsonValue, ValidationError
 
 from podium.engine.composite import graph_nodes, raise_if_waiting
 from podium.engine.frame import Frame
-from podium.engine.retrieval import SOURCES_KEY, Retrieval
 from podium.engine.scheduler import Outcome
 from podium.errors import ApprovalRequired, TaskError, validation_problems
 from podium.event import (
@@ -40,6 +39,7 @@ from podium.event import (
     TaskFailed,
 )
 from podium.ids import TaskId
+from podium.orchestrator.retrieval import SOURCES_KEY, Retrieval
 from podium.planner import (
     Plan,
     PlanCheck,
