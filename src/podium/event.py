@@ -59,7 +59,7 @@ __all__ = [
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
@@ -71,6 +71,8 @@ SCHEMA_VERSION: Final = 3
 3: planning (``plan_created``, ``plan_repaired``, ``plan_rejected``), retrieval
    (``sources_retrieved``) and verification (``claim_verified``); the ``plan`` task kind;
    ``run_started`` records the run's own budget.
+4: ``run_started`` and ``run_resumed`` record the host as well as the process, for stores
+   that processes on several machines share.
 """
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -112,6 +114,8 @@ class RunStarted:
     """A hash of the workflow's definition, to notice a resume with a changed workflow."""
     pid: int | None = None
     """The process running it, so a dead one's run shows as interrupted."""
+    host: str | None = None
+    """The machine ``pid`` runs on (None in logs before version 4: this machine)."""
     model: str | None = None
     """The model that replaced every agent's for this run (``--model``), if one did."""
     replay_of: RunId | None = None
@@ -131,6 +135,8 @@ class RunResumed:
     run_id: RunId
     at: datetime
     pid: int | None = None
+    host: str | None = None
+    """The machine ``pid`` runs on."""
     fingerprint: str = ""
     is_replay: bool = False
     """True for ``podium replay``: model and tool results come from the log only."""

@@ -1,14 +1,20 @@
-"""Whether a run is being executed right now by a live process on this machine.
+"""Whether a run is being executed right now by a live process.
 
-A run's log records the process running it (``run_started``/``run_resumed``). Anything that
-appends to a run's log from outside that process (a decision, feedback) or that would execute
-the run a second time (resume) must first make sure the run is not live: the live process
-numbers its events itself, and two writers would collide.
+A run's log records the process running it and its machine (``run_started``/``run_resumed``).
+Anything that appends to a run's log from outside that process (a decision, feedback) or that
+would execute the run a second time (resume) must first make sure the run is not live: the
+live process numbers its events itself, and two writers would collide.
+
+A process on this machine is checked directly. One on another machine (a store several
+machines share) cannot be checked from here, so it counts as alive: podium never takes over a
+run that may still be going.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+from functools import cache
 
 from podium.errors import ConfigError
 from podium.event import Event
@@ -16,11 +22,28 @@ from podium.ids import RunId
 from podium.run import RunState, RunStatus, project
 from podium.stores.base import Store
 
-__all__ = ["ensure_not_running", "is_alive", "read_stopped_run", "shown_status"]
+__all__ = [
+    "ensure_not_running",
+    "is_alive",
+    "read_stopped_run",
+    "shown_status",
+    "this_host",
+]
 
 
-def is_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this machine."""
+@cache
+def this_host() -> str:
+    """The name of this machine, as runs record it."""
+    return socket.gethostname()
+
+
+def is_alive(pid: int, host: str | None = None) -> bool:
+    """Whether process ``pid`` of ``host`` (None: this machine) may still be running.
+
+    A process of another machine cannot be checked from here: it counts as alive.
+    """
+    if host is not None and host != this_host():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -30,9 +53,9 @@ def is_alive(pid: int) -> bool:
     return True
 
 
-def shown_status(status: RunStatus, pid: int | None) -> str:
+def shown_status(status: RunStatus, pid: int | None, host: str | None = None) -> str:
     """The status to show: a run "running" whose recorded process is gone was interrupted."""
-    if status == "running" and (pid is None or not is_alive(pid)):
+    if status == "running" and (pid is None or not is_alive(pid, host)):
         return "interrupted"
     return status
 
@@ -57,13 +80,20 @@ def ensure_not_running(state: RunState, *, doing: str) -> None:
     """Refuse to touch a run another live process is executing.
 
     Raises:
-        ConfigError: the run is running in another live process.
+        ConfigError: the run is running in another live process (or in a process of
+            another machine, which cannot be checked from here).
     """
-    pid = state.pid
-    if state.status != "running" or pid is None or pid == os.getpid() or not is_alive(pid):
+    pid, host = state.pid, state.host
+    is_here = host is None or host == this_host()
+    if state.status != "running" or pid is None or (is_here and pid == os.getpid()):
         return
+    if not is_alive(pid, host):
+        return
+    where = f"process {pid}" if is_here else f"process {pid} on {host}"
     msg = (
-        f"run {state.run_id} is still running (process {pid}): {doing} once it has ended "
+        f"run {state.run_id} is still running ({where}): {doing} once it has ended "
         f"or is waiting, or stop it first with `podium cancel {state.run_id}`"
     )
+    if not is_here:
+        msg += f" on {host}"
     raise ConfigError(msg)

@@ -159,6 +159,8 @@ class RunState:
     source: str | None = None
     pid: int | None = None
     """The process that last ran it (a run "running" in a dead process was interrupted)."""
+    host: str | None = None
+    """The machine of ``pid`` (None: recorded before hosts were, so this machine)."""
     plans: list[PlanState] = field(default_factory=list)
     """Every plan task's plans (each revision, its repairs and rejections), in order."""
     sources: dict[str, dict[str, JsonValue]] = field(default_factory=dict)
@@ -238,6 +240,8 @@ class RunSummary:
     error: str | None
     pid: int | None = None
     """The process that last ran it; a "running" run whose process is gone was interrupted."""
+    host: str | None = None
+    """The machine of ``pid`` (None: this machine)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -281,16 +285,18 @@ def summarize(state: RunState) -> RunSummary:
         cost=state.cost,
         error=state.error,
         pid=state.pid,
+        host=state.host,
     )
 
 
 def _run_resumed(state: RunState, e: RunResumed) -> None:
     state.status, state.error, state.ended_at, state.pid = "running", None, None, e.pid
+    state.host = e.host
     state.notes.append("replayed from its log" if e.is_replay else "resumed")
 
 
 def _run_started(state: RunState, e: RunStarted) -> None:
-    state.source, state.pid = e.source, e.pid
+    state.source, state.pid, state.host = e.source, e.pid, e.host
     state.workflow, state.goal, state.inputs = e.workflow, e.goal, dict(e.inputs)
     state.graph, state.output_key, state.started_at = e.graph, e.output_key, e.at
     for node in e.graph:

@@ -135,7 +135,7 @@ async def _sweep(path: Path, cutoff: datetime, *, force: bool, dry_run: bool) ->
 
 
 def _status(summary: RunSummary) -> str:
-    return shown_status(summary.status, summary.pid)
+    return shown_status(summary.status, summary.pid, summary.host)
 
 
 def _print_sweep(sweep: _Sweep, *, dry_run: bool, force: bool) -> None:

@@ -87,7 +87,7 @@ def runs_command(
 
 
 def _status(summary: RunSummary) -> str:
-    return shown_status(summary.status, summary.pid)
+    return shown_status(summary.status, summary.pid, summary.host)
 
 
 def _summary_json(summary: RunSummary) -> JsonValue:

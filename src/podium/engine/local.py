@@ -62,7 +62,7 @@ from podium.event import (
     TaskSucceeded,
 )
 from podium.ids import IdFactory, RunId, TaskId, UuidIdFactory
-from podium.liveness import ensure_not_running
+from podium.liveness import ensure_not_running, this_host
 from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
@@ -344,6 +344,7 @@ class _Run:
                 source=source,
                 fingerprint=self.workflow.fingerprint(),
                 pid=os.getpid(),
+                host=this_host(),
                 model=model if isinstance(model, str) else None,
                 replay_of=replay_of,
                 budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
@@ -358,6 +359,7 @@ class _Run:
             await self.recorder.emit(
                 RunResumed,
                 pid=os.getpid(),
+                host=this_host(),
                 fingerprint=self.workflow.fingerprint(),
                 is_replay=self.journal is not None and self.journal.is_replay,
                 budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
