@@ -1,21 +1,26 @@
 """The Store protocol: the durable home of run event logs.
 
-A store appends and reads events, and deletes a whole run's log (retention, ``podium gc``);
-run state is always folded from the events (``podium.run.project``). The SQLite store is the
-default; a PostgreSQL store can be added without touching the engine, by passing
-``podium.testing.store_contract``.
+A store appends and reads events, finds runs by id prefix, start time and status, and deletes
+a whole run's log (retention, ``podium gc``); run state is always folded from the events
+(``podium.run.project``). The SQLite store is the default; the PostgreSQL store
+(``podium.stores.postgres``, extra ``postgres``) is shared by many processes and machines.
+Both pass ``podium.testing.store_contract``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
-from podium.event import Event
+from pydantic import ValidationError
+
+from podium.errors import StoreError
+from podium.event import Event, RunStatus, check_schema_version, load_event
 from podium.ids import RunId
 from podium.run import RunSummary
 
-__all__ = ["Store"]
+__all__ = ["Store", "check_continues", "load_stored"]
 
 
 class Store(Protocol):
@@ -27,7 +32,12 @@ class Store(Protocol):
           append that breaks this raises ``StoreError`` and stores nothing.
         - ``read`` returns a run's events with ``seq > after_seq`` in ``seq`` order (empty for
           an unknown run).
-        - ``list_runs`` returns summaries of the most recently started runs first.
+        - ``list_runs`` returns summaries of the most recently started runs first (a log
+          without a ``run_started`` event is not listed), only those that match every filter
+          given: an id starting with ``prefix``; a start at or after ``since`` and before
+          ``before`` (a naive datetime means UTC); a recorded ``status`` (the one the log
+          last set: ``run_started`` and ``run_resumed`` set ``running``, ``run_completed``
+          its own). The store answers from an index, without reading every run.
         - ``delete_run`` removes a run's events and its place in ``list_runs`` atomically (all
           or nothing) and returns whether there was anything to remove; afterwards the run
           reads empty and its id may start a new log at ``seq`` 1. Other runs are untouched.
@@ -44,8 +54,16 @@ class Store(Protocol):
         """Read the events of ``run_id`` after ``after_seq``."""
         ...
 
-    async def list_runs(self, *, limit: int = 50) -> list[RunSummary]:
-        """Summaries of the ``limit`` most recent runs, newest first."""
+    async def list_runs(
+        self,
+        *,
+        limit: int = 50,
+        prefix: str = "",
+        since: datetime | None = None,
+        before: datetime | None = None,
+        status: RunStatus | None = None,
+    ) -> list[RunSummary]:
+        """Summaries of the ``limit`` most recent runs that match the filters, newest first."""
         ...
 
     async def delete_run(self, run_id: RunId) -> bool:
@@ -55,3 +73,49 @@ class Store(Protocol):
     async def aclose(self) -> None:
         """Release resources."""
         ...
+
+
+def check_continues(run_id: RunId, next_seq: int, events: Sequence[Event]) -> int:
+    """Check that ``events`` continue the log of ``run_id`` whose next seq is ``next_seq``.
+
+    For implementations: call it inside the append's transaction, before storing anything.
+
+    Returns:
+        The seq that follows the last of ``events``.
+
+    Raises:
+        StoreError: an event's seq is not the next one, or it belongs to another run.
+    """
+    expected = next_seq
+    for event in events:
+        if event.seq != expected:
+            raise StoreError(f"run {run_id}: expected seq {expected}, got {event.seq}")
+        if event.run_id != run_id:
+            raise StoreError(f"run {run_id}: event {event.seq} belongs to run {event.run_id}")
+        expected += 1
+    return expected
+
+
+def load_stored(store: str, *, run_id: RunId, seq: int, version: int, body: str | bytes) -> Event:
+    """Parse one stored event and check that it is the one its row says it is.
+
+    Args:
+        store: names the store in messages.
+        run_id: the run of the row.
+        seq: the seq of the row.
+        version: the event schema version the row was written with.
+        body: the event's JSON.
+
+    Raises:
+        StoreError: the event is newer than this podium, does not parse, or is another one.
+    """
+    where = f"run {run_id} event {seq}"
+    check_schema_version(version, where=where)
+    try:
+        event = load_event(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise StoreError(f"{store}: {where} does not parse: {first['msg']}") from exc
+    if event.seq != seq or event.run_id != run_id:
+        raise StoreError(f"{store}: {where} holds event {event.seq} of {event.run_id}")
+    return event

@@ -2,7 +2,8 @@
 
 Layout: ``events`` holds one row per event (``run_id``, ``seq``, ``kind``, ``schema_version``,
 ``at``, JSON ``body``); ``runs`` holds one row per run, written with its ``run_started`` event
-in the same transaction, to order ``list_runs``; ``meta`` holds the layout version.
+in the same transaction and updated with each event that changes its status, so ``list_runs``
+finds runs by start time, id prefix and status from indexes; ``meta`` holds the layout version.
 
 Why the stdlib ``sqlite3`` and not ``aiosqlite``: a commit in WAL mode with
 ``synchronous=NORMAL`` takes microseconds, while aiosqlite hops to a worker thread and back on
@@ -22,16 +23,16 @@ import sqlite3
 import threading
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal, Self
 
-from pydantic import ValidationError
-
 from podium.errors import StoreError
-from podium.event import SCHEMA_VERSION, Event, check_schema_version, dump_event, load_event
+from podium.event import SCHEMA_VERSION, Event, RunStatus, dump_event
 from podium.ids import RunId
 from podium.run import RunSummary, project, summarize
+from podium.stores.base import check_continues, load_stored
+from podium.stores.query import RunQuery, as_utc, status_after
 
 __all__ = ["STORE_SCHEMA_VERSION", "SqliteStore"]
 
@@ -45,22 +46,32 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         " workflow TEXT NOT NULL)",
         "CREATE INDEX runs_by_start ON runs(started_at, run_id)",
     ),
+    (  # 1 -> 2: the recorded status of each run, for list_runs(status=...)
+        "ALTER TABLE runs ADD COLUMN status TEXT NOT NULL DEFAULT 'running'",
+        "UPDATE runs SET status = coalesce((SELECT CASE kind WHEN 'run_completed'"
+        " THEN json_extract(body, '$.status') ELSE 'running' END FROM events"
+        " WHERE events.run_id = runs.run_id"
+        " AND kind IN ('run_started', 'run_resumed', 'run_completed')"
+        " ORDER BY seq DESC LIMIT 1), 'running')",
+        "CREATE INDEX runs_by_status ON runs(status, started_at, run_id)",
+    ),
 )
 STORE_SCHEMA_VERSION: Final = len(_MIGRATIONS)
 """Version of the table layout (``meta.schema_version``); each entry of ``_MIGRATIONS`` adds 1.
 
 1: events, runs and meta tables.
+2: ``runs.status``, the status the log last recorded, indexed.
 """
 
 _BUSY_TIMEOUT: Final = timedelta(seconds=5)
 _INSERT_EVENT: Final = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
-_INSERT_RUN: Final = "INSERT OR IGNORE INTO runs VALUES (?, ?, ?)"
+_INSERT_RUN: Final = "INSERT OR IGNORE INTO runs(run_id, started_at, workflow) VALUES (?, ?, ?)"
+_UPDATE_STATUS: Final = "UPDATE runs SET status = ? WHERE run_id = ?"
 _SELECT_EVENTS: Final = (
     "SELECT seq, schema_version, body FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
 )
 _DELETE_EVENTS: Final = "DELETE FROM events WHERE run_id = ?"
 _DELETE_RUN: Final = "DELETE FROM runs WHERE run_id = ?"
-_SELECT_RUNS: Final = "SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?"
 
 
 class SqliteStore:
@@ -120,15 +131,25 @@ class SqliteStore:
             with self._using(f"read run {run_id}") as conn:
                 return self._read_now(conn, run_id, after_seq)
 
-    async def list_runs(self, *, limit: int = 50) -> list[RunSummary]:
-        """Summaries of the ``limit`` most recently started runs, newest first.
+    async def list_runs(
+        self,
+        *,
+        limit: int = 50,
+        prefix: str = "",
+        since: datetime | None = None,
+        before: datetime | None = None,
+        status: RunStatus | None = None,
+    ) -> list[RunSummary]:
+        """Summaries of the matching runs, newest first (the filters: ``Store.list_runs``).
 
         Raises:
             StoreError: SQLite failed or a stored event cannot be read.
         """
+        query = RunQuery(limit=limit, prefix=prefix, since=since, before=before, status=status)
+        sql, params = query.select_ids("?", _utc_text)
         async with self._lock:
             with self._using("list runs") as conn:
-                ids = [RunId(row[0]) for row in conn.execute(_SELECT_RUNS, (limit,))]
+                ids = [RunId(row[0]) for row in conn.execute(sql, params)]
                 return [summarize(project(i, self._read_now(conn, i, 0))) for i in ids]
 
     async def delete_run(self, run_id: RunId) -> bool:
@@ -215,17 +236,15 @@ class SqliteStore:
             if expected is None:
                 row = conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,))
                 expected = (row.fetchone()[0] or 0) + 1
-            for event in events:
-                if event.seq != expected:
-                    raise StoreError(f"run {run_id}: expected seq {expected}, got {event.seq}")
-                if event.run_id != run_id:
-                    msg = f"run {run_id}: event {event.seq} belongs to run {event.run_id}"
-                    raise StoreError(msg)
-                expected += 1
+            expected = check_continues(run_id, expected, events)
             conn.executemany(_INSERT_EVENT, _event_rows(events))
+            status = None
             for event in events:
                 if event.kind == "run_started":
                     conn.execute(_INSERT_RUN, (run_id, _utc_text(event.at), event.workflow))
+                status = status_after(event) or status
+            if status is not None:
+                conn.execute(_UPDATE_STATUS, (status, run_id))
         # Known only once committed; another writer of the same run would hit the primary key.
         self._next_seq[run_id] = expected
 
@@ -238,21 +257,11 @@ class SqliteStore:
 
     def _read_now(self, conn: sqlite3.Connection, run_id: RunId, after_seq: int) -> list[Event]:
         rows = conn.execute(_SELECT_EVENTS, (run_id, after_seq)).fetchall()
-        return [self._load(run_id, seq, version, body) for seq, version, body in rows]
-
-    def _load(self, run_id: RunId, seq: int, version: int, body: str | bytes) -> Event:
-        where = f"run {run_id} event {seq}"
-        check_schema_version(version, where=where)
-        try:
-            event = load_event(body)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            msg = f"sqlite store {self._path}: {where} does not parse: {first['msg']}"
-            raise StoreError(msg) from exc
-        if event.seq != seq or event.run_id != run_id:
-            msg = f"sqlite store {self._path}: {where} holds event {event.seq} of {event.run_id}"
-            raise StoreError(msg)
-        return event
+        store = f"sqlite store {self._path}"
+        return [
+            load_stored(store, run_id=run_id, seq=seq, version=version, body=body)
+            for seq, version, body in rows
+        ]
 
 
 @contextmanager
@@ -280,5 +289,4 @@ def _event_rows(events: Sequence[Event]) -> list[tuple[str, int, str, int, str, 
 
 def _utc_text(at: datetime) -> str:
     """ISO text in UTC with microseconds, so text order is time order (naive means UTC)."""
-    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return aware.isoformat(timespec="microseconds")
+    return as_utc(at).isoformat(timespec="microseconds")

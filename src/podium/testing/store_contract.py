@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Final, Literal, get_args
 
 try:
@@ -51,6 +51,7 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    RunStatus,
     SourcesRetrieved,
     TaskFailed,
     TaskRerouted,
@@ -290,6 +291,87 @@ class StoreContract:
         assert (first.tasks_succeeded, first.tasks_failed, first.tokens) == (1, 1, 150)
         assert first.error == "task 'write' failed"
         assert [r.run_id for r in await store.list_runs(limit=2)] == ["new", "mid"]
+
+    async def test_list_runs_by_id_prefix(self, store: Store) -> None:
+        ids = ["abc1", "abc2", "abd", "ab", "a_c", "a%c", "été", "\U0010ffffz", "b"]
+        for i, run_id in enumerate(ids):
+            started = SAMPLE_START + timedelta(minutes=i)
+            await store.append(RunId(run_id), sample_events(RunId(run_id), started_at=started))
+
+        async def listed(prefix: str, limit: int = 50) -> list[str]:
+            return [r.run_id for r in await store.list_runs(prefix=prefix, limit=limit)]
+
+        assert await listed("abc") == ["abc2", "abc1"]
+        assert await listed("ab") == ["ab", "abd", "abc2", "abc1"]
+        assert await listed("ab", limit=1) == ["ab"]
+        assert await listed("abc1") == ["abc1"]
+        assert await listed("a_") == ["a_c"]  # _ and % are letters here, not patterns
+        assert await listed("a%") == ["a%c"]
+        assert await listed("é") == ["été"]
+        assert await listed("\U0010ffff") == ["\U0010ffffz"]
+        assert await listed("c") == []
+        assert len(await listed("")) == len(ids)
+
+    async def test_list_runs_by_start_time(self, store: Store) -> None:
+        hour = timedelta(hours=1)
+        for i in range(4):
+            run_id = RunId(f"r{i}")
+            await store.append(run_id, sample_events(run_id, started_at=SAMPLE_START + i * hour))
+
+        async def listed(**window: datetime) -> list[str]:
+            return [r.run_id for r in await store.list_runs(**window)]
+
+        assert await listed(since=SAMPLE_START + hour) == ["r3", "r2", "r1"]  # since: inclusive
+        assert await listed(before=SAMPLE_START + hour) == ["r0"]  # before: exclusive
+        assert await listed(since=SAMPLE_START + hour, before=SAMPLE_START + 3 * hour) == [
+            "r2",
+            "r1",
+        ]
+        naive = (SAMPLE_START + 2 * hour).replace(tzinfo=None)  # naive means UTC
+        assert await listed(since=naive) == ["r3", "r2"]
+        elsewhere = (SAMPLE_START + 2 * hour).astimezone(timezone(timedelta(hours=-5)))
+        assert await listed(since=elsewhere) == ["r3", "r2"]
+        assert await listed(since=SAMPLE_START + 9 * hour) == []
+
+    async def test_list_runs_by_recorded_status(self, store: Store) -> None:
+        for i, status in enumerate(("succeeded", "failed", "cancelled")):
+            run_id = RunId(status)
+            started = SAMPLE_START + timedelta(minutes=i)
+            await store.append(run_id, sample_events(run_id, started_at=started, status=status))
+        later = SAMPLE_START + timedelta(hours=1)
+        await store.append(RunId("running"), sample_events(RunId("running"), started_at=later)[:-1])
+        waiting = sample_events(RunId("waiting"), started_at=later + timedelta(minutes=1))
+        await store.append(
+            RunId("waiting"), [*waiting[:-1], replace(waiting[-1], status="waiting")]
+        )
+
+        async def listed(status: RunStatus) -> list[str]:
+            return [r.run_id for r in await store.list_runs(status=status)]
+
+        for status in ("succeeded", "failed", "cancelled", "running", "waiting"):
+            assert await listed(status) == [status]
+        resumed = RunResumed(seq=29, run_id=RunId("failed"), at=SAMPLE_START + timedelta(days=1))
+        await store.append(RunId("failed"), [resumed])  # a later append changes the status
+        assert await listed("failed") == []
+        assert await listed("running") == ["running", "failed"]
+        done = RunCompleted(seq=30, run_id=RunId("failed"), at=resumed.at, status="succeeded")
+        await store.append(RunId("failed"), [done])
+        assert await listed("succeeded") == ["failed", "succeeded"]
+        assert await listed("running") == ["running"]
+
+    async def test_list_runs_with_every_filter(self, store: Store) -> None:
+        for i in range(6):
+            run_id = RunId(f"{'ab'[i % 2]}{i}")
+            started = SAMPLE_START + timedelta(hours=i)
+            status = "succeeded" if i % 3 else "failed"
+            await store.append(run_id, sample_events(run_id, started_at=started, status=status))
+        runs = await store.list_runs(
+            prefix="b",
+            since=SAMPLE_START + timedelta(hours=1),
+            before=SAMPLE_START + timedelta(hours=5),
+            status="succeeded",
+        )
+        assert [r.run_id for r in runs] == ["b1"]  # b3 failed, b5 too late
 
     async def test_list_runs_of_an_empty_store(self, store: Store) -> None:
         assert await store.list_runs() == []

@@ -92,8 +92,49 @@ async def test_newer_database_layout_fails_clearly(db: Path) -> None:
     async with SqliteStore(db):
         pass
     _execute(db, "UPDATE meta SET value = ?", STORE_SCHEMA_VERSION + 1)
-    with pytest.raises(StoreError, match=r"podium\.db: database schema version 2 .*upgrade podium"):
+    newer = rf"podium\.db: database schema version {STORE_SCHEMA_VERSION + 1} .*upgrade podium"
+    with pytest.raises(StoreError, match=newer):
         SqliteStore(db)
+
+
+async def test_a_layout_1_file_gets_each_runs_status(db: Path) -> None:
+    """Layout 2 adds ``runs.status``, filled from each run's log as it was last recorded."""
+    logs = {
+        RunId("done"): sample_events(RunId("done"), status="succeeded"),
+        RunId("going"): sample_events(RunId("going"))[:-1],
+        RunId("waits"): [*sample_events(RunId("waits"))[:-1], _waiting(RunId("waits"))],
+    }
+    with sqlite3.connect(db) as conn:
+        for statement in _LAYOUT_1:
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', 1)")
+        for run_id, events in logs.items():
+            start = events[0]
+            conn.execute("INSERT INTO runs VALUES (?, ?, ?)", (run_id, start.at.isoformat(), "r"))
+            conn.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, e.seq, e.kind, 3, e.at.isoformat(), dump_event(e)) for e in events],
+            )
+    conn.close()
+    async with SqliteStore(db) as store:
+        for status, run_id in (("succeeded", "done"), ("running", "going"), ("waiting", "waits")):
+            assert [r.run_id for r in await store.list_runs(status=status)] == [run_id]
+        assert await store.read(RunId("done")) == logs[RunId("done")]
+    assert _execute(db, "SELECT value FROM meta") == [(STORE_SCHEMA_VERSION,)]
+
+
+_LAYOUT_1 = (
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE events(run_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " schema_version INTEGER NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL,"
+    " PRIMARY KEY (run_id, seq)) WITHOUT ROWID",
+    "CREATE TABLE runs(run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, workflow TEXT NOT NULL)",
+    "CREATE INDEX runs_by_start ON runs(started_at, run_id)",
+)
+
+
+def _waiting(run_id: RunId) -> RunCompleted:
+    return RunCompleted(seq=28, run_id=run_id, at=sample_events(run_id)[-1].at, status="waiting")
 
 
 async def test_corrupted_body_names_run_and_seq(db: Path) -> None:
