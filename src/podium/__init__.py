@@ -57,7 +57,13 @@ from podium.run import (
     tasks_in_graph_order,
 )
 from podium.stores.base import Store
-from podium.stores.location import StoreArg, default_store_path
+from podium.stores.location import (
+    StoreArg,
+    default_store,
+    default_store_path,
+    opened_store,
+    store_exists,
+)
 from podium.stores.sqlite import SqliteStore
 from podium.synthesis import Answer, read_claim
 from podium.task import AtLeast, LoopSpec, MapSpec, PlanSpec, Task
@@ -102,6 +108,7 @@ __all__ = [
     "PlanState",
     "PodiumError",
     "Policy",
+    "PostgresStore",
     "Preference",
     "RetryPolicy",
     "Review",
@@ -131,6 +138,7 @@ __all__ = [
     "check_team",
     "configure_logging",
     "configure_tracing",
+    "default_store",
     "default_store_path",
     "deny",
     "feedback",
@@ -140,6 +148,7 @@ __all__ = [
     "list_runs",
     "load_workflow",
     "metrics",
+    "opened_store",
     "read_claim",
     "replay",
     "resume",
@@ -147,7 +156,17 @@ __all__ = [
     "run",
     "search_tool",
     "shown_status",
+    "store_exists",
     "tasks_in_graph_order",
     "tool",
     "validate_workflow",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``PostgresStore`` is imported on first use: it needs the ``postgres`` extra."""
+    if name == "PostgresStore":
+        from podium.stores.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module 'podium' has no attribute {name!r}")

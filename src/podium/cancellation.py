@@ -21,7 +21,7 @@ from podium.errors import ConfigError
 from podium.event import RunCompleted, RunResumed, RunStarted
 from podium.history import resolve_run_id
 from podium.ids import RunId
-from podium.liveness import is_alive
+from podium.liveness import is_alive, this_host
 from podium.run import RunState, project
 from podium.stores.base import Store
 from podium.stores.location import StoreArg, opened_store
@@ -90,10 +90,21 @@ async def cancel(
 
 
 async def _live_process(store: Store, state: RunState) -> int | None:
-    """The pid of the process running ``state``'s run here, if it is still running it."""
+    """The pid of the process running ``state``'s run here, if it is still running it.
+
+    Raises:
+        ConfigError: the run is going on another machine: its process cannot be signalled
+            (nor checked) from here.
+    """
     pid = state.pid
-    if state.status != "running" or pid is None or not is_alive(pid):
+    if state.status != "running" or pid is None or not is_alive(pid, state.host):
         return None
+    if state.host is not None and state.host != this_host():
+        msg = (
+            f"run {state.run_id} is running on {state.host} (process {pid}): cancel it "
+            "there, where podium can signal its process"
+        )
+        raise ConfigError(msg)
     events = await store.read(state.run_id)
     starts = [e.at for e in events if isinstance(e, RunStarted | RunResumed)]
     return pid if not starts or not _started_after(pid, starts[-1] + _PID_SLACK) else None

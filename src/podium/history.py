@@ -13,7 +13,7 @@ from typing import Final
 
 from podium.clock import SystemClock
 from podium.errors import ConfigError
-from podium.event import Event
+from podium.event import Event, RunStatus
 from podium.ids import RunId
 from podium.router import WINDOW, Preference
 from podium.router import routing_preferences as _routing_preferences
@@ -25,18 +25,33 @@ from podium.telemetry.metrics import GroupBy, MetricsReport, Window, compute_met
 __all__ = ["get_run", "list_runs", "metrics", "resolve_run_id", "routing_preferences"]
 
 _PREFIX_SEARCH: Final = 1000
-"""How many recent runs a prefix is matched against (the Store protocol has no id search)."""
+"""At most this many runs matching a prefix are counted in the error that lists them."""
 _EVERY_RUN: Final = 2**62
-"""``list_runs`` limit that lists them all (the Store protocol has no time query)."""
+"""``list_runs`` limit that lists every run that matches its filters."""
 _SHOWN_MATCHES: Final = 10
 
 
-async def list_runs(*, limit: int = 50, store: StoreArg = None) -> list[RunSummary]:
-    """Summaries of the most recently started runs, newest first.
+async def list_runs(
+    *,
+    limit: int = 50,
+    prefix: str = "",
+    since: datetime | None = None,
+    before: datetime | None = None,
+    status: RunStatus | None = None,
+    store: StoreArg = None,
+) -> list[RunSummary]:
+    """Summaries of the most recently started runs, newest first; the store answers each
+    filter from an index.
 
     Args:
         limit: at most this many runs.
-        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
+        prefix: only runs whose id starts with it.
+        since: only runs started at or after it (a naive datetime means UTC).
+        before: only runs started before it.
+        status: only runs whose log last recorded this status (``running`` includes runs
+            whose process died: ``shown_status`` tells them apart).
+        store: a ``Store``, a SQLite file path, a PostgreSQL URL, or None for
+            ``default_store()``.
 
     Returns:
         One summary per run: status, start, duration, tasks, tokens, cost. A run whose
@@ -46,7 +61,9 @@ async def list_runs(*, limit: int = 50, store: StoreArg = None) -> list[RunSumma
         StoreError: the store cannot be read.
     """
     async with opened_store(store) as opened:
-        return await opened.list_runs(limit=limit)
+        return await opened.list_runs(
+            limit=limit, prefix=prefix, since=since, before=before, status=status
+        )
 
 
 async def get_run(run_id: str, *, store: StoreArg = None) -> RunState:
@@ -86,8 +103,7 @@ async def resolve_run_id(store: Store, prefix: str) -> RunId:
         raise ConfigError("give a run id, or its first characters; `podium runs` lists them")
     if await store.read(RunId(prefix), after_seq=0):
         return RunId(prefix)
-    summaries = await store.list_runs(limit=_PREFIX_SEARCH)
-    matches = [s for s in summaries if s.run_id.startswith(prefix)]
+    matches = await store.list_runs(limit=_PREFIX_SEARCH, prefix=prefix)
     if len(matches) != 1:
         raise _no_match(prefix, matches)
     return matches[0].run_id
@@ -137,10 +153,9 @@ async def metrics(
     span = Window.ending(SystemClock().now(), window)
     logs: list[list[Event]] = []
     async with opened_store(store) as opened:
-        for summary in await opened.list_runs(limit=_EVERY_RUN):
-            at = summary.started_at
-            if at is not None and span.previous().start <= at < span.end:
-                logs.append(await opened.read(summary.run_id))
+        since, before = span.previous().start, span.end
+        for summary in await opened.list_runs(limit=_EVERY_RUN, since=since, before=before):
+            logs.append(await opened.read(summary.run_id))
     return compute_metrics(logs, window=span, by=by)
 
 

@@ -306,11 +306,8 @@ def _describe(record: Record) -> str:
 
 
 async def _read_logs(store: Store, window: timedelta, now: datetime) -> list[list[Event]]:
-    since = now - window
     logs: list[list[Event]] = []
-    for summary in await store.list_runs(limit=MAX_RUNS):
-        if summary.started_at is not None and summary.started_at < since:
-            continue
+    for summary in await store.list_runs(limit=MAX_RUNS, since=now - window):
         logs.append(await store.read(summary.run_id))
     return logs
 

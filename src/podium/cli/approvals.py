@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 import podium
-from podium import ConfigError, PodiumError, RunState, SqliteStore, TaskId
+from podium import ConfigError, PodiumError, RunState, Store, TaskId
 from podium.cli.live import RunView
 from podium.cli.output import (
     format_time,
@@ -82,9 +82,9 @@ class Decision:
 
 def approvals_command(*, store: StoreOption = None, json_output: JsonOption = False) -> None:
     """List the tasks waiting for a human decision, across runs."""
-    path = store or podium.default_store_path()
+    path = store or podium.default_store()
     try:
-        pending = asyncio.run(_pending(path)) if path.exists() else []
+        pending = asyncio.run(_pending(path)) if podium.store_exists(path) else []
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -145,7 +145,7 @@ def approve_command(
         is_approval=True, by=by or getpass.getuser(), comment=comment, edited=edited
     )
     options = RunOptions(
-        store=store or podium.default_store_path(),
+        store=store or podium.default_store(),
         output=_output(json_output=json_output, quiet=quiet),
     )
     raise typer.Exit(
@@ -172,7 +172,7 @@ def deny_command(
     """Deny waiting tasks of a run and resume it: each fails like any failure would."""
     decision = Decision(is_approval=False, by=by or getpass.getuser(), reason=reason)
     options = RunOptions(
-        store=store or podium.default_store_path(),
+        store=store or podium.default_store(),
         output=_output(json_output=json_output, quiet=quiet),
     )
     raise typer.Exit(
@@ -200,7 +200,7 @@ def decide(
         stdout_console().print(f"recorded; continue with: podium resume {state.run_id}")
         return 0
 
-    async def start(store: SqliteStore, view: RunView) -> object:
+    async def start(store: Store, view: RunView) -> object:
         view.preload(await podium.get_run(state.run_id, store=store))
         return await podium.resume(
             state.run_id, store=store, on_event=view.apply, on_token=view.token
@@ -210,7 +210,7 @@ def decide(
 
 
 async def _record(
-    path: Path, state: RunState, tasks: list[str], decision: Decision, *, every: bool
+    path: str | Path, state: RunState, tasks: list[str], decision: Decision, *, every: bool
 ) -> None:
     waiting = state.approvals
     chosen = list(waiting) if every else [TaskId(t) for t in tasks]
@@ -221,7 +221,7 @@ async def _record(
         )
     if decision.edited is not None and len(chosen) != 1:
         raise ConfigError("--edit gives one output: decide on one task at a time")
-    async with SqliteStore(path) as store:
+    async with podium.opened_store(path) as store:
         for task_id in chosen:
             if not decision.is_approval:
                 await podium.deny(
@@ -242,13 +242,12 @@ async def _record(
             )
 
 
-async def _pending(path: Path) -> list[ApprovalRequested]:
+async def _pending(path: str | Path) -> list[ApprovalRequested]:
     pending: list[ApprovalRequested] = []
-    async with SqliteStore(path) as store:
-        for summary in await podium.list_runs(limit=_SCAN, store=store):
-            if summary.status == "waiting":
-                state = await podium.get_run(summary.run_id, store=store)
-                pending.extend(state.approvals.values())
+    async with podium.opened_store(path) as store:
+        for summary in await podium.list_runs(limit=_SCAN, status="waiting", store=store):
+            state = await podium.get_run(summary.run_id, store=store)
+            pending.extend(state.approvals.values())
     return pending
 
 

@@ -23,10 +23,11 @@ from podium import (
     Duration,
     PodiumError,
     RunSummary,
-    SqliteStore,
     SystemClock,
-    default_store_path,
+    default_store,
+    opened_store,
     shown_status,
+    store_exists,
 )
 from podium.cli.output import format_time, print_json, report_error, status_text, stdout_console
 from podium.cli.runs import StoreOption
@@ -34,7 +35,7 @@ from podium.cli.runs import StoreOption
 __all__ = ["gc_command", "parse_age"]
 
 _EVERY_RUN: Final = 2**62
-"""``list_runs`` limit that lists them all (the Store protocol has no cutoff query)."""
+"""``list_runs`` limit that lists every run started before the cutoff."""
 _DURATION: Final = TypeAdapter[timedelta](Duration)
 _BARE_NUMBER: Final = re.compile(r"^\s*\d+(\.\d+)?\s*$")
 
@@ -104,11 +105,11 @@ def gc_command(
     approve`) are kept unless --force; a run still going is never removed. Prints each run it
     removed (with --dry-run: would remove).
     """
-    path = store or default_store_path()
+    path = store or default_store()
     cutoff = SystemClock().now() - older_than
     try:
         sweep = _Sweep()
-        if path.exists():
+        if store_exists(path):
             sweep = asyncio.run(_sweep(path, cutoff, force=force, dry_run=dry_run))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
@@ -118,12 +119,10 @@ def gc_command(
         _print_sweep(sweep, dry_run=dry_run, force=force)
 
 
-async def _sweep(path: Path, cutoff: datetime, *, force: bool, dry_run: bool) -> _Sweep:
+async def _sweep(path: str | Path, cutoff: datetime, *, force: bool, dry_run: bool) -> _Sweep:
     sweep = _Sweep()
-    async with SqliteStore(path) as store:
-        for summary in await store.list_runs(limit=_EVERY_RUN):
-            if summary.started_at is None or summary.started_at >= cutoff:
-                continue
+    async with opened_store(path) as store:
+        for summary in await store.list_runs(limit=_EVERY_RUN, before=cutoff):
             status = _status(summary)
             if status == "running" or (status != "succeeded" and not force):
                 sweep.kept.append((summary, status))

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 import podium
-from podium import GroupMetrics, MetricsReport, PodiumError, Preference, default_store_path
+from podium import GroupMetrics, MetricsReport, PodiumError, Preference, default_store, store_exists
 from podium.cli.gc import parse_age
 from podium.cli.output import (
     format_time,
@@ -102,13 +102,13 @@ def metrics_command(
     length = parse_age(window)
     if by not in _GROUPINGS:
         raise typer.BadParameter(f"{by!r}: give workflow, agent or model", param_hint="--by")
-    path = store or default_store_path()
+    path = store or default_store()
     if routing:
         _print_routing(path, length, json_output=json_output)
         return
     try:
         # a store file not made yet (no run recorded) is not created
-        source = path if path.exists() else ":memory:"
+        source = path if store_exists(path) else ":memory:"
         report = asyncio.run(podium.metrics(window=length, by=_GROUPINGS[by], store=source))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
@@ -174,7 +174,7 @@ def _cell(group: GroupMetrics, name: str, fmt: _Format, is_up_good: bool) -> Tex
     return text.append(" ↑" if delta > 0 else " ↓", style="green" if is_good else "red")
 
 
-def _print_routing(path: Path, window: timedelta, *, json_output: bool) -> None:
+def _print_routing(path: str | Path, window: timedelta, *, json_output: bool) -> None:
     try:
         preferences = asyncio.run(podium.routing_preferences(window=window, store=path))
     except PodiumError as error:

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 import podium
-from podium import Budget, PodiumError, SqliteStore
+from podium import Budget, PodiumError, Store
 from podium.cli.live import RunView
 from podium.cli.output import report_error
 from podium.cli.run import (
@@ -102,7 +102,7 @@ def replay_command(
 def _go(
     run: str,
     workflow: Path | None,
-    store: Path | None,
+    store: str | None,
     json_output: bool,
     quiet: bool,
     *,
@@ -116,7 +116,7 @@ def _go(
         return report_error(error)
     options = RunOptions(store=path, output="json" if json_output else "quiet" if quiet else "view")
 
-    async def start(opened: SqliteStore, view: RunView) -> object:
+    async def start(opened: Store, view: RunView) -> object:
         if replay:
             return await podium.replay(
                 run, workflow, store=opened, on_event=view.apply, on_token=view.token

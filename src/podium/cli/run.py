@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 import podium
-from podium import Budget, Model, PodiumError, RunState, SqliteStore, Workflow, default_store_path
+from podium import Budget, Model, PodiumError, RunState, Store, Workflow, default_store
 from podium.cli.live import LineView, LiveView, RunView
 from podium.cli.output import (
     EXIT_FAILED,
@@ -58,7 +58,7 @@ Output = Literal["view", "json", "quiet"]
 class RunOptions:
     """How ``podium run`` runs a workflow and what it prints."""
 
-    store: Path
+    store: str | Path
     inputs: dict[str, JsonValue] = field(default_factory=dict[str, JsonValue])
     model: str | Model | None = None
     max_concurrency: int | None = None
@@ -134,11 +134,13 @@ ModelOption = Annotated[
     ),
 ]
 StoreOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        metavar="PATH",
-        help="SQLite file to record the run in. Default: $PODIUM_STORE, else .podium/podium.db "
-        "in this or a parent directory, else podium.db in your user data directory.",
+        metavar="STORE",
+        help="Where to record the run: a SQLite file, or a PostgreSQL URL "
+        "(postgresql://user@host/db, ?schema=NAME for a schema other than podium; needs "
+        "podium[postgres]). Default: $PODIUM_STORE, else .podium/podium.db in this or a parent "
+        "directory, else podium.db in your user data directory.",
         show_default=False,
     ),
 ]
@@ -237,7 +239,7 @@ def run_command(
         max_time=max_time,
     )
     options = RunOptions(
-        store=store or default_store_path(),
+        store=store or default_store(),
         inputs=values,
         model=model,
         max_concurrency=max_concurrency,
@@ -351,7 +353,7 @@ def run_workflow(source: Path | Workflow, options: RunOptions) -> int:
     return run_in_view(options, starter(source, options))
 
 
-Start = Callable[[SqliteStore, RunView], Awaitable[object]]
+Start = Callable[[Store, RunView], Awaitable[object]]
 """Starts (or resumes) a run on a store, reporting to a view."""
 
 
@@ -364,7 +366,7 @@ def starter(
 ) -> Start:
     """Starts ``workflow`` as ``options`` say (with ``inputs`` instead of theirs, if given)."""
 
-    def start(store: SqliteStore, view: RunView) -> Awaitable[object]:
+    def start(store: Store, view: RunView) -> Awaitable[object]:
         return podium.arun(
             workflow,
             options.inputs if inputs is None else inputs,
@@ -413,7 +415,7 @@ def _view(output: Output, console: Console) -> RunView:
 
 async def _execute(options: RunOptions, view: RunView, start: Start) -> PodiumError | None:
     """Run with ``view`` subscribed (its state is the result); an expected failure is returned."""
-    async with SqliteStore(options.store) as store, asyncio.TaskGroup() as group:
+    async with podium.opened_store(options.store) as store, asyncio.TaskGroup() as group:
         with view:
             ticker = group.create_task(view.tick())
             try:

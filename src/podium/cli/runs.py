@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 import podium
-from podium import ConfigError, PodiumError, RunSummary, default_store_path, shown_status
+from podium import ConfigError, PodiumError, RunSummary, default_store, shown_status, store_exists
 from podium.cli.output import (
     format_cost,
     format_duration,
@@ -35,12 +35,13 @@ from podium.cli.report import run_report
 __all__ = ["RunArgument", "StoreOption", "runs_command", "show_command", "store_of"]
 
 StoreOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        metavar="PATH",
-        help="SQLite file the runs are recorded in. Default: $PODIUM_STORE, else "
-        ".podium/podium.db in this or a parent directory, else podium.db in your user data "
-        "directory.",
+        metavar="STORE",
+        help="Where the runs are recorded: a SQLite file, or a PostgreSQL URL "
+        "(postgresql://user@host/db, ?schema=NAME for a schema other than podium; needs "
+        "podium[postgres]). Default: $PODIUM_STORE, else .podium/podium.db in this or a parent "
+        "directory, else podium.db in your user data directory.",
         show_default=False,
     ),
 ]
@@ -67,9 +68,11 @@ def runs_command(
     ] = False,
 ) -> None:
     """List recorded runs, newest first: status, start time, duration, tasks, tokens, cost."""
-    path = store or default_store_path()
+    path = store or default_store()
     try:
-        summaries = asyncio.run(podium.list_runs(limit=limit, store=path)) if path.exists() else []
+        summaries = []
+        if store_exists(path):
+            summaries = asyncio.run(podium.list_runs(limit=limit, store=path))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -77,7 +80,8 @@ def runs_command(
         return
     console = stdout_console()
     if not summaries:
-        console.print(Text(f"no runs yet in {path}"), soft_wrap=True)
+        where = "the store" if "://" in str(path) else str(path)  # a URL may hold a password
+        console.print(Text(f"no runs yet in {where}"), soft_wrap=True)
         return
     console.print(_runs_table(summaries))
     stopped = [s for s in summaries if _status(s) in ("interrupted", "cancelled", "failed")]
@@ -144,15 +148,16 @@ def show_command(
     console.print(run_report(state, console))
 
 
-def store_of(run: str, store: Path | None) -> Path:
-    """The store file that should hold ``run`` (``--store``, else the default one).
+def store_of(run: str, store: str | None) -> str | Path:
+    """The store that should hold ``run`` (``--store``, else the default one).
 
     Raises:
-        ConfigError: ``run`` is blank, or the file does not exist (no run was recorded).
+        ConfigError: ``run`` is blank, or the store is a file that does not exist (no run
+            was recorded).
     """
-    path = store or default_store_path()
+    path = store or default_store()
     if not run.strip():
         raise ConfigError("give a run id, or its first characters; `podium runs` lists them")
-    if not path.exists():
+    if not store_exists(path):
         raise ConfigError(f"no run {run!r}: there are no runs yet in {path}")
     return path

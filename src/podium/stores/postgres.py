@@ -42,8 +42,9 @@ from podium.ids import RunId
 from podium.run import RunSummary, project, summarize
 from podium.stores.base import check_continues, load_stored
 from podium.stores.query import RunQuery, as_utc, status_after
+from podium.stores.url import is_database_url, without_password
 
-__all__ = ["POSTGRES_SCHEMA_VERSION", "PostgresStore", "is_postgres_url"]
+__all__ = ["POSTGRES_SCHEMA_VERSION", "PostgresStore"]
 
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 0 -> 1: first layout
@@ -65,7 +66,6 @@ POSTGRES_SCHEMA_VERSION: Final = len(_MIGRATIONS)
 """
 
 _SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_URL_SCHEMES: Final = ("postgresql://", "postgres://")
 _CONNECT_TIMEOUT: Final = timedelta(seconds=10)
 _MIGRATION_LOCK: Final = 0x706F6469756D  # "podium": one migration at a time per database
 
@@ -87,11 +87,6 @@ _SELECT_LOGS: Final = (
 )
 _DELETE_EVENTS: Final = "DELETE FROM events WHERE run_id = %s"
 _DELETE_RUN: Final = "DELETE FROM runs WHERE run_id = %s"
-
-
-def is_postgres_url(location: str) -> bool:
-    """Whether ``location`` names a PostgreSQL database (``postgresql://...``)."""
-    return location.startswith(_URL_SCHEMES)
 
 
 class PostgresStore:
@@ -118,7 +113,7 @@ class PostgresStore:
                 "(letters, digits and _, not starting with a digit, at most 63)"
             )
             raise ConfigError(msg)
-        self._where = f"postgres store {_redacted(conninfo)} (schema {self._schema})"
+        self._where = f"postgres store {without_password(conninfo)} (schema {self._schema})"
         self._pool = AsyncConnectionPool(
             conninfo,
             min_size=1,
@@ -297,21 +292,10 @@ def _run_update(
 
 def _split_schema(url: str) -> tuple[str, str | None]:
     """``url`` without its ``schema`` query parameter, and that parameter."""
-    if not is_postgres_url(url):
+    if not is_database_url(url):
         return url, None
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     schemas = [value for key, value in query if key == "schema"]
     rest = urlencode([(key, value) for key, value in query if key != "schema"])
     return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else None)
-
-
-def _redacted(conninfo: str) -> str:
-    """``conninfo`` without its password, to name the database in messages."""
-    if not is_postgres_url(conninfo):
-        return re.sub(r"password\s*=\s*\S+", "password=***", conninfo)
-    parts = urlsplit(conninfo)
-    if parts.password is None:
-        return conninfo
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))

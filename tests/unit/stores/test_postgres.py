@@ -15,10 +15,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
+import podium
 from podium.errors import ConfigError, StoreError
 from podium.event import Event, FeedbackRecorded
 from podium.ids import RunId
-from podium.stores.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore, is_postgres_url
+from podium.stores.location import default_store, opened_store, store_exists
+from podium.stores.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore
+from podium.stores.url import is_database_url, without_password
 from podium.testing import sample_events
 
 RUN = RunId("r1")
@@ -140,7 +143,31 @@ async def test_a_closed_store_refuses_calls(postgres_url: str) -> None:
         await store.read(RUN)
 
 
-def test_postgres_urls_are_told_apart_from_files() -> None:
-    assert is_postgres_url("postgresql://h/db")
-    assert is_postgres_url("postgres://h/db")
-    assert not is_postgres_url("runs/podium.db")
+def test_database_urls_are_told_apart_from_files() -> None:
+    assert is_database_url("postgresql://h/db")
+    assert is_database_url("postgres://h/db")
+    assert not is_database_url("runs/podium.db")
+    assert not is_database_url("postgresql.db")
+
+
+def test_a_password_is_masked_in_names() -> None:
+    assert without_password("postgresql://ana:pw@h/db") == "postgresql://ana:***@h/db"
+    assert without_password("postgresql://ana@h/db") == "postgresql://ana@h/db"
+    assert without_password("host=h password=pw dbname=x") == "host=h password=*** dbname=x"
+
+
+async def test_a_url_as_store_opens_the_database(postgres_url: str) -> None:
+    async with opened_store(postgres_url) as store:
+        assert isinstance(store, PostgresStore)
+        await store.append(RUN, sample_events(RUN))
+    assert [r.run_id for r in await podium.list_runs(store=postgres_url, prefix="r")] == [RUN]
+
+
+def test_podium_store_may_name_a_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PODIUM_STORE", "postgresql://h/db?schema=team")
+    assert default_store() == "postgresql://h/db?schema=team"
+    assert store_exists(default_store())
+    monkeypatch.setenv("PODIUM_STORE", str(tmp_path / "runs.db"))
+    assert default_store() == tmp_path / "runs.db"
+    assert not store_exists(default_store())
