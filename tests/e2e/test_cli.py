@@ -340,6 +340,26 @@ def test_a_failing_run_exits_1_and_is_recorded_as_failed(cli: Cli) -> None:
     assert "extract" in runs[0]["error"]
 
 
+def test_runs_filters_by_status_and_start(cli: Cli) -> None:
+    cli.write("failing.yaml", FAILING)
+    cli.write("brief.yaml", BRIEF)
+    failed = cli("run", "failing.yaml")
+    succeeded = cli.json("run", "brief.yaml", "--model", "scripted")["run_id"]
+
+    only_failed = cli.json("runs", "--status", "failed")
+    recent = cli.json("runs", "--since", "1d")
+    none_interrupted = cli.json("runs", "--status", "interrupted")
+    bad = cli("runs", "--status", "lost")
+
+    assert failed.returncode == 1
+    assert [r["status"] for r in only_failed] == ["failed"]
+    assert [r["status"] for r in recent] == ["succeeded", "failed"]
+    assert recent[0]["run_id"] == succeeded
+    assert none_interrupted == []
+    assert bad.returncode == 2
+    assert "'lost': give running, interrupted, waiting" in bad.stderr
+
+
 def test_a_run_stopped_by_its_budget_goes_on_when_resume_raises_it(cli: Cli) -> None:
     cli.write("brief.yaml", BRIEF)
     first = cli("run", "brief.yaml", "--model", "scripted", "--max-calls", "1", "--json")

@@ -9,18 +9,16 @@ going in a live process is never removed, ``--force`` or not: its process is wri
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Final
 
 import typer
-from pydantic import JsonValue, TypeAdapter, ValidationError
+from pydantic import JsonValue
 from rich.text import Text
 
 from podium import (
-    Duration,
     PodiumError,
     RunSummary,
     SystemClock,
@@ -29,33 +27,14 @@ from podium import (
     shown_status,
     store_exists,
 )
+from podium.cli.age import parse_age
 from podium.cli.output import format_time, print_json, report_error, status_text, stdout_console
 from podium.cli.runs import StoreOption
 
-__all__ = ["gc_command", "parse_age"]
+__all__ = ["gc_command"]
 
 _EVERY_RUN: Final = 2**62
 """``list_runs`` limit that lists every run started before the cutoff."""
-_DURATION: Final = TypeAdapter[timedelta](Duration)
-_BARE_NUMBER: Final = re.compile(r"^\s*\d+(\.\d+)?\s*$")
-
-
-def parse_age(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m`` (or ``1d12h``, ISO 8601 ``P30D``) as a positive timedelta.
-
-    Raises:
-        typer.BadParameter: it is not a duration with a unit, or not positive.
-    """
-    problem = f"{text!r}: give an age with a unit, e.g. 30d, 12h or 90m"
-    if _BARE_NUMBER.match(text):
-        raise typer.BadParameter(problem)
-    try:
-        age = _DURATION.validate_python(text.strip())
-    except ValidationError:
-        raise typer.BadParameter(problem) from None
-    if age <= timedelta(0):
-        raise typer.BadParameter(f"{text!r}: the age must be more than zero")
-    return age
 
 
 AgeOption = Annotated[

@@ -21,7 +21,7 @@ from rich.text import Text
 
 import podium
 from podium import GroupMetrics, MetricsReport, PodiumError, Preference, default_store, store_exists
-from podium.cli.gc import parse_age
+from podium.cli.age import parse_age
 from podium.cli.output import (
     format_time,
     jsonable,

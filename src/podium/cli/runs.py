@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final, cast
 
 import typer
 from pydantic import JsonValue
@@ -18,7 +19,16 @@ from rich.table import Table
 from rich.text import Text
 
 import podium
-from podium import ConfigError, PodiumError, RunSummary, default_store, shown_status, store_exists
+from podium import (
+    ConfigError,
+    PodiumError,
+    RunSummary,
+    SystemClock,
+    default_store,
+    shown_status,
+    store_exists,
+)
+from podium.cli.age import parse_age
 from podium.cli.output import (
     format_cost,
     format_duration,
@@ -31,8 +41,11 @@ from podium.cli.output import (
     stdout_console,
 )
 from podium.cli.report import run_report
+from podium.event import RunStatus
 
 __all__ = ["RunArgument", "StoreOption", "runs_command", "show_command", "store_of"]
+
+_STATUSES: Final = ("running", "interrupted", "waiting", "succeeded", "failed", "cancelled")
 
 StoreOption = Annotated[
     str | None,
@@ -62,17 +75,39 @@ def runs_command(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, metavar="N", help="Show the N most recent runs.")
     ] = 20,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            metavar="STATUS",
+            help=f"Only runs in this status: {', '.join(_STATUSES)}.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        timedelta | None,
+        typer.Option(
+            metavar="AGE",
+            parser=parse_age,
+            help="Only runs started less than AGE ago: 30d, 12h, 90m (m is minutes).",
+            show_default=False,
+        ),
+    ] = None,
     store: StoreOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the runs as a JSON list instead of a table.")
     ] = False,
 ) -> None:
-    """List recorded runs, newest first: status, start time, duration, tasks, tokens, cost."""
+    """List recorded runs, newest first: status, start time, duration, tasks, tokens, cost.
+
+    The store finds the runs by status and start time itself (from its indexes).
+    """
+    if status is not None and status not in _STATUSES:
+        raise typer.BadParameter(f"{status!r}: give {', '.join(_STATUSES)}", param_hint="--status")
     path = store or default_store()
     try:
         summaries = []
         if store_exists(path):
-            summaries = asyncio.run(podium.list_runs(limit=limit, store=path))
+            summaries = asyncio.run(_list(path, limit, status, since))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -88,6 +123,19 @@ def runs_command(
     if stopped:
         hint = f"resume one with: podium resume {stopped[0].run_id}"
         console.print(Text(hint, style="dim"), soft_wrap=True)
+
+
+async def _list(
+    path: str | Path, limit: int, status: str | None, since: timedelta | None
+) -> list[RunSummary]:
+    """The runs to list. ``interrupted`` and ``running`` are both recorded as running: the
+    store finds those, and liveness tells them apart (so fewer than ``limit`` may show)."""
+    recorded: RunStatus | None = None
+    if status is not None:
+        recorded = "running" if status == "interrupted" else cast(RunStatus, status)
+    after = None if since is None else SystemClock().now() - since
+    found = await podium.list_runs(limit=limit, status=recorded, since=after, store=path)
+    return [s for s in found if status is None or _status(s) == status]
 
 
 def _status(summary: RunSummary) -> str:
