@@ -30,7 +30,7 @@ import platformdirs
 from podium.errors import ConfigError
 from podium.tool import Tool, tool
 
-__all__ = ["KnowledgeBase", "Passage", "search_tool"]
+__all__ = ["DOCUMENT_SUFFIXES", "KnowledgeBase", "Passage", "document_files", "search_tool"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ _STOPWORDS: Final = frozenset(
     were what when where which while who whom why will with would you your yours
     """.split()  # noqa: SIM905 - a word list reads best as words
 )
-_SUFFIXES: Final = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf"})
+DOCUMENT_SUFFIXES: Final = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf"})
+"""The kinds of file a knowledge base reads."""
 _SKIPPED_TAGS: Final = frozenset({"script", "style", "template"})
 _BLOCK_TAGS: Final = frozenset(
     """
@@ -224,7 +225,7 @@ class KnowledgeBase:
         }
         problems: list[tuple[str, str]] = []
         seen: set[str] = set()
-        for file in _document_files(self._directory):
+        for file in document_files(self._directory):
             name = file.relative_to(self._directory).as_posix()
             seen.add(name)
             try:
@@ -313,11 +314,12 @@ def _open_index(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _document_files(directory: Path) -> list[Path]:
+def document_files(directory: Path) -> list[Path]:
+    """The files under ``directory`` a knowledge base reads (hidden ones left out), sorted."""
     return sorted(
         path
         for path in directory.rglob("*")
-        if path.suffix.lower() in _SUFFIXES
+        if path.suffix.lower() in DOCUMENT_SUFFIXES
         and not any(part.startswith(".") for part in path.relative_to(directory).parts)
         and path.is_file()
     )

@@ -27,13 +27,14 @@ the engine's template rendering shows a model's ``{{`` literally; ``plan_prompt`
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
 
 from podium.agent import Agent
 from podium.ids import TaskId
@@ -50,8 +51,10 @@ __all__ = [
     "plan_model",
     "plan_prompt",
     "plan_tasks",
+    "question_plan",
     "reask_prompt",
     "replan_prompt",
+    "step_query",
 ]
 
 _SHORT = 200
@@ -417,6 +420,32 @@ def _instruction(step: PlanStep) -> str:
     if not step.expected_output.strip():
         return step.instruction
     return f"{step.instruction.rstrip()}\nExpected output: {step.expected_output.strip()}"
+
+
+# -- questions and retrieval -------------------------------------------------------------------
+
+_BOILERPLATE = re.compile(
+    r"\b(plan ?steps?|steps?|find|look|search|gather|collect|identify|sources?|documents?|"
+    r"facts?|notes?|key|main|research|analy[sz]e|analysis|review|check|write|draft|summari[sz]e|"
+    r"summary|report|goal|team|task|output|results?|information|relevant|the|a|an|of|for|"
+    r"and|to|in|on|about|from|with)\b|\d+[:.)]",
+    re.IGNORECASE,
+)
+
+
+def question_plan(goal: str, team: Sequence[Agent]) -> dict[str, JsonValue]:
+    """A one-step plan for a question: the team's researcher (else its first agent) answers it."""
+    doer = next((a for a in team if "research" in a.capabilities), team[0] if team else None)
+    agent = doer.name if doer is not None else ""
+    instruction = f"Answer from the sources, citing them: {goal.strip()}"
+    return {"steps": [{"id": "answer_question", "agent": agent, "instruction": instruction}]}
+
+
+def step_query(goal: str, instruction: str) -> str:
+    """The search for a step: the goal and the subject words of the step's instruction, not
+    what every plan says ("PlanStep 1: find the key facts in the sources")."""
+    subject = " ".join(_BOILERPLATE.sub(" ", instruction).split())
+    return f"{goal} {subject}".strip()
 
 
 # -- prompts -------------------------------------------------------------------------------------

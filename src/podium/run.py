@@ -49,6 +49,9 @@ from podium.event import (
 )
 from podium.ids import RunId, TaskId
 
+Verification = Literal["verified", "partial", "unverified"]
+"""How the claims of a run's final answer fared (``RunState.verification``)."""
+
 __all__ = [
     "PlanState",
     "RunResult",
@@ -190,6 +193,36 @@ class RunState:
         if not self.claims:
             return None
         return sum(1 for c in self.claims if c.verdict != "supported") / len(self.claims)
+
+    @property
+    def final_claims(self) -> list[ClaimVerified]:
+        """The verdicts of the run's last verification: the last draft checked, at its last
+        check (a revision loop checks a draft once per round; the last speaks for the answer)."""
+        if not self.claims:
+            return []
+        subject = self.claims[-1].subject
+        last = max(c.iteration for c in self.claims if c.subject == subject)
+        return [c for c in self.claims if c.subject == subject and c.iteration == last]
+
+    @property
+    def final_hallucination_rate(self) -> float | None:
+        """Unsupported or contradicted claims ÷ claims of the final answer; None with none.
+
+        ``hallucination_rate`` counts every round of revision; this one only what the run
+        answered with."""
+        final = self.final_claims
+        if not final:
+            return None
+        return sum(1 for c in final if c.verdict != "supported") / len(final)
+
+    @property
+    def verification(self) -> Verification | None:
+        """How the final answer's claims fared: ``verified`` (all supported), ``partial``
+        (some), ``unverified`` (none); None when no verifier checked a claim."""
+        rate = self.final_hallucination_rate
+        if rate is None:
+            return None
+        return "verified" if rate == 0 else "unverified" if rate == 1 else "partial"
 
     @property
     def input_tokens(self) -> int:

@@ -36,7 +36,16 @@ from podium.ids import TaskId
 if TYPE_CHECKING:
     from podium.workflow.model import Workflow
 
-__all__ = ["Approval", "AtLeast", "Join", "LoopSpec", "MapSpec", "PlanSpec", "Task"]
+__all__ = [
+    "Approval",
+    "AtLeast",
+    "GroundingSpec",
+    "Join",
+    "LoopSpec",
+    "MapSpec",
+    "PlanSpec",
+    "Task",
+]
 
 _ID_PATTERN = r"^[A-Za-z_][\w-]*$"
 
@@ -122,12 +131,39 @@ class PlanSpec(BaseModel):
     """Expression over the context giving a directory of documents (Markdown, text, HTML,
     PDF); when set, each step is shown the passages that best match it and may cite them."""
     passages: int = Field(default=3, ge=0, le=20)
-    """How many passages each step is shown."""
+    """How many passages each step is shown (found with the goal and the step's subject)."""
+    candidates: int = Field(default=6, ge=0, le=20)
+    """How many passages are found for the goal itself: what the answer is drawn from."""
+    plans_questions: bool = True
+    """False: a goal that is a question ("Who...?", "What was...?") gets a one-step plan
+    (the team's researcher answers it) without asking the planner."""
     steps: tuple[dict[str, JsonValue], ...] = ()
     """A plan given in advance (``podium run GOAL --plan-only`` prints one): its steps run as
     written, without asking the planner; re-planning after a failure still asks it."""
     execute: bool = True
     """False: make and record the plan, then stop; the task's output is the plan."""
+
+
+class GroundingSpec(BaseModel):
+    """Ground an agent task's answer in retrieved passages (``podium.synthesis``).
+
+    On a small model (``choose: auto`` and the embedded local model, or ``choose: always``)
+    the agent does not write its claims: it is shown the sentences of the passages that best
+    match ``question``, numbered, and picks some under a decoding grammar, so each claim is
+    a sentence of a passage it was shown, citing that passage. When no sentence matches the
+    question the answer says so without a model call. A larger model writes its own claims
+    (at most ``max_claims``), and the verifier decides whether the passages support them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    question: str
+    """What the answer answers, a template over the context (e.g. ``"{{ goal }}"``)."""
+    sources: str = "sources"
+    """The context key holding the passages by id (what a plan's retrieval writes)."""
+    max_claims: int = Field(default=4, ge=1, le=12)
+    choose: Literal["auto", "always", "never"] = "auto"
+    """Whether claims are chosen sentences (``always``), written (``never``), or chosen on
+    the embedded local model only (``auto``)."""
 
 
 class Task(BaseModel):
@@ -162,6 +198,8 @@ class Task(BaseModel):
     verifies: str | None = None
     """Context key of a draft this agent task checks: its answer must be a
     ``podium.verifier.Verification``; each claim's verdict becomes a ``claim_verified`` event."""
+    grounding: GroundingSpec | None = None
+    """For an agent task that answers with claims: ground them in retrieved passages."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Task:
@@ -180,6 +218,8 @@ class Task(BaseModel):
             raise ValueError("inputs are given to sub-workflows only; use the context instead")
         if self.verifies is not None and self.agent is None and self.capability is None:
             raise ValueError("only an agent task can verify a draft")
+        if self.grounding is not None and self.agent is None and self.capability is None:
+            raise ValueError("only an agent task can ground its answer")
         return self
 
     @property

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import JsonValue
 
 from podium.errors import ConfigError
+from podium.knowledge import DOCUMENT_SUFFIXES, document_files
 from podium.workflow.model import Workflow
 
 __all__ = ["DEFAULT_TEAM", "TEAM_FILE", "check_team", "find_team", "goal_inputs"]
@@ -72,6 +73,10 @@ def goal_inputs(
         directory = Path(docs).expanduser()
         if not directory.is_dir():
             raise ConfigError(f"--docs {str(docs)!r} is not a directory")
+        if not document_files(directory):
+            kinds = " ".join(sorted(DOCUMENT_SUFFIXES))
+            msg = f"--docs {str(docs)!r} holds no documents to read (files ending {kinds})"
+            raise ConfigError(msg)
         if "docs" not in workflow.inputs:
             raise ConfigError(f"team {workflow.name!r} takes no `docs` input")
         inputs["docs"] = str(directory.resolve())

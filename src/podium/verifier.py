@@ -1,12 +1,17 @@
 """Verification: each claim of a draft checked against the sources in the context.
 
-A verifier agent (a task with ``verifies: <draft key>``) answers with a ``Verification``: per
-claim, ``supported``, ``unsupported`` or ``contradicted``, with the evidence. ``verdicts``
-turns that into the final word on every claim of the draft: the draft's own list of claims is
-authoritative (a verifier cannot drop one), a claim that cites no retrieved passage while
-passages exist is unsupported whatever the verifier said, and a claim the verifier skipped is
-unsupported. Each final verdict is recorded as a ``claim_verified`` event; unsupported and
-contradicted ones over all checked give the hallucination rate (``podium metrics``).
+Each claim first goes through a deterministic pass (``first_pass``) over the passages it
+cites: a claim that is one of their sentences word for word is supported; one that states a
+number or a name they do not hold, or shares too few of its content words with them, is
+unsupported. Only the claims this pass leaves open need the verifier agent (a task with
+``verifies: <draft key>``), which answers with a ``Verification``: per claim, ``supported``,
+``unsupported`` or ``contradicted``, with the evidence. ``verdicts`` gives the final word on
+every claim of the draft: the draft's own list of claims is authoritative (a verifier cannot
+drop one), a claim that cites no retrieved passage while passages exist is unsupported
+whatever the verifier said, the first pass overrules the verifier (a "contradicted" stays
+contradicted), and a claim the verifier skipped is unsupported. Each final verdict is
+recorded as a ``claim_verified`` event; unsupported and contradicted ones over all checked give
+the hallucination rate (``podium metrics``).
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from podium.event import Verdict
+from podium.sentences import content_words, names, numbers, split_sentences
 from podium.synthesis import Claim, read_claim
 from podium.tool import without_docstring
 
-__all__ = ["ClaimCheck", "Verification", "draft_claims", "verdicts"]
+__all__ = ["ClaimCheck", "Verification", "draft_claims", "first_pass", "is_settled", "verdicts"]
+
+_MIN_OVERLAP = 0.6
+"""Share of a claim's content words the cited passages must hold for it to be plausible."""
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -64,6 +73,49 @@ def draft_claims(draft: Any) -> list[Claim]:  # Any: JSON read from the context
     return [Claim.model_construct(text=s, sources=[]) for s in _SENTENCE.split(text.strip()) if s]
 
 
+def first_pass(
+    claim: Claim, sources: Mapping[str, Any]
+) -> tuple[Verdict, str] | None:  # Any: passages as JSON
+    """The verdict the cited passages settle without a model, or None when a reader must judge.
+
+    Args:
+        claim: the claim, with the passage ids it cites.
+        sources: the retrieved passages by id.
+
+    Returns:
+        ``("supported", why)`` for a sentence of a cited passage, word for word;
+        ``("unsupported", why)`` when a number or name of the claim, or most of its content
+        words, are in none of the cited passages; None otherwise (and with no citation).
+    """
+    texts = [_text(sources[s]) for s in claim.sources if s in sources]
+    if not texts:
+        return None
+    said = " ".join(" ".join(t.split()) for t in texts)
+    wanted = " ".join(claim.text.split())
+    if any(wanted == s for t in texts for s in split_sentences(t)):
+        return "supported", "a sentence of the cited passage, word for word"
+    missing = sorted(numbers(claim.text) - numbers(said))
+    if missing:
+        return "unsupported", f"the cited passages do not state {', '.join(missing)}"
+    held = content_words(said)
+    absent = sorted(names(claim.text) - held)
+    if absent:
+        return "unsupported", f"the cited passages do not name {', '.join(absent)}"
+    words = content_words(claim.text)
+    shared = len(words & held)
+    if words and shared < _MIN_OVERLAP * len(words):
+        return "unsupported", f"the cited passages hold only {shared} of its {len(words)} words"
+    return None
+
+
+def is_settled(claims: Sequence[Claim], sources: Mapping[str, Any]) -> bool:  # Any: passages
+    """Whether every claim's verdict is known without asking the verifier agent."""
+    return all(
+        (sources and not any(s in sources for s in c.sources)) or first_pass(c, sources)
+        for c in claims
+    )
+
+
 def verdicts(
     claims: Sequence[Claim], checks: Sequence[ClaimCheck], sources: Mapping[str, Any]
 ) -> Verification:  # Any: passages as JSON
@@ -71,8 +123,8 @@ def verdicts(
 
     Args:
         claims: the draft's claims (authoritative).
-        checks: what the verifier answered, matched to claims by text, else by position when
-            it answered as many verdicts as there are claims.
+        checks: what the verifier answered (none when ``is_settled``), matched to claims by
+            text, else by position when it answered as many verdicts as there are claims.
         sources: the retrieved passages by id; when there are some, a claim must cite one.
     """
     by_text = {c.claim.strip().lower(): c for c in checks}
@@ -82,13 +134,27 @@ def verdicts(
         check = by_text.get(claim.text.strip().lower())
         if check is None and len(checks) == len(claims):  # same count: matched by position
             check = checks[index]
-        if sources and not cited:
-            verdict, evidence = "unsupported", "cites no retrieved passage"
-        elif check is None:
-            verdict, evidence = "unsupported", "the verifier gave no verdict on it"
-        else:
-            verdict, evidence = check.verdict, check.evidence
+        verdict, evidence = _verdict(claim, check, sources, has_citation=bool(cited))
         final.append(
             ClaimCheck(claim=claim.text, verdict=verdict, evidence=evidence, sources=cited)
         )
     return Verification(claims=final)
+
+
+def _verdict(
+    claim: Claim, check: ClaimCheck | None, sources: Mapping[str, Any], *, has_citation: bool
+) -> tuple[Verdict, str]:  # Any: passages as JSON
+    if sources and not has_citation:
+        return "unsupported", "cites no retrieved passage"
+    settled = first_pass(claim, sources)
+    if settled is not None:
+        if check is not None and check.verdict == "contradicted" and settled[0] != "supported":
+            return "contradicted", check.evidence or settled[1]
+        return settled
+    if check is None:
+        return "unsupported", "the verifier gave no verdict on it"
+    return check.verdict, check.evidence
+
+
+def _text(passage: Any) -> str:  # Any: a passage as JSON
+    return str(passage.get("text", "")) if isinstance(passage, Mapping) else str(passage)

@@ -22,8 +22,14 @@ from test_goal_terminal import converse
 from podium.knowledge import KnowledgeBase
 
 GOAL = "Write a short report on e-bikes in Vietnam"
-ANSWER = "Growth is strong, two competitors lead, and new rules are the main risk."
-CLAIMS = ["The market grew quickly over the last three years.", "Two competitors lead the market."]
+ANSWER = "About 300,000 electric two-wheelers were sold in 2024, and VinFast leads the market."
+CLAIMS = [
+    "Sales of electric motorbikes and e-bikes reached about 300,000 units in 2024.",
+    "VinFast, the domestic carmaker's two-wheeler arm, is the market leader with about 40 percent"
+    " of electric two-wheeler sales in 2024.",
+]
+"""The default team's canned claims: sentences of the sample documents, so that with
+``--docs`` they are grounded in real passages and pass the verifier's first pass."""
 STEPS = ["research", "analysis", "review"]
 """The steps of the default team's scripted plan."""
 PLANNED = frozenset(f"plan/{step}" for step in STEPS)

@@ -61,6 +61,9 @@ def test_a_team_takes_a_goal_and_plans_it() -> None:
 def test_goal_inputs_are_checked_against_the_team(tmp_path: Path) -> None:
     team = load_workflow(DEFAULT_TEAM)
     assert goal_inputs(team, "  Size the market  ") == {"goal": "Size the market"}
+    with pytest.raises(ConfigError, match="holds no documents to read"):
+        goal_inputs(team, "g", docs=tmp_path)  # an empty folder: nothing to answer from
+    (tmp_path / "notes.md").write_text("Some notes.")
     assert goal_inputs(team, "g", docs=tmp_path, approve_plan=True) == {
         "goal": "g",
         "docs": str(tmp_path.resolve()),

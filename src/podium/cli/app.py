@@ -18,6 +18,7 @@ import typer
 from podium import configure_logging, configure_tracing
 from podium.cli.approvals import approvals_command, approve_command, deny_command
 from podium.cli.cancel import cancel_command
+from podium.cli.evaluation import eval_command
 from podium.cli.feedback import feedback_command
 from podium.cli.gc import gc_command
 from podium.cli.metrics import metrics_command
@@ -52,6 +53,7 @@ app.command("cancel")(cancel_command)
 app.command("gc")(gc_command)
 app.command("feedback")(feedback_command)
 app.command("metrics")(metrics_command)
+app.command("eval")(eval_command)
 
 
 def _package_version() -> str:

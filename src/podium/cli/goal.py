@@ -23,6 +23,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from podium import (
+    KnowledgeBase,
     PodiumError,
     RunState,
     Workflow,
@@ -32,7 +33,13 @@ from podium import (
     load_workflow,
 )
 from podium.cli.approvals import Decision, decide
-from podium.cli.output import error_console, print_json, report_error, stdout_console
+from podium.cli.output import (
+    EXIT_UNSUPPORTED,
+    error_console,
+    print_json,
+    report_error,
+    stdout_console,
+)
 from podium.cli.run import RunOptions, run_in_view, starter
 
 __all__ = ["GoalOptions", "run_goal"]
@@ -63,11 +70,38 @@ def run_goal(goal: str, options: RunOptions, goal_options: GoalOptions) -> int:
     if goal_options.plan_only:
         return _plan_only(goal, team, team_path, inputs, options)
 
+    skipped = _unreadable(goal_options.docs)
+    _warn_skipped(skipped)
     start = starter(team_path, options, inputs=inputs, goal=goal)
     is_asking = goal_options.approve_plan and options.output == "view" and _is_interactive()
-    return run_in_view(
+    code = run_in_view(
         options, start, finish=partial(_ask_about_plan, goal, options) if is_asking else None
     )
+    if skipped and code == 0:  # an answer drawn from part of the documents is not verified
+        _warn_skipped(skipped)
+        return EXIT_UNSUPPORTED
+    return code
+
+
+def _unreadable(docs: Path | None) -> tuple[tuple[str, str], ...]:
+    """The documents of ``docs`` that cannot be read, with why (indexing them is cached, so
+    the run does not read them again)."""
+    if docs is None:
+        return ()
+    try:
+        with KnowledgeBase.open(docs) as knowledge:
+            return knowledge.problems
+    except PodiumError:  # the run reports it
+        return ()
+
+
+def _warn_skipped(skipped: tuple[tuple[str, str], ...]) -> None:
+    if not skipped:
+        return
+    noun = "document" if len(skipped) == 1 else "documents"
+    lines = [f"skipped {len(skipped)} unreadable {noun}; the answer is not verified against them:"]
+    lines += [f"  {name}: {reason}" for name, reason in skipped]
+    error_console().print(Text("\n".join(lines), style="yellow"))
 
 
 def _is_interactive() -> bool:

@@ -56,6 +56,8 @@ __all__ = [
 
 EXIT_FAILED: Final = 1
 EXIT_WAITING: Final = 3
+EXIT_UNSUPPORTED: Final = 4
+"""The run succeeded but some claims of its answer are not supported by its sources."""
 """The run waits for a human decision on a task."""
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
@@ -177,6 +179,13 @@ def summary_line(state: RunState) -> Text:
     line.append(f" · {len(state.tasks)} tasks")
     line.append(f" · {format_tokens(state.input_tokens + state.output_tokens)} tokens")
     line.append(f" · {format_cost(state.cost)}")
+    if state.verification not in (None, "verified"):
+        unsupported = sum(1 for c in state.final_claims if c.verdict != "supported")
+        count = len(state.final_claims)
+        line.append(
+            f" · verified: {state.verification} ({unsupported} of {count} claims unsupported)",
+            style="yellow",
+        )
     line.append(f" — podium show {state.run_id}", style="dim")
     return line
 
@@ -231,11 +240,7 @@ def final_verdicts(state: RunState) -> list[ClaimVerified]:
     A revision loop checks a draft once per iteration; only the last check speaks for the
     answer the run gives.
     """
-    if not state.claims:
-        return []
-    subject = state.claims[-1].subject
-    last = max(c.iteration for c in state.claims if c.subject == subject)
-    return [c for c in state.claims if c.subject == subject and c.iteration == last]
+    return state.final_claims
 
 
 def answer_renderable(state: RunState) -> RenderableType | None:

@@ -1,7 +1,9 @@
 """``podium run``: run a workflow file with a live view and print its output.
 
 Exit codes: 0 the run succeeded, 1 it failed, 2 bad usage or an invalid workflow or input
-(nothing ran), 130 interrupted with Ctrl-C (the run is recorded as cancelled; its log is kept).
+(nothing ran), 3 it waits for approval, 4 it succeeded but some claims of its answer are not
+supported by its sources, 130 interrupted with Ctrl-C (the run is recorded as cancelled;
+its log is kept).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from podium.cli.live import LineView, LiveView, RunView
 from podium.cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_UNSUPPORTED,
     EXIT_USAGE,
     EXIT_WAITING,
     answer_renderable,
@@ -228,6 +231,7 @@ def run_command(
     - 1: the run failed (the failing tasks are printed on stderr)
     - 2: bad usage, an invalid workflow or input; nothing ran
     - 3: the run waits for a human to approve a task (`podium approvals`)
+    - 4: the run succeeded, but some claims of its answer are not supported by its sources
     - 130: interrupted with Ctrl-C; the run is recorded as cancelled and its log kept
     """
     values = dict(parse_input(text) for text in inputs or ())
@@ -440,7 +444,7 @@ def _finish(state: RunState, output: Output, console: Console) -> int:
     if output == "view":
         console.print(summary_line(state), soft_wrap=True)
     if state.status == "succeeded":
-        return 0
+        return EXIT_UNSUPPORTED if state.verification in ("partial", "unverified") else 0
     if state.status == "waiting":
         waiting = ", ".join(state.approvals)
         message = f"run {state.run_id} is waiting for approval of {waiting}: podium approvals"
@@ -484,7 +488,13 @@ def _json_verification(state: RunState) -> dict[str, JsonValue]:
     sources: dict[str, JsonValue] = {
         s: {key: state.sources[s].get(key) for key in ("document", "title", "text")} for s in cited
     }
-    return {"claims": claims, "sources": sources, "hallucination_rate": state.hallucination_rate}
+    return {
+        "claims": claims,
+        "sources": sources,
+        "verification": state.verification,
+        "hallucination_rate": state.final_hallucination_rate,
+        "hallucination_rate_all_rounds": state.hallucination_rate,
+    }
 
 
 def _print_failure(state: RunState) -> None:

@@ -27,6 +27,7 @@ from podium.errors import (
     validation_problems,
 )
 from podium.event import ModelCalled, OutputRejected, ToolCalled
+from podium.grounding import Choice, choose_from, is_small_model
 from podium.ids import TaskId
 from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
 from podium.task import Task
@@ -95,8 +96,11 @@ async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> Agent
     Raises:
         TaskError: the model failed, a tool failed, or the output stayed invalid.
     """
-    schema = _output_model(call)
-    talk = _Conversation(messages=_prompt(call, schema))
+    choice = _choice(call)
+    if choice is not None and not choice.sentences:  # nothing to choose from: say so
+        return AgentAnswer(output=choice.not_found())
+    schema = choice.schema() if choice is not None else _output_model(call)
+    talk = _Conversation(messages=_prompt(call, schema, choice))
     for turn in range(call.agent.max_turns):
         last_turn = turn == call.agent.max_turns - 1
         must_answer = talk.must_answer or last_turn
@@ -108,6 +112,9 @@ async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> Agent
         if schema is None:
             return AgentAnswer(output=response.text, journal=(journal,) if journal else ())
         parsed = await _validate(call, recorder, schema, response, journal, talk)
+        if parsed is not None and choice is not None:
+            output = choice.answer(parsed.model_dump()["claims"])
+            return AgentAnswer(output=output, journal=(journal,) if journal else ())
         if parsed is not None:
             return _answer(call, parsed, journal)
     msg = f"agent {call.agent.name!r} did not answer within {call.agent.max_turns} model calls"
@@ -152,15 +159,35 @@ async def _validate(
         return None
 
 
-def _prompt(call: AgentCall, schema: type[BaseModel] | None) -> list[Message]:
+def _choice(call: AgentCall) -> Choice | None:
+    """What a grounded task's small model chooses its claims from (``podium.grounding``)."""
+    spec = call.task.grounding
+    if spec is None or spec.choose == "never":
+        return None
+    if spec.choose == "auto" and not is_small_model(call.model.name):
+        return None
+    question = render(spec.question, call.values)
+    sources = call.values.get(spec.sources)
+    passages = sources if isinstance(sources, Mapping) else {}
+    return choose_from(question, passages, max_claims=spec.max_claims)
+
+
+def _prompt(
+    call: AgentCall, schema: type[BaseModel] | None, choice: Choice | None = None
+) -> list[Message]:
     system = render(call.agent.instructions, call.values) if call.agent.instructions else ""
     if not system:
         system = f"You are {call.agent.name}. {call.agent.description}".strip()
+    if choice is not None:
+        return [
+            Message(role="system", content=system),
+            Message(role="user", content=choice.prompt()),
+        ]
     user = render(call.task.instruction, call.values)
     if call.task.routes:
         options = ", ".join(call.task.routes)
         user += f"\n\nChoose exactly one of: {options}. Give the choice and a short reason."
-    if schema is not None:
+    if schema is not None and not is_small_model(call.model.name):  # it is shown an example
         user += "\n\nAnswer with one JSON object matching this schema:\n"
         user += json.dumps(json_schema(schema), separators=(",", ":"))
     return [Message(role="system", content=system), Message(role="user", content=user)]

@@ -67,7 +67,7 @@ from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
 from podium.models.spec import ModelSpec
-from podium.orchestrator.verification import ground_draft, record_verdicts
+from podium.orchestrator.verification import ground_draft, record_verdicts, settled_verdicts
 from podium.policy import DEFAULT_RETRY, Policy, RetryPolicy
 from podium.router import LearningRouter, Router
 from podium.run import RunResult, project
@@ -492,8 +492,9 @@ class _Run:
         if agent is None:
             error = RoutingError(f"no agent has capability {task.capability!r}")
             return await self.fail(qid, None, error, frame)
-        if task.verifies is not None:
-            await ground_draft(self, task, frame, qid)
+        settled = await self._settled(task, frame, qid, agent)
+        if settled is not None:
+            return settled
         listener = self.engine.token_listener
         call = AgentCall(
             task=task,
@@ -534,6 +535,20 @@ class _Run:
             route = {"task_id": qid, "choice": frame.qualify(answer.chosen), "reason": reason}
             journal = (*journal, (RouteChosen, route))
         return await self.succeed(task, frame, qid, outcome, writer=agent, journal=journal)
+
+    async def _settled(self, task: Task, frame: Frame, qid: TaskId, agent: Agent) -> Outcome | None:
+        """Ground a verifying task's draft; when every claim's verdict is then known without
+        a model (``podium.verifier.first_pass``), record them and succeed; else None."""
+        if task.verifies is None:
+            return None
+        await ground_draft(self, task, frame, qid)
+        settled = settled_verdicts(self, task, frame, qid)
+        if settled is None:
+            return None
+        self.recorder.note(TaskStarted, task_id=qid, agent=agent.name, iteration=frame.iteration)
+        output, claims = settled
+        outcome = Outcome(status="succeeded", output=output)
+        return await self.succeed(task, frame, qid, outcome, writer=agent, journal=claims)
 
     async def _route(self, task: Task, frame: Frame, qid: TaskId) -> Agent | None:
         """The agent the router picks for a capability task, noted as ``agent_chosen``.
@@ -750,7 +765,10 @@ def _failed(qid: TaskId, agent: str | None, exc: Exception, frame: Frame, *, att
 
 
 def _names(agent: Agent, task: Task) -> frozenset[str]:
-    return variables(agent.instructions) | variables(task.instruction)
+    names = variables(agent.instructions) | variables(task.instruction)
+    if task.grounding is not None:  # the question, and the passages claims are chosen from
+        names |= variables(task.grounding.question) | {task.grounding.sources}
+    return names
 
 
 def _workflows(workflow: Workflow) -> list[Workflow]:

@@ -34,6 +34,7 @@ from pydantic import JsonValue, TypeAdapter, ValidationError
 
 from podium.errors import ConfigError, ModelError
 from podium.models.base import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
+from podium.models.example import example_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -139,7 +140,8 @@ class LocalModel:
                 SmolLM2 was trained on. Memory is reserved for it up front (about 190 MB of
                 KV cache for SmolLM2-135M); time is spent only on tokens actually used.
             n_threads: CPU threads for generation; None lets llama.cpp choose.
-            seed: sampling seed, the same for every call, so answers are reproducible.
+            seed: sampling seed of a first answer, so answers are reproducible; a repair or a
+                retry of it samples with another seed, derived from this one.
             max_output_tokens: answer length cap when a request does not set one.
 
         Raises:
@@ -178,7 +180,7 @@ class LocalModel:
         call = _prepare(
             request,
             max_tokens=request.max_output_tokens or self._max_output_tokens,
-            seed=self._seed,
+            seed=_seed_for(request, self._seed),
         )
         on_piece = None
         if request.on_token is not None and not call.uses_tools:
@@ -189,6 +191,15 @@ class LocalModel:
         async with self._shared.turn():
             raw = await asyncio.to_thread(self._shared.run, work)
         return _to_response(raw, call, model=self._name)
+
+
+def _seed_for(request: ModelRequest, seed: int) -> int:
+    """The sampling seed: ``seed`` for a first answer, another one for each repair (a
+    conversation holding answers of the model's that were sent back) and each retry, so that a
+    repair is not the same answer again."""
+    repairs = sum(1 for m in request.messages if m.role == "assistant" and not m.tool_calls)
+    retries = request.caller.attempt - 1 if request.caller is not None else 0
+    return seed + repairs + 1000 * retries
 
 
 def _default_model_path() -> Path:
@@ -285,28 +296,9 @@ def _compact(value: JsonValue) -> str:
 
 
 def _schema_hint(schema: dict[str, JsonValue]) -> str:
-    return f"Reply with JSON only, following this JSON schema: {_compact(_shape(schema))}"
-
-
-def _shape(value: JsonValue) -> JsonValue:
-    """A schema without its prose (``description``, ``title``): a small model copies prose
-    into its answer instead of answering. The grammar still enforces the whole schema."""
-    if isinstance(value, list):
-        return [_shape(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    return {
-        k: _named(v) if k in ("properties", "$defs") else _shape(v)
-        for k, v in value.items()
-        if k not in ("description", "title")
-    }
-
-
-def _named(value: JsonValue) -> JsonValue:
-    """Schemas by name (a property may well be called ``title``): names are kept."""
-    if isinstance(value, dict):
-        return {name: _shape(v) for name, v in value.items()}
-    return _shape(value)
+    """One example object, not the schema: a small model copies a schema's names and prose
+    into its answer. The grammar still enforces the whole schema."""
+    return f"Reply with JSON only, like this example: {_compact(example_of(schema))}"
 
 
 def _tool_hint(

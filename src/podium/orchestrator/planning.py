@@ -47,9 +47,12 @@ from podium.planner import (
     check_plan,
     plan_prompt,
     plan_tasks,
+    question_plan,
     reask_prompt,
     replan_prompt,
+    step_query,
 )
+from podium.sentences import is_question
 from podium.task import PlanSpec, Task
 from podium.template import literal, render, variables
 from podium.workflow.model import walk
@@ -63,8 +66,8 @@ _E = TypeVar(
     "_E", ApprovalDenied, ApprovalGranted, PlanCreated, PlanRejected, PlanRepaired, TaskFailed
 )
 
-_SHOWN_CHARS = 600
-"""How much of a passage a step's prompt shows."""
+_SHOWN_CHARS = 2400
+"""How much passage text a step's prompt shows (whole passages, the best first)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -123,7 +126,9 @@ async def run_plan(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValu
         qid=qid,
         goal=render(spec.goal, frame.values(variables(spec.goal))),
         roster=Roster.of(spec, frame.workflow.agents),
-        retrieval=Retrieval(run, _docs(spec, frame), limit=spec.passages),
+        retrieval=Retrieval(
+            run, _docs(spec, frame), limit=spec.passages, goal_limit=spec.candidates
+        ),
     )
     try:
         return await _execute(planning)
@@ -147,6 +152,9 @@ async def _execute(planning: _Planning) -> JsonValue:
             planning.done[step] = planning.frame.context.get(step)
     elif planning.spec.steps:
         plan = await _given_plan(planning)
+    elif not planning.spec.plans_questions and is_question(planning.goal):
+        written = question_plan(planning.goal, planning.roster.agents)
+        plan = await _given_plan(planning, written, reason="a question: one step, not planned")
     else:
         prompt = plan_prompt(
             planning.goal,
@@ -242,14 +250,20 @@ async def _check(
     return (check.plan if check.is_ok else None), check.problems
 
 
-async def _given_plan(planning: _Planning) -> Plan:
-    """The plan written in the workflow, checked and repaired like a planner's."""
-    written = {"steps": list(planning.spec.steps)}
+async def _given_plan(
+    planning: _Planning,
+    written: JsonValue = None,
+    *,
+    reason: str = "the plan written in the workflow",
+) -> Plan:
+    """A plan not asked of the planner (by default the workflow's), checked and repaired
+    like a planner's."""
+    written = written or {"steps": list(planning.spec.steps)}
     plan, problems = await _check(planning, planning.schema(), written, revision=1)
     if plan is None:
-        message = "the plan in the workflow is invalid: " + "; ".join(problems)
+        message = f"{reason} is invalid: " + "; ".join(problems)
         raise TaskError(message, task_id=planning.qid)
-    await _created(planning, plan, revision=1, reason="the plan written in the workflow")
+    await _created(planning, plan, revision=1, reason=reason)
     return plan
 
 
@@ -359,10 +373,13 @@ async def _emit_once(planning: _Planning, kind: type[Any], **fields: Any) -> Non
 async def _sources(
     planning: _Planning, plan: Plan, tasks: tuple[Task, ...]
 ) -> dict[str, list[dict[str, JsonValue]]]:
-    """The passages that best match each step (asked with its instruction and the goal)."""
+    """The passages that best match each step, asked with the goal and the step's subject
+    words (``podium.retrieval_query``); the goal's own best passages are retrieved too, for
+    the answer. Every passage lands once in ``sources``."""
     steps = {s.id: s for s in plan.steps}
-    queries = {
-        TaskId(f"{planning.qid}/{t.id}"): f"{steps[t.id].instruction} {planning.goal}"
+    queries = {TaskId(planning.qid): planning.goal}
+    queries |= {
+        TaskId(f"{planning.qid}/{t.id}"): step_query(planning.goal, steps[t.id].instruction)
         for t in tasks
     }
     found = await planning.retrieval.for_steps(planning.frame.context, queries, by=planning.qid)
@@ -370,10 +387,18 @@ async def _sources(
 
 
 def _decorated(task: Task, goal: str, passages: list[dict[str, JsonValue]]) -> Task:
-    """A step's task that also shows the goal and the passages that match it."""
+    """A step's task that also shows the goal and the whole passages that match it (as many
+    as fit ``_SHOWN_CHARS``)."""
     text = f"\n\nThe team's goal: {goal}"
-    if passages:
-        lines = [f"[{p['id']}] {p['title']}: {str(p['text'])[:_SHOWN_CHARS]}" for p in passages]
+    lines: list[str] = []
+    room = _SHOWN_CHARS
+    for p in passages:
+        line = f"[{p['id']}] {p['title']}: {' '.join(str(p['text']).split())}"
+        if len(line) > room and lines:
+            break
+        lines.append(line)
+        room -= len(line)
+    if lines:
         text += "\n\nSources (cite them by their [id]):\n" + "\n".join(lines)
     return task.model_copy(update={"instruction": task.instruction + literal(text)})
 

@@ -39,18 +39,22 @@ class Retrieval:
         run: the run (its recorder and journal).
         directory: the documents; None when the plan has none.
         limit: passages per step.
+        goal_limit: passages for the plan task's own query (the goal).
     """
 
-    def __init__(self, run: _Run, directory: str | None, *, limit: int) -> None:
+    def __init__(
+        self, run: _Run, directory: str | None, *, limit: int, goal_limit: int = 0
+    ) -> None:
         self._run = run
         self._directory = directory
         self._limit = limit
+        self._goal_limit = goal_limit
         self._knowledge: KnowledgeBase | None = None
 
     @property
     def is_on(self) -> bool:
         """Whether the plan has documents to retrieve from."""
-        return self._directory is not None and self._limit > 0
+        return self._directory is not None and (self._limit > 0 or self._goal_limit > 0)
 
     async def titles(self) -> list[str]:
         """The documents' titles (for the planner), or none if the directory is gone."""
@@ -67,7 +71,10 @@ class Retrieval:
         Raises:
             ConfigError: the directory is gone and the log holds no retrieval for a step.
         """
-        found = {step: await self._retrieve(step, query) for step, query in queries.items()}
+        found = {
+            step: await self._retrieve(step, query, self._goal_limit if step == by else self._limit)
+            for step, query in queries.items()
+        }
         known = _as_mapping(context.get(SOURCES_KEY))
         merged = {**known, **{str(p["id"]): p for ps in found.values() for p in ps}}
         if merged != known:
@@ -80,7 +87,7 @@ class Retrieval:
             self._knowledge.close()
             self._knowledge = None
 
-    async def _retrieve(self, step: TaskId, query: str) -> Passages:
+    async def _retrieve(self, step: TaskId, query: str, limit: int) -> Passages:
         for event in self._run.recorder.events:  # this run's log (a resumed run's included)
             if isinstance(event, SourcesRetrieved) and event.task_id == step:
                 return list(event.passages)
@@ -91,7 +98,7 @@ class Retrieval:
         else:
             knowledge = await self._open(required=True)
             assert knowledge is not None
-            hits = knowledge.search(query, limit=self._limit)
+            hits = knowledge.search(query, limit=limit) if limit > 0 else []
             passages = tuple(_passage_json(p) for p in hits)
         await self._run.recorder.emit(
             SourcesRetrieved, task_id=step, query=query, passages=passages

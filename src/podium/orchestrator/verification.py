@@ -25,12 +25,12 @@ from podium.ids import TaskId
 from podium.orchestrator.retrieval import SOURCES_KEY
 from podium.synthesis import ground
 from podium.task import Task
-from podium.verifier import Verification, draft_claims, verdicts
+from podium.verifier import Verification, draft_claims, is_settled, verdicts
 
 if TYPE_CHECKING:
     from podium.engine.local import _Run
 
-__all__ = ["ground_draft", "record_verdicts"]
+__all__ = ["ground_draft", "record_verdicts", "settled_verdicts"]
 
 _log = logging.getLogger(__name__)
 
@@ -47,6 +47,18 @@ async def ground_draft(run: _Run, task: Task, frame: Frame, qid: TaskId) -> None
     for note in notes:
         _log.info("grounding %s: %s", task.verifies, note)
     await run.recorder.write(frame.context, task.verifies, grounded, task_id=qid, writer=None)
+
+
+def settled_verdicts(
+    run: _Run, task: Task, frame: Frame, qid: TaskId
+) -> tuple[JsonValue, list[Draft]] | None:
+    """The verification when the deterministic pass settles every claim (no model call is
+    needed: a claim chosen word for word from a passage is one), else None."""
+    assert task.verifies is not None
+    claims = draft_claims(frame.context.get(task.verifies))
+    if not is_settled(claims, _sources(frame)):
+        return None
+    return record_verdicts(run, task, frame, qid, {"claims": []})
 
 
 def record_verdicts(

@@ -313,8 +313,7 @@ def _one_task_sources(
     workflow: Workflow, task: Task, path: str, scope: frozenset[str]
 ) -> Iterator[_Source]:
     reader = workflow.agent(task.agent) if task.agent else None
-    if task.instruction:
-        yield _Source(f"{path}.instruction", task.instruction, False, scope, reader)
+    yield from _agent_task_sources(task, path, scope, reader)
     if task.when:
         yield _Source(f"{path}.when", task.when, True, scope, None)
     for name, text in task.inputs.items():
@@ -333,6 +332,15 @@ def _one_task_sources(
         yield _Source(f"{path}.map.over", task.map.over, True, scope, None)
         inner = scope | {task.map.item}
         yield from _one_task_sources(workflow, task.map.task, f"{path}.map.task", inner)
+
+
+def _agent_task_sources(
+    task: Task, path: str, scope: frozenset[str], reader: Agent | None
+) -> Iterator[_Source]:
+    if task.instruction:
+        yield _Source(f"{path}.instruction", task.instruction, False, scope, reader)
+    if task.grounding is not None:
+        yield _Source(f"{path}.grounding.question", task.grounding.question, False, scope, reader)
 
 
 def _check_source(

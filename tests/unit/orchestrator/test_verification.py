@@ -31,7 +31,7 @@ from podium.verifier import ClaimCheck, Verification, draft_claims, verdicts
 from podium.workflow.validate import problems, validate
 
 T = TypeVar("T")
-GOAL = "How big is the e-bike market?"
+GOAL = "Report on the size of the e-bike market"
 PLAN = {
     "steps": [
         {"id": "size", "agent": "researcher", "instruction": "Find how much the market grew"},
@@ -88,8 +88,7 @@ async def test_the_default_team_revises_a_draft_until_its_claims_are_supported(
                 {"answer": ZEBRAS, "claims": [claim(ZEBRAS, "nowhere.md#9")]},
                 {"answer": "It grew 20%.", "claims": [claim(GROWTH, "market.md#1")]},
             ],
-            "verifier": [
-                {"claims": [check(ZEBRAS, "supported", "trust me")]},  # overruled
+            "verifier": [  # not asked in iteration 1: a claim citing nothing is unsupported
                 {"claims": [check(GROWTH, "supported", "grew 20% in 2025")]},
             ],
         }
@@ -98,7 +97,7 @@ async def test_the_default_team_revises_a_draft_until_its_claims_are_supported(
 
     assert result.ok, result.error
     # iteration 1: the made-up citation is dropped, so the claim cites nothing and is
-    # unsupported whatever the verifier said; iteration 2 cites a real passage
+    # unsupported without asking the verifier; iteration 2 cites a real passage
     verdicts = [(c.iteration, c.claim, c.verdict, c.sources) for c in of(result, ClaimVerified)]
     assert verdicts == [
         (1, ZEBRAS, "unsupported", ()),
