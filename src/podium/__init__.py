@@ -38,6 +38,7 @@ from podium.errors import (
     ToolError,
     WorkflowValidationError,
 )
+from podium.evaluation import evaluate
 from podium.history import get_run, list_runs, metrics, routing_preferences
 from podium.ids import RunId, TaskId
 from podium.knowledge import KnowledgeBase, search_tool
@@ -56,6 +57,7 @@ from podium.run import (
     TaskState,
     tasks_in_graph_order,
 )
+from podium.scoring import CaseScore, EvalCase, Suite, SuiteScore, load_suite
 from podium.stores.base import Store
 from podium.stores.location import (
     StoreArg,
@@ -83,12 +85,14 @@ __all__ = [
     "AtLeast",
     "Budget",
     "Cancellation",
+    "CaseScore",
     "CircuitPolicy",
     "Clock",
     "ConfigError",
     "Context",
     "ContextAccessError",
     "Duration",
+    "EvalCase",
     "GroupMetrics",
     "InputSpec",
     "KeySpec",
@@ -122,6 +126,8 @@ __all__ = [
     "Store",
     "StoreArg",
     "StoreError",
+    "Suite",
+    "SuiteScore",
     "SystemClock",
     "Task",
     "TaskError",
@@ -141,11 +147,13 @@ __all__ = [
     "default_store",
     "default_store_path",
     "deny",
+    "evaluate",
     "feedback",
     "find_team",
     "get_run",
     "goal_inputs",
     "list_runs",
+    "load_suite",
     "load_workflow",
     "metrics",
     "opened_store",

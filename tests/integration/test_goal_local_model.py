@@ -1,7 +1,8 @@
 """A whole goal on the real embedded model: plan, retrieve, run the steps, answer, verify.
 
 Slow (the 135M model generates every answer on CPU, about a minute or two on two cores) and
-its wording varies, so the test checks the structure of the run, never what it says.
+its wording varies, so the test checks the structure of the run, never its wording: each
+claim is a sentence of the passage it cites (grounded by construction) and is supported.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import podium
 from podium import SqliteStore
 from podium.event import ClaimVerified, Event, PlanCreated, TaskStarted, TaskSucceeded
 from podium.knowledge import KnowledgeBase
+from podium.sentences import numbers, split_sentences
 from podium.synthesis import Answer
 from podium.team import DEFAULT_TEAM
 from podium.workflow.yaml import load_workflow
@@ -89,10 +91,17 @@ async def test_a_goal_is_planned_run_answered_with_citations_and_verified(
     assert cited, f"no claim cites a passage: {answer!r}\n{story}"
     with KnowledgeBase.open(docs) as knowledge:
         missing = {source for source in cited if knowledge.passage(source) is None}
-    assert not missing, f"cited passages that do not exist: {missing}\n{story}"
+        assert not missing, f"cited passages that do not exist: {missing}\n{story}"
+        for claim in answer.claims:  # grounded by construction: a sentence of its passage
+            (source,) = claim.sources
+            passage = knowledge.passage(source)
+            assert passage is not None
+            assert claim.text in split_sentences(passage.text), f"{claim!r}\n{story}"
+            assert numbers(claim.text) <= numbers(passage.text), claim
 
     checks = [e for e in events if isinstance(e, ClaimVerified)]
     assert checks, story
     final = max(e.iteration for e in checks)
     verified = [e.claim for e in checks if e.iteration == final]
     assert verified == [c.text for c in answer.claims], story
+    assert {e.verdict for e in checks if e.iteration == final} == {"supported"}, story

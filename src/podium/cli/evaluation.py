@@ -18,13 +18,9 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-import podium
-from podium import PodiumError, SqliteStore
+from podium import PodiumError, Suite, SuiteScore, evaluate, load_suite
 from podium.cli.output import EXIT_FAILED, print_json, report_error, stdout_console
 from podium.cli.runs import StoreOption
-from podium.evaluation import CaseScore, Suite, SuiteScore, load_suite, score_run
-from podium.stores.location import default_store_path
-from podium.team import find_team
 
 __all__ = ["eval_command"]
 
@@ -51,8 +47,7 @@ def eval_command(
     """
     try:
         loaded = load_suite(suite)
-        team_path = find_team(team)
-        score = asyncio.run(_evaluate(loaded, team_path, model, store or default_store_path()))
+        score = asyncio.run(evaluate(loaded, team=team, model=model, store=store))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -62,17 +57,6 @@ def eval_command(
         stdout_console().print(_totals(score))
     if any(c.status != "succeeded" for c in score.cases):
         raise typer.Exit(EXIT_FAILED)
-
-
-async def _evaluate(suite: Suite, team: Path, model: str | None, path: Path) -> SuiteScore:
-    scores: list[CaseScore] = []
-    async with SqliteStore(path) as store:
-        for case in suite.questions:
-            result = await podium.arun(
-                team, goal=case.question, docs=suite.docs, model=model, store=store
-            )
-            scores.append(score_run(case, result))
-    return SuiteScore(cases=tuple(scores))
 
 
 def _pct(value: float | None) -> str:
