@@ -96,6 +96,8 @@ class CaseScore:
     missed: tuple[str, ...]
     wrong: tuple[str, ...]
     """Must-not facts the answer holds."""
+    invented: tuple[str, ...]
+    """Numbers the answer states that no retrieved passage holds."""
     claims: int
     valid_citations: int
     """Claims whose cited passages hold their numbers and most of their words."""
@@ -130,6 +132,11 @@ class SuiteScore:
         return sum(len(c.wrong) for c in self.cases)
 
     @property
+    def invented_numbers(self) -> int:
+        """Numbers stated that no retrieved passage holds, over every answer."""
+        return sum(len(c.invented) for c in self.cases)
+
+    @property
     def citation_validity(self) -> float | None:
         """Validly cited claims ÷ claims, over every answer."""
         claims = sum(c.claims for c in self.cases)
@@ -156,6 +163,7 @@ def score_run(case: EvalCase, result: RunResult) -> CaseScore:
     claims = [read_claim(c) for c in raw_claims] if isinstance(raw_claims, list) else []
     text = " ".join([answer, *(c.text for c in claims)])
     found = tuple(f for f in case.facts if _holds(text, f))
+    retrieved = " ".join(str(p.get("text", "")) for p in state.sources.values())
     duration = state.duration
     return CaseScore(
         question=case.question,
@@ -165,6 +173,7 @@ def score_run(case: EvalCase, result: RunResult) -> CaseScore:
         found=found,
         missed=tuple(f for f in case.facts if f not in found),
         wrong=tuple(f for f in case.wrong if _holds(text, f)),
+        invented=tuple(sorted(numbers(text) - numbers(retrieved))),
         claims=len(claims),
         valid_citations=sum(1 for c in claims if _is_valid(c.text, c.sources, state)),
         hallucination_rate=state.final_hallucination_rate,

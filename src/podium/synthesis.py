@@ -15,11 +15,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model, field_validator
 
 from podium.tool import without_docstring
 
-__all__ = ["Answer", "Claim", "ground", "read_claim", "words"]
+__all__ = ["Answer", "Claim", "answer_model", "ground", "read_claim", "words"]
 
 _WORD = re.compile(r"[^\W_]{3,}")
 _STOPWORDS = frozenset(
@@ -47,6 +47,29 @@ class Answer(BaseModel):
     model_config = ConfigDict(frozen=True, json_schema_extra=without_docstring)
     answer: str = Field(min_length=1)
     claims: list[Claim] = Field(min_length=1, max_length=12)
+
+    @field_validator("claims")
+    @classmethod
+    def _distinct(cls, claims: list[Claim]) -> list[Claim]:
+        """A claim made twice is refused (a small model repeats one up to the limit)."""
+        seen: dict[str, int] = {}
+        for number, claim in enumerate(claims, start=1):
+            key = " ".join(claim.text.lower().split())
+            if key in seen:
+                msg = f"claims {seen[key]} and {number} are the same claim; make each claim once"
+                raise ValueError(msg)
+            seen[key] = number
+        return claims
+
+
+def answer_model(max_claims: int) -> type[Answer]:
+    """``Answer`` with at most ``max_claims`` claims: an answer's length is bounded by its
+    token budget, and a JSON answer cut off at that budget cannot be read."""
+    return create_model(
+        "Answer",
+        __base__=Answer,
+        claims=(list[Claim], Field(min_length=1, max_length=max_claims)),
+    )
 
 
 def words(text: str) -> frozenset[str]:

@@ -60,7 +60,10 @@ def test_eval_prints_a_table_and_the_totals(cli: PodiumCli) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "Who leads the market?" in result.stdout
-    assert "2 questions · recall 75% · wrong facts 1 · citation validity 100%" in result.stdout
+    assert (
+        "2 questions · recall 75% · wrong facts 1 · invented numbers 0 · citation validity 100%"
+        in result.stdout
+    )
 
 
 def test_a_bad_suite_is_refused_with_what_is_wrong(cli: PodiumCli) -> None:

@@ -536,3 +536,27 @@ def test_run_help_explains_goals_and_their_options(cli: PodiumCli) -> None:
     assert "A goal in plain words" in text
     for option in ("--team FILE", "--docs DIR", "--plan-only", "--approve-plan"):
         assert option in text
+
+
+def test_unreadable_documents_are_listed_and_the_answer_is_not_called_verified(
+    cli: PodiumCli, docs: Path
+) -> None:
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+
+    result = cli("run", GOAL, "--model", "scripted", "--docs", "docs")
+
+    assert result.returncode == 4, result.stderr  # succeeded, but not against every document
+    said = _words(result.stderr)
+    assert "skipped 1 unreadable document; the answer is not verified against them:" in said
+    assert "broken.pdf" in said
+    assert _run_id(result.stdout)  # the answer is still given
+
+
+def test_an_empty_docs_folder_is_refused_before_anything_runs(cli: PodiumCli) -> None:
+    (cli.dir / "empty").mkdir()
+
+    result = cli("run", GOAL, "--model", "scripted", "--docs", "empty")
+
+    assert result.returncode == 2
+    assert "holds no documents to read" in _words(result.stderr)
+    assert not cli.store.exists()

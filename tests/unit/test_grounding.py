@@ -155,3 +155,34 @@ def test_sentences_are_read_for_their_words_numbers_and_names() -> None:
     assert content_words("The leader leads; sales were sold") == {"lead", "sale"}
     assert is_question("Who leads the market?") and is_question("what was sold")
     assert not is_question("Write a short report on the market")
+
+
+async def test_a_larger_model_writes_its_claims_once_each_and_at_most_max_claims(
+    store: SqliteStore,
+) -> None:
+    flow = team("How much did the e-bike market grow in 2025?", SOURCES)
+    draft = flow.tasks[0]
+    assert draft.grounding is not None
+    spec = draft.grounding.model_copy(update={"choose": "auto", "max_claims": 2})
+    flow = flow.model_copy(
+        update={"tasks": (draft.model_copy(update={"grounding": spec}), flow.tasks[1])}
+    )
+    grew = {"text": "The e-bike market grew 20% in 2025.", "sources": ["market.md#1"]}
+    model = ScriptedModel(
+        {
+            "writer": [
+                {"answer": "It grew.", "claims": [grew, grew]},
+                {"answer": "It grew.", "claims": [grew]},
+            ],
+            "checker": [{"claims": [{"claim": grew["text"], "verdict": "supported"}]}],
+        },
+        name="openai:big-model",  # not the embedded model: it writes, the verifier decides
+    )
+    result = await run(store, model, flow)
+
+    rejected = [e.errors for e in result.events if isinstance(e, OutputRejected)]
+    assert len(rejected) == 1 and "are the same claim" in rejected[0]
+    schema = model.calls[0].output_schema
+    assert schema is not None and schema["properties"]["claims"]["maxItems"] == 2  # type: ignore[index]
+    assert "matching this schema" in model.calls[0].messages[-1].content
+    assert Answer.model_validate(result.output).claims[0].text == grew["text"]

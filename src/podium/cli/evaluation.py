@@ -3,8 +3,9 @@
 Each question runs as a goal on the team (``--team``, ``podium.yaml``, else the default team)
 and the model chosen (``--model``, by default each agent's own), recorded in the store like
 any run, so ``podium runs`` and ``podium metrics`` see them. Scores per question and in
-total: gold-fact recall, wrong facts stated, citation validity, the hallucination rate podium
-reported for the answer, seconds and tokens (``podium.evaluation``).
+total: gold-fact recall, wrong facts stated, numbers no retrieved passage holds, citation
+validity, the hallucination rate podium reported for the answer, seconds and tokens
+(``podium.scoring``).
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def _table(suite: Suite, score: SuiteScore) -> Table:
 def _totals(score: SuiteScore) -> Text:
     return Text(
         f"{len(score.cases)} questions · recall {_pct(score.recall)} · "
-        f"wrong facts {score.wrong_facts} · citation validity {_pct(score.citation_validity)} · "
+        f"wrong facts {score.wrong_facts} · invented numbers {score.invented_numbers} · "
+        f"citation validity {_pct(score.citation_validity)} · "
         f"hallucination rate {_pct(score.hallucination_rate)} · "
         f"{score.seconds_per_question:.1f}s per question"
     )
@@ -103,6 +105,7 @@ def _as_json(suite: Suite, score: SuiteScore) -> dict[str, object]:
             "found": list(c.found),
             "missed": list(c.missed),
             "wrong": list(c.wrong),
+            "invented_numbers": list(c.invented),
             "claims": c.claims,
             "valid_citations": c.valid_citations,
             "hallucination_rate": c.hallucination_rate,
@@ -115,6 +118,7 @@ def _as_json(suite: Suite, score: SuiteScore) -> dict[str, object]:
         "questions": len(score.cases),
         "recall": score.recall,
         "wrong_facts": score.wrong_facts,
+        "invented_numbers": score.invented_numbers,
         "citation_validity": score.citation_validity,
         "hallucination_rate": score.hallucination_rate,
         "seconds_per_question": round(score.seconds_per_question, 3),

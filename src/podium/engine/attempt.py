@@ -30,6 +30,7 @@ from podium.event import ModelCalled, OutputRejected, ToolCalled
 from podium.grounding import Choice, choose_from, is_small_model
 from podium.ids import TaskId
 from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
+from podium.synthesis import Answer, answer_model
 from podium.task import Task
 from podium.template import render
 from podium.tool import Tool, ToolContext, json_schema
@@ -317,7 +318,11 @@ def _output_model(call: AgentCall) -> type[BaseModel] | None:
             choice=(choice, ...),
             reason=(str, ...),
         )
-    return call.agent.output_schema
+    schema = call.agent.output_schema
+    grounding = call.task.grounding
+    if grounding is not None and schema is not None and issubclass(schema, Answer):
+        return answer_model(grounding.max_claims)  # claims written by a larger model
+    return schema
 
 
 def _answer(call: AgentCall, parsed: BaseModel, journal: Draft | None) -> AgentAnswer:
