@@ -33,13 +33,15 @@ from podium.errors import (
     ModelError,
     OutputValidationError,
     PodiumError,
+    RunNotFoundError,
+    RunStateError,
     StoreError,
     TaskError,
     ToolError,
     WorkflowValidationError,
 )
 from podium.evaluation import evaluate
-from podium.history import get_run, list_runs, metrics, routing_preferences
+from podium.history import get_run, list_runs, metrics, metrics_series, routing_preferences
 from podium.ids import RunId, TaskId
 from podium.knowledge import KnowledgeBase, search_tool
 from podium.liveness import shown_status
@@ -118,8 +120,10 @@ __all__ = [
     "Review",
     "Router",
     "RunId",
+    "RunNotFoundError",
     "RunResult",
     "RunState",
+    "RunStateError",
     "RunSummary",
     "ScriptedModel",
     "SqliteStore",
@@ -156,6 +160,7 @@ __all__ = [
     "load_suite",
     "load_workflow",
     "metrics",
+    "metrics_series",
     "opened_store",
     "read_claim",
     "replay",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from podium.clock import SystemClock
-from podium.errors import ConfigError
+from podium.errors import RunStateError
 from podium.event import RunCompleted, RunResumed, RunStarted
 from podium.history import resolve_run_id
 from podium.ids import RunId
@@ -68,7 +68,8 @@ async def cancel(
         stop within ``wait``.
 
     Raises:
-        ConfigError: no such run, it already ended, or it ended otherwise while being
+        RunNotFoundError: no such run.
+        RunStateError: it already ended, or it ended otherwise while being
             cancelled.
         StoreError: the store cannot be read or written.
     """
@@ -80,7 +81,7 @@ async def cancel(
                 "" if state.status == "succeeded" else f"; `podium resume {resolved}` continues it"
             )
             msg = f"run {resolved} already ended {state.status}: nothing to cancel{again}"
-            raise ConfigError(msg)
+            raise RunStateError(msg)
         pid = await _live_process(opened, state)
         if pid is None:
             await _record_cancelled(opened, state)
@@ -93,7 +94,7 @@ async def _live_process(store: Store, state: RunState) -> int | None:
     """The pid of the process running ``state``'s run here, if it is still running it.
 
     Raises:
-        ConfigError: the run is going on another machine: its process cannot be signalled
+        RunStateError: the run is going on another machine: its process cannot be signalled
             (nor checked) from here.
     """
     pid = state.pid
@@ -104,7 +105,7 @@ async def _live_process(store: Store, state: RunState) -> int | None:
             f"run {state.run_id} is running on {state.host} (process {pid}): cancel it "
             "there, where podium can signal its process"
         )
-        raise ConfigError(msg)
+        raise RunStateError(msg)
     events = await store.read(state.run_id)
     starts = [e.at for e in events if isinstance(e, RunStarted | RunResumed)]
     return pid if not starts or not _started_after(pid, starts[-1] + _PID_SLACK) else None
@@ -142,7 +143,7 @@ async def _wait_for_cancelled(
     """Wait until the signalled run records its end (or its process dies).
 
     Raises:
-        ConfigError: the run ended otherwise (it finished before the signal arrived).
+        RunStateError: the run ended otherwise (it finished before the signal arrived).
     """
     clock = SystemClock()
     deadline = clock.monotonic() + wait.total_seconds()
@@ -151,7 +152,7 @@ async def _wait_for_cancelled(
         if end is not None:
             if end.status != "cancelled":
                 msg = f"run {state.run_id} ended {end.status} before it could be cancelled"
-                raise ConfigError(msg)
+                raise RunStateError(msg)
             return Cancellation(run_id=state.run_id, how="stopped", pid=pid)
         if not is_alive(pid):  # died without recording its end: record it here
             latest = project(state.run_id, await store.read(state.run_id))

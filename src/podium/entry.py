@@ -102,6 +102,7 @@ async def resume(
     *,
     store: StoreArg = None,
     budget: Budget | None = None,
+    clock: Clock | None = None,
     on_event: Callable[[Event], None] | None = None,
     on_token: Callable[[TaskId, str], None] | None = None,
 ) -> RunResult:
@@ -120,6 +121,7 @@ async def resume(
             started (or was last resumed with limits); the others stay, and so do the
             workflow's own (the lower of each wins). Recorded, and kept by later resumes and
             replays.
+        clock: time source (approval deadlines are judged by it); ``ManualClock`` in tests.
         on_event: called with each event as it is recorded.
         on_token: called with ``(task id, text)`` as models stream.
 
@@ -131,7 +133,9 @@ async def resume(
     """
     async with opened_store(store) as opened:
         resolved = await resolve_run_id(opened, run_id)
-        engine, flow = await _engine_for(opened, resolved, workflow, on_event, on_token)
+        engine, flow = await _engine_for(
+            opened, resolved, workflow, on_event, on_token, clock=clock
+        )
         return await engine.resume(flow, resolved, budget=budget)
 
 
@@ -176,6 +180,8 @@ async def _engine_for(
     workflow: Workflow | str | Path | None,
     on_event: Callable[[Event], None] | None,
     on_token: Callable[[TaskId, str], None] | None,
+    *,
+    clock: Clock | None = None,
 ) -> tuple[LocalEngine, Workflow]:
     """An engine to go on with ``run_id`` (on the model it ran with) and its workflow."""
     started = await _run_started(store, run_id)
@@ -183,6 +189,7 @@ async def _engine_for(
     engine = LocalEngine(
         store=store,
         model=started.model,
+        clock=clock,
         subscribers=_subscribers(on_event),
         token_listener=on_token,
     )

@@ -2,7 +2,10 @@
 
 PodiumError
 ├── ConfigError                   bad workflow, agent or config input; carries file/line locations
-│   └── WorkflowValidationError   every problem at once: cycle, unknown agent, missing input
+│   ├── WorkflowValidationError   every problem at once: cycle, unknown agent, missing input
+│   ├── RunNotFoundError          no recorded run has that id (or starts with that prefix)
+│   └── RunStateError             the run or task is not in a state that allows it: decided
+│                                 already, executing in a live process, already ended
 ├── PlanError                     the planner found no valid plan within its repair budget
 ├── RoutingError                  no agent can take the task
 ├── TaskError                     one attempt failed: task_id, attempt, retryable, retry_after
@@ -42,6 +45,8 @@ __all__ = [
     "PodiumError",
     "Problem",
     "RoutingError",
+    "RunNotFoundError",
+    "RunStateError",
     "StoreError",
     "TaskError",
     "ToolError",
@@ -103,6 +108,16 @@ class ConfigError(PodiumError):
 
 class WorkflowValidationError(ConfigError):
     """A workflow failed validation; every problem found is listed at once."""
+
+
+class RunNotFoundError(ConfigError):
+    """No recorded run has the id given, or starts with the prefix given."""
+
+
+class RunStateError(ConfigError):
+    """The run (or its task) is not in a state that allows what was asked: the task was
+    decided already, a live process is executing the run, or the run already ended. Asking
+    again later, or after the run changes, may succeed."""
 
 
 class PlanError(PodiumError):

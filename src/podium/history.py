@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from podium.clock import SystemClock
-from podium.errors import ConfigError
+from podium.errors import ConfigError, RunNotFoundError
 from podium.event import Event, RunStatus
 from podium.ids import RunId
 from podium.router import WINDOW, Preference
@@ -22,7 +22,14 @@ from podium.stores.base import Store
 from podium.stores.location import StoreArg, opened_store
 from podium.telemetry.metrics import GroupBy, MetricsReport, Window, compute_metrics
 
-__all__ = ["get_run", "list_runs", "metrics", "resolve_run_id", "routing_preferences"]
+__all__ = [
+    "get_run",
+    "list_runs",
+    "metrics",
+    "metrics_series",
+    "resolve_run_id",
+    "routing_preferences",
+]
 
 _PREFIX_SEARCH: Final = 1000
 """At most this many runs matching a prefix are counted in the error that lists them."""
@@ -111,7 +118,7 @@ async def resolve_run_id(store: Store, prefix: str) -> RunId:
 
 def _no_match(prefix: str, matches: list[RunSummary]) -> ConfigError:
     if not matches:
-        return ConfigError(f"no run matches {prefix!r}; `podium runs` lists the recent ones")
+        return RunNotFoundError(f"no run matches {prefix!r}; `podium runs` lists the recent ones")
     lines = "\n".join(
         f"  {s.run_id}  {s.goal or s.workflow}  {s.status}  {_local(s.started_at)}"
         for s in matches[:_SHOWN_MATCHES]
@@ -131,6 +138,7 @@ async def metrics(
     *,
     window: timedelta = timedelta(days=7),
     by: GroupBy = "workflow",
+    until: datetime | None = None,
     store: StoreArg = None,
 ) -> MetricsReport:
     """Metrics of the runs that started in the last ``window``, with their trend.
@@ -140,8 +148,9 @@ async def metrics(
     of the same length just before (``docs/metrics.md`` defines them).
 
     Args:
-        window: how far back from now runs are counted.
+        window: how far back from ``until`` runs are counted.
         by: group by ``"workflow"``, ``"agent"`` or ``"model"``.
+        until: the end of the window (exclusive); now when None.
         store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
 
     Returns:
@@ -150,13 +159,62 @@ async def metrics(
     Raises:
         StoreError: the store cannot be read.
     """
-    span = Window.ending(SystemClock().now(), window)
-    logs: list[list[Event]] = []
+    span = Window.ending(until or SystemClock().now(), window)
     async with opened_store(store) as opened:
-        since, before = span.previous().start, span.end
-        for summary in await opened.list_runs(limit=_EVERY_RUN, since=since, before=before):
-            logs.append(await opened.read(summary.run_id))
-    return compute_metrics(logs, window=span, by=by)
+        logs = await _logs_started(opened, span.previous().start, span.end)
+    return compute_metrics([log for _, log in logs], window=span, by=by)
+
+
+async def metrics_series(
+    *,
+    window: timedelta = timedelta(days=7),
+    buckets: int = 7,
+    by: GroupBy = "workflow",
+    until: datetime | None = None,
+    store: StoreArg = None,
+) -> list[MetricsReport]:
+    """Metrics over time: ``window`` cut into ``buckets`` equal spans, oldest first.
+
+    Each report is what ``metrics(window=window / buckets, until=<the span's end>)`` gives,
+    computed from one read of the store.
+
+    Args:
+        window: the whole time covered, ending at ``until``.
+        buckets: how many equal spans to cut it into.
+        by: group by ``"workflow"``, ``"agent"`` or ``"model"``.
+        until: the end of the last span (exclusive); now when None.
+        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
+
+    Returns:
+        One report per span, oldest first, each with its trend against the span before.
+
+    Raises:
+        ConfigError: ``buckets`` is less than 1.
+        StoreError: the store cannot be read.
+    """
+    if buckets < 1:
+        raise ConfigError(f"buckets={buckets}: cut the window into at least one span")
+    end = until or SystemClock().now()
+    span = window / buckets
+    async with opened_store(store) as opened:
+        logs = await _logs_started(opened, end - window - span, end)
+    reports: list[MetricsReport] = []
+    for index in range(buckets - 1, -1, -1):
+        part = Window.ending(end - span * index, span)
+        held = [log for at, log in logs if part.previous().start <= at < part.end]
+        reports.append(compute_metrics(held, window=part, by=by))
+    return reports
+
+
+async def _logs_started(
+    store: Store, start: datetime, end: datetime
+) -> list[tuple[datetime, list[Event]]]:
+    """The logs of the runs that started in ``[start, end)``, with their start."""
+    logs: list[tuple[datetime, list[Event]]] = []
+    for summary in await store.list_runs(limit=_EVERY_RUN, since=start, before=end):
+        if summary.started_at is not None:
+            logs.append((summary.started_at, await store.read(summary.run_id)))
+    return logs
 
 
 async def routing_preferences(

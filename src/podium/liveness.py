@@ -16,7 +16,7 @@ import os
 import socket
 from functools import cache
 
-from podium.errors import ConfigError
+from podium.errors import RunNotFoundError, RunStateError
 from podium.event import Event
 from podium.ids import RunId
 from podium.run import RunState, RunStatus, project
@@ -66,11 +66,14 @@ async def read_stopped_run(
     """A run's log and state, for appending to it from outside its process.
 
     Raises:
-        ConfigError: there is no such run, or a live process is executing it.
+        RunNotFoundError: there is no such run.
+        RunStateError: a live process is executing it.
     """
     events = await store.read(run_id)
     if not events:
-        raise ConfigError(f"no run {run_id!r} in the store; `podium runs` lists the recent ones")
+        raise RunNotFoundError(
+            f"no run {run_id!r} in the store; `podium runs` lists the recent ones"
+        )
     state = project(run_id, events)
     ensure_not_running(state, doing=doing)
     return events, state
@@ -80,7 +83,7 @@ def ensure_not_running(state: RunState, *, doing: str) -> None:
     """Refuse to touch a run another live process is executing.
 
     Raises:
-        ConfigError: the run is running in another live process (or in a process of
+        RunStateError: the run is running in another live process (or in a process of
             another machine, which cannot be checked from here).
     """
     pid, host = state.pid, state.host
@@ -96,4 +99,4 @@ def ensure_not_running(state: RunState, *, doing: str) -> None:
     )
     if not is_here:
         msg += f" on {host}"
-    raise ConfigError(msg)
+    raise RunStateError(msg)

@@ -22,6 +22,8 @@ from podium.errors import (
     PodiumError,
     Problem,
     RoutingError,
+    RunNotFoundError,
+    RunStateError,
     StoreError,
     TaskError,
     ToolError,
@@ -60,6 +62,8 @@ CONFIG_ERRORS: list[ConfigError] = [
     ConfigError("bad config"),
     ConfigError("workflow flow.yaml is invalid", PROBLEMS),
     WorkflowValidationError("workflow 'report' has 5 problems", PROBLEMS),
+    RunNotFoundError("no run matches 'zzz'; `podium runs` lists the recent ones"),
+    RunStateError("task 'send' of run r1 is not waiting for approval (waiting: none)"),
 ]
 
 

@@ -14,6 +14,7 @@ import pytest
 import podium
 from podium import Agent, ConfigError, ScriptedModel, SqliteStore, Task, Workflow
 from podium.task import Approval
+from podium.testing.clock import ManualClock
 
 FLOW = Workflow(
     name="outreach",
@@ -45,7 +46,7 @@ async def test_runs_are_listed_and_read_by_id_or_prefix(tmp_path: Path) -> None:
     assert summary.run_id == first.run_id == state.run_id
     assert summary.status == state.status == "waiting"
     assert set(state.approvals) == {"send"}
-    with pytest.raises(ConfigError, match="no run matches 'zzz'"):
+    with pytest.raises(podium.RunNotFoundError, match="no run matches 'zzz'"):
         await podium.get_run("zzz", store=path)
 
 
@@ -85,7 +86,7 @@ async def test_deny_then_resume_fails_the_task_with_the_reason(tmp_path: Path) -
 async def test_a_task_not_waiting_cannot_be_approved(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
     waiting = await waiting_run(path)
-    with pytest.raises(ConfigError, match=r"'draft' .* is not waiting for approval"):
+    with pytest.raises(podium.RunStateError, match=r"'draft' .* is not waiting for approval"):
         await podium.approve(waiting.run_id, "draft", store=path)
 
 
@@ -113,8 +114,46 @@ async def test_cancel_records_a_stopped_run_cancelled_and_resume_continues_it(
 
     assert (cancelled.how, cancelled.is_cancelled) == ("recorded", True)
     assert (await podium.get_run(waiting.run_id, store=path)).status == "cancelled"
-    with pytest.raises(ConfigError, match="already ended cancelled"):
+    with pytest.raises(podium.RunStateError, match="already ended cancelled"):
         await podium.cancel(waiting.run_id, store=path)
+
+
+async def test_metrics_over_time_cut_the_window_into_spans(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    clock = ManualClock()
+    await podium.arun(FLOW, model=model(), store=path, clock=clock)
+    until = clock.now() + timedelta(hours=1)
+
+    series = await podium.metrics_series(
+        window=timedelta(hours=3), buckets=3, until=until, store=path
+    )
+    last = await podium.metrics(window=timedelta(hours=1), until=until, store=path)
+
+    assert [r.overall.current.runs for r in series] == [0, 0, 1]
+    assert [r.window.end for r in series] == [until - timedelta(hours=h) for h in (2, 1, 0)]
+    assert series[-1] == last
+    with pytest.raises(ConfigError, match="buckets=0"):
+        await podium.metrics_series(buckets=0, store=path)
+
+
+async def test_resume_judges_approval_deadlines_by_the_clock_it_is_given(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    timed = Approval(reason="sends an email", timeout=timedelta(hours=1), on_timeout="approve")
+    flow = Workflow(
+        name="outreach",
+        agents=[Agent(name="writer"), Agent(name="mailer", approval=timed)],
+        tasks=FLOW.tasks,
+    )
+    clock = ManualClock()
+    waiting = await podium.arun(flow, model=model(), store=path, clock=clock)
+
+    early = await podium.resume(waiting.run_id, flow, store=path, clock=clock)
+    clock.advance(timedelta(hours=2))
+    late = await podium.resume(waiting.run_id, flow, store=path, clock=clock)
+
+    assert (early.status, late.status) == ("waiting", "succeeded")
+    granted = [e for e in late.events if e.kind == "approval_granted"]
+    assert [(e.task_id, e.by) for e in granted] == [("send", "timeout")]
 
 
 async def test_replay_runs_again_from_the_log_without_a_model(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from podium.agent import Agent
 from podium.clock import Clock, SystemClock
 from podium.engine.attempt import AgentAnswer, AgentCall
 from podium.engine.recorder import Draft
-from podium.errors import ApprovalDeniedError, ApprovalRequired, ConfigError, ToolError
+from podium.errors import ApprovalDeniedError, ApprovalRequired, RunStateError, ToolError
 from podium.event import ApprovalDenied, ApprovalGranted, ApprovalRequested
 from podium.ids import RunId, TaskId
 from podium.liveness import read_stopped_run
@@ -158,7 +158,9 @@ async def record_decision(
     Resume the run afterwards (``podium.aresume``) to act on it.
 
     Raises:
-        ConfigError: no such run, or the task is not waiting for approval.
+        RunNotFoundError: no such run.
+        RunStateError: the task is not waiting for approval (decided already?), or a live
+            process is executing the run.
     """
     events, state = await read_stopped_run(store, run_id, doing="decide on its approvals")
     pending = state.approvals
@@ -166,7 +168,7 @@ async def record_decision(
     if request is None:
         waiting = ", ".join(pending) or "none"
         msg = f"task {task_id!r} of run {run_id} is not waiting for approval (waiting: {waiting})"
-        raise ConfigError(msg)
+        raise RunStateError(msg)
     at = (clock or SystemClock()).now()
     common = {"seq": events[-1].seq + 1, "run_id": run_id, "at": at, "task_id": task_id}
     common |= {"by": decision.by, "iteration": request.iteration}

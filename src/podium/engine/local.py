@@ -46,6 +46,8 @@ from podium.errors import (
     ContextAccessError,
     Problem,
     RoutingError,
+    RunNotFoundError,
+    RunStateError,
     TaskError,
 )
 from podium.event import (
@@ -167,7 +169,8 @@ class LocalEngine:
         resumes). The workflow's own limits still hold: the lower of each wins.
 
         Raises:
-            ConfigError: there is no such run, or it already succeeded.
+            RunNotFoundError: there is no such run.
+            RunStateError: it already succeeded, or a live process is executing it.
             WorkflowValidationError: the workflow is invalid.
         """
         events = await self._history(run_id)
@@ -206,13 +209,13 @@ class LocalEngine:
     async def _history(self, run_id: RunId, *, allow_succeeded: bool = False) -> list[Event]:
         events = await self.store.read(run_id)
         if not events or not isinstance(events[0], RunStarted):
-            raise ConfigError(f"no run {run_id!r} in the store")
+            raise RunNotFoundError(f"no run {run_id!r} in the store")
         state = project(run_id, events)
         status = state.status
         if not allow_succeeded:
             ensure_not_running(state, doing="resume it")
         if status == "succeeded" and not allow_succeeded:
-            raise ConfigError(f"run {run_id!r} already succeeded: there is nothing to resume")
+            raise RunStateError(f"run {run_id!r} already succeeded: there is nothing to resume")
         return events
 
 
