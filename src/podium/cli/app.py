@@ -25,6 +25,7 @@ from podium.cli.metrics import metrics_command
 from podium.cli.resume import replay_command, resume_command
 from podium.cli.run import run_command
 from podium.cli.runs import runs_command, show_command
+from podium.cli.serve import serve_command
 from podium.cli.validate import validate_command
 
 __all__ = ["app", "main"]
@@ -54,6 +55,7 @@ app.command("gc")(gc_command)
 app.command("feedback")(feedback_command)
 app.command("metrics")(metrics_command)
 app.command("eval")(eval_command)
+app.command("serve")(serve_command)
 
 
 def _package_version() -> str:
