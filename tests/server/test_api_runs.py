@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from served import Served, is_end, sse_events, start_waiting_run
+
+import podium
 
 BROKEN = textwrap.dedent(
     """\
@@ -142,3 +146,22 @@ async def test_a_goal_runs_on_the_default_team(client: httpx.AsyncClient) -> Non
     assert detail["goal"] == "Compare e-bike makers in Vietnam"
     assert detail["plans"] and detail["plans"][0]["steps"]
     assert detail["output"] is not None
+
+
+async def test_runs_recorded_by_another_process_show_up_in_the_list(
+    served: Served, client: httpx.AsyncClient
+) -> None:
+    """The list is kept between requests; runs this server does not execute (the CLI's)
+    appear within the poll interval, and this server's own at once."""
+    first = await start_waiting_run(served, client)
+    assert [r["run_id"] for r in (await client.get("/v1/runs")).json()] == [first]
+    elsewhere = await podium.arun(
+        served.workflow(), store=str(served.config.store), clock=served.clock
+    )  # written to the same file, not through the server
+    async with asyncio.timeout(60):
+        while len(listed := (await client.get("/v1/runs")).json()) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert {r["run_id"] for r in listed} == {first, elsewhere.run_id}
+    served.clock.advance(timedelta(seconds=1))  # newest first: a later start
+    third = await start_waiting_run(served, client)
+    assert (await client.get("/v1/runs")).json()[0]["run_id"] == third

@@ -22,6 +22,7 @@ from podium.server.config import ServerConfig
 from podium.server.launcher import LocalLauncher
 from podium.server.problem import PROBLEM_RESPONSES, install_problem_handlers
 from podium.server.routes import approvals, dashboard, events, metrics, runs
+from podium.server.run_list import RunList
 from podium.server.services import Services
 
 __all__ = ["create_app"]
@@ -74,11 +75,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     changes = Changes()
     async with podium.opened_store(config.store) as opened, asyncio.TaskGroup() as group:
         launcher = LocalLauncher(group, start_timeout=config.start_timeout)
+        store = WatchedStore(opened, changes)
         services = Services(
             config=config,
-            store=WatchedStore(opened, changes),
+            store=store,
             changes=changes,
             launcher=launcher,
+            runs=RunList(store, changes, config.poll_interval),
         )
         app.state.services = services
         timer = group.create_task(ApprovalTimer(services).run())

@@ -18,6 +18,7 @@ from podium.server.changes import Changes, WatchedStore
 from podium.server.config import ServerConfig
 from podium.server.launcher import Launcher
 from podium.server.payload import StartIn
+from podium.server.run_list import RunList
 
 __all__ = ["Services", "ServicesDep", "services"]
 
@@ -30,6 +31,8 @@ class Services:
     store: WatchedStore
     changes: Changes
     launcher: Launcher
+    runs: RunList
+    """The recent runs, read again only when they may have changed."""
     decision_locks: defaultdict[str, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )

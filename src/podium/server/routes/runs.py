@@ -41,7 +41,7 @@ async def list_runs(
 ) -> list[RunOut]:
     """The most recent runs with status, goal or workflow, duration, tasks, tokens and cost."""
     scan = limit if not (status_ or q) else _MAX_LIST
-    lines = [run_out(s) for s in await podium.list_runs(limit=scan, store=services.store)]
+    lines = [run_out(s) for s in await services.runs.recent(scan)]
     if status_:
         lines = [line for line in lines if line.status in status_]
     if q:
