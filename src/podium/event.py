@@ -45,6 +45,7 @@ __all__ = [
     "RunResumed",
     "RunStarted",
     "RunStatus",
+    "EndStatus",
     "SourcesRetrieved",
     "Verdict",
     "TaskFailed",
@@ -77,6 +78,8 @@ SCHEMA_VERSION: Final = 4
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
 """``waiting``: paused until a human approves or denies a task (``podium approvals``)."""
+EndStatus = Literal["succeeded", "failed", "cancelled", "waiting"]
+"""How a run (or one execution of it, for ``waiting``) ended."""
 Verdict = Literal["supported", "unsupported", "contradicted"]
 """What a verifier found for one claim against the sources in the context."""
 TaskKind = Literal["agent", "map", "loop", "workflow", "plan"]
@@ -330,7 +333,7 @@ class RunCompleted:
     seq: int
     run_id: RunId
     at: datetime
-    status: Literal["succeeded", "failed", "cancelled", "waiting"]
+    status: EndStatus
     output: JsonValue = None
     error: str | None = None
 

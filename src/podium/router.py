@@ -35,19 +35,40 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from podium.agent import Agent
 from podium.clock import Clock, SystemClock
 from podium.event import (
     AgentChosen,
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    BudgetExceeded,
+    CircuitChanged,
+    ClaimVerified,
+    ContextWritten,
     Event,
     FeedbackRecorded,
+    LoopIterated,
+    MapExpanded,
     ModelCalled,
+    OutputRejected,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
+    RouteChosen,
+    RunCompleted,
+    RunResumed,
     RunStarted,
+    SourcesRetrieved,
     TaskFailed,
+    TaskRerouted,
+    TaskRetried,
+    TaskSkipped,
     TaskStarted,
     TaskSucceeded,
+    ToolCalled,
 )
 from podium.ids import RunId, TaskId
 from podium.stores.base import Store
@@ -358,21 +379,56 @@ class _Learner:
         if event.seq <= self._seen.get(event.run_id, 0):
             return
         self._seen[event.run_id] = event.seq
-        key = (event.run_id, getattr(event, "task_id", None))
-        if isinstance(event, AgentChosen):
-            self._open[(event.run_id, event.task_id)] = _Attempt(event.capability)
-            self._served[event.run_id][event.task_id] = (event.capability, event.agent)
-            self._tallies[(event.capability, event.agent)].runs.add(event.run_id)
-        elif isinstance(event, FeedbackRecorded):
-            self._feedback(event)
-        elif (attempt := self._open.get(key)) is None:
+        match event:
+            case AgentChosen():
+                self._open[(event.run_id, event.task_id)] = _Attempt(event.capability)
+                self._served[event.run_id][event.task_id] = (event.capability, event.agent)
+                self._tallies[(event.capability, event.agent)].runs.add(event.run_id)
+            case FeedbackRecorded():
+                self._feedback(event)
+            case TaskStarted() | ModelCalled() | TaskSucceeded() | TaskFailed():
+                self._attempted(event)
+            case (
+                RunStarted()
+                | RunResumed()
+                | RunCompleted()
+                | TaskSkipped()
+                | ToolCalled()
+                | ContextWritten()
+                | OutputRejected()
+                | TaskRetried()
+                | TaskRerouted()
+                | RouteChosen()
+                | MapExpanded()
+                | LoopIterated()
+                | CircuitChanged()
+                | BudgetExceeded()
+                | ApprovalRequested()
+                | ApprovalGranted()
+                | ApprovalDenied()
+                | PlanCreated()
+                | PlanRepaired()
+                | PlanRejected()
+                | SourcesRetrieved()
+                | ClaimVerified()
+            ):
+                pass  # nothing a routing outcome depends on
+            case _:
+                assert_never(event)
+
+    def _attempted(self, event: TaskStarted | ModelCalled | TaskSucceeded | TaskFailed) -> None:
+        """Count an attempt of a routed task: its start, its calls' cost, its outcome."""
+        attempt = self._open.get((event.run_id, event.task_id))
+        if attempt is None:
             return
-        elif isinstance(event, TaskStarted):
-            attempt.started, attempt.cost = event.at, 0.0
-        elif isinstance(event, ModelCalled):
-            attempt.cost += event.cost
-        elif isinstance(event, TaskSucceeded | TaskFailed) and event.agent is not None:
-            self._outcome(event, attempt)
+        match event:
+            case TaskStarted():
+                attempt.started, attempt.cost = event.at, 0.0
+            case ModelCalled():
+                attempt.cost += event.cost
+            case TaskSucceeded() | TaskFailed():
+                if event.agent is not None:
+                    self._outcome(event, attempt)
 
     def _outcome(self, event: TaskSucceeded | TaskFailed, attempt: _Attempt) -> None:
         assert event.agent is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, assert_never
 
 from pydantic import JsonValue
 
@@ -253,7 +253,7 @@ class RunState:
         """Fold one event into the state."""
         self.last_seq = event.seq
         self.updated_at = event.at
-        _APPLY[event.kind](self, event)
+        _apply(self, event)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -528,36 +528,108 @@ def _describe_approval(e: Event) -> str:
             return e.kind
 
 
-_APPLY = {
-    "run_started": _run_started,
-    "task_started": _task_started,
-    "task_succeeded": _task_succeeded,
-    "task_failed": _task_failed,
-    "task_skipped": _task_skipped,
-    "model_called": _model_called,
-    "tool_called": _tool_called,
-    "context_written": _context_written,
-    "run_completed": _run_completed,
-    "run_resumed": _run_resumed,
-    "route_chosen": _note,
-    "map_expanded": _note,
-    "loop_iterated": _note,
-    "output_rejected": _note,
-    "task_retried": _note,
-    "task_rerouted": _note,
-    "circuit_changed": _note,
-    "budget_exceeded": _note,
-    "approval_requested": _approval_requested,
-    "approval_granted": _approval_answered,
-    "approval_denied": _approval_answered,
-    "agent_chosen": _agent_chosen,
-    "feedback_recorded": _feedback_recorded,
-    "plan_created": _plan_created,
-    "plan_repaired": _plan_repaired,
-    "plan_rejected": _plan_rejected,
-    "sources_retrieved": _sources_retrieved,
-    "claim_verified": _claim_verified,
-}
+_TaskEvent = (
+    TaskStarted
+    | TaskSucceeded
+    | TaskFailed
+    | TaskSkipped
+    | ModelCalled
+    | ToolCalled
+    | ContextWritten
+)
+_NoteEvent = (
+    RouteChosen
+    | MapExpanded
+    | LoopIterated
+    | OutputRejected
+    | TaskRetried
+    | TaskRerouted
+    | CircuitChanged
+    | BudgetExceeded
+)
+_DecisionEvent = (
+    _NoteEvent
+    | ApprovalRequested
+    | ApprovalGranted
+    | ApprovalDenied
+    | PlanCreated
+    | PlanRepaired
+    | PlanRejected
+    | SourcesRetrieved
+    | ClaimVerified
+)
+
+
+def _apply(state: RunState, e: Event) -> None:
+    """Fold one event into ``state``: run-level events here, the others below.
+
+    Each ``match`` hands what it does not handle to the next, and the last ends in
+    ``assert_never``: an event kind added to ``Event`` and handled nowhere fails type checking.
+    """
+    match e:
+        case RunStarted():
+            _run_started(state, e)
+        case RunResumed():
+            _run_resumed(state, e)
+        case RunCompleted():
+            _run_completed(state, e)
+        case AgentChosen():
+            _agent_chosen(state, e)
+        case FeedbackRecorded():
+            _feedback_recorded(state, e)
+        case _:
+            _apply_task_event(state, e)
+
+
+def _apply_task_event(state: RunState, e: _TaskEvent | _DecisionEvent) -> None:
+    match e:
+        case TaskStarted():
+            _task_started(state, e)
+        case TaskSucceeded():
+            _task_succeeded(state, e)
+        case TaskFailed():
+            _task_failed(state, e)
+        case TaskSkipped():
+            _task_skipped(state, e)
+        case ModelCalled():
+            _model_called(state, e)
+        case ToolCalled():
+            _tool_called(state, e)
+        case ContextWritten():
+            _context_written(state, e)
+        case _:
+            _apply_decision(state, e)
+
+
+def _apply_decision(state: RunState, e: _DecisionEvent) -> None:
+    match e:
+        case (
+            RouteChosen()
+            | MapExpanded()
+            | LoopIterated()
+            | OutputRejected()
+            | TaskRetried()
+            | TaskRerouted()
+            | CircuitChanged()
+            | BudgetExceeded()
+        ):
+            _note(state, e)
+        case ApprovalRequested():
+            _approval_requested(state, e)
+        case ApprovalGranted() | ApprovalDenied():
+            _approval_answered(state, e)
+        case PlanCreated():
+            _plan_created(state, e)
+        case PlanRepaired():
+            _plan_repaired(state, e)
+        case PlanRejected():
+            _plan_rejected(state, e)
+        case SourcesRetrieved():
+            _sources_retrieved(state, e)
+        case ClaimVerified():
+            _claim_verified(state, e)
+        case _:
+            assert_never(e)
 
 
 def tasks_in_graph_order(state: RunState) -> Sequence[TaskState]:

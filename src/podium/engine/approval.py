@@ -15,6 +15,7 @@ has passed gets its configured default decision when the run is next resumed.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import JsonValue
@@ -114,17 +115,19 @@ async def _ask(run: _Run, call: AgentCall, answer: AgentAnswer, spec: Approval) 
     return replace(answer, is_waiting=True, journal=())
 
 
-def _request_draft(run: _Run, call: AgentCall, proposed: JsonValue, spec: Approval) -> Draft:
+def _request_draft(
+    run: _Run, call: AgentCall, proposed: JsonValue, spec: Approval
+) -> Draft[ApprovalRequested]:
     deadline = run.clock.now() + spec.timeout if spec.timeout is not None else None
-    request = {
-        "task_id": call.task_id,
-        "agent": call.agent.name,
-        "output": proposed,
-        "reason": spec.reason,
-        "iteration": call.iteration,
-        "deadline": deadline,
-    }
-    return (ApprovalRequested, request)
+    return partial(
+        ApprovalRequested,
+        task_id=call.task_id,
+        agent=call.agent.name,
+        output=proposed,
+        reason=spec.reason,
+        iteration=call.iteration,
+        deadline=deadline,
+    )
 
 
 async def _timed_out(
@@ -133,16 +136,18 @@ async def _timed_out(
     """Apply the timeout's default decision if the deadline has passed."""
     if request.deadline is None or run.clock.now() < request.deadline:
         return None
-    common = {"task_id": request.task_id, "by": _TIMEOUT_BY, "iteration": request.iteration}
+    task_id, iteration = request.task_id, request.iteration
     if spec.on_timeout == "approve":
         comment = "approved when the approval timed out"
-        granted = await run.recorder.emit(ApprovalGranted, **common, comment=comment)
-        assert isinstance(granted, ApprovalGranted)
-        return granted
+        granted = partial(
+            ApprovalGranted, task_id=task_id, by=_TIMEOUT_BY, iteration=iteration, comment=comment
+        )
+        return await run.recorder.emit(granted)
     reason = f"no decision before {request.deadline:%Y-%m-%d %H:%M} UTC"
-    denied = await run.recorder.emit(ApprovalDenied, **common, reason=reason)
-    assert isinstance(denied, ApprovalDenied)
-    return denied
+    denied = partial(
+        ApprovalDenied, task_id=task_id, by=_TIMEOUT_BY, iteration=iteration, reason=reason
+    )
+    return await run.recorder.emit(denied)
 
 
 async def record_decision(
@@ -155,7 +160,7 @@ async def record_decision(
 ) -> ApprovalGranted | ApprovalDenied:
     """Append a human's decision on a waiting task to its run's log.
 
-    Resume the run afterwards (``podium.aresume``) to act on it.
+    Resume the run afterwards (``podium.resume``) to act on it.
 
     Raises:
         RunNotFoundError: no such run.
@@ -169,19 +174,29 @@ async def record_decision(
         waiting = ", ".join(pending) or "none"
         msg = f"task {task_id!r} of run {run_id} is not waiting for approval (waiting: {waiting})"
         raise RunStateError(msg)
-    at = (clock or SystemClock()).now()
-    common = {"seq": events[-1].seq + 1, "run_id": run_id, "at": at, "task_id": task_id}
-    common |= {"by": decision.by, "iteration": request.iteration}
     event: ApprovalGranted | ApprovalDenied
     if decision.kind == "approval_granted":
         event = ApprovalGranted(
-            **common,
+            seq=events[-1].seq + 1,
+            run_id=run_id,
+            at=(clock or SystemClock()).now(),
+            task_id=task_id,
+            by=decision.by,
+            iteration=request.iteration,
             comment=decision.comment,
             is_edited=decision.is_edited,
             output=decision.output,
         )
     else:
-        event = ApprovalDenied(**common, reason=decision.reason)
+        event = ApprovalDenied(
+            seq=events[-1].seq + 1,
+            run_id=run_id,
+            at=(clock or SystemClock()).now(),
+            task_id=task_id,
+            by=decision.by,
+            iteration=request.iteration,
+            reason=decision.reason,
+        )
     await store.append(run_id, [event])
     return event
 

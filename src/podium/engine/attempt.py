@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, JsonValue, ValidationError, create_model
@@ -26,7 +27,7 @@ from podium.errors import (
     ToolError,
     validation_problems,
 )
-from podium.event import ModelCalled, OutputRejected, ToolCalled
+from podium.event import Event, ModelCalled, OutputRejected, ToolCalled
 from podium.grounding import Choice, choose_from, is_small_model
 from podium.ids import TaskId
 from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
@@ -66,7 +67,7 @@ class AgentAnswer:
 
     output: JsonValue
     chosen: TaskId | None = None
-    journal: tuple[Draft, ...] = ()
+    journal: tuple[Draft[Event], ...] = ()
     """Events of the last model call, to commit with the task's output."""
     is_waiting: bool = False
     """The output awaits a human's approval (see ``podium.engine.approval``)."""
@@ -127,7 +128,7 @@ async def _validate(
     recorder: Recorder,
     schema: type[BaseModel],
     response: ModelResponse,
-    journal: Draft | None,
+    journal: Draft[ModelCalled] | None,
     talk: _Conversation,
 ) -> BaseModel | None:
     """The parsed answer, or None after asking for a repair.
@@ -140,13 +141,14 @@ async def _validate(
     except ValidationError as exc:
         talk.repairs += 1
         errors = _errors(exc)
-        rejected = {
-            "task_id": call.task_id,
-            "agent": call.agent.name,
-            "repair": talk.repairs,
-            "errors": errors,
-        }
-        await recorder.emit_all([*([journal] if journal else []), (OutputRejected, rejected)])
+        rejected = partial(
+            OutputRejected,
+            task_id=call.task_id,
+            agent=call.agent.name,
+            repair=talk.repairs,
+            errors=errors,
+        )
+        await recorder.emit_all([*([journal] if journal else []), rejected])
         if talk.repairs > call.agent.max_repairs:
             msg = (
                 f"agent {call.agent.name!r} gave output that does not match its schema "
@@ -201,7 +203,7 @@ async def _complete(
     schema: type[BaseModel] | None,
     *,
     must_answer: bool,
-) -> tuple[ModelResponse, Draft | None]:
+) -> tuple[ModelResponse, Draft[ModelCalled] | None]:
     """Call the model; return its response and the ``model_called`` event to record.
 
     A resumed task first replays the answers its log holds (nothing to record for those).
@@ -230,17 +232,18 @@ async def _complete(
     except ModelError as exc:
         exc.task_id = exc.task_id or call.task_id
         raise
-    called = {
-        "task_id": call.task_id,
-        "agent": call.agent.name,
-        "model": response.model,
-        "input_tokens": response.usage.input_tokens,
-        "output_tokens": response.usage.output_tokens,
-        "latency_s": clock.monotonic() - started,
-        "cost": response.cost,
-        "response": _journal(response),
-    }
-    return response, (ModelCalled, called)
+    called = partial(
+        ModelCalled,
+        task_id=call.task_id,
+        agent=call.agent.name,
+        model=response.model,
+        input_tokens=response.usage.input_tokens,
+        output_tokens=response.usage.output_tokens,
+        latency_s=clock.monotonic() - started,
+        cost=response.cost,
+        response=_journal(response),
+    )
+    return response, called
 
 
 async def _run_tools(
@@ -275,16 +278,17 @@ async def _run_tool(
         return _as_text(recorded.result)
     tool = call.agent.tool_named(tool_call.name)
     started = clock.monotonic()
-    fields: dict[str, Any] = {  # Any: event fields
-        "task_id": call.task_id,
-        "agent": call.agent.name,
-        "tool": tool_call.name,
-        "arguments": tool_call.arguments,
-    }
+    called = partial(
+        ToolCalled,
+        task_id=call.task_id,
+        agent=call.agent.name,
+        tool=tool_call.name,
+        arguments=tool_call.arguments,
+    )
     if tool is None:
         names = ", ".join(t.name for t in call.agent.tools) or "none"
         error = f"there is no tool {tool_call.name!r}; available tools: {names}"
-        await recorder.emit(ToolCalled, **fields, error=error)
+        await recorder.emit(partial(called, error=error))
         return f"error: {error}"
     if tool.approval is not None and call.approve_tool is not None:
         await call.approve_tool(tool, tool_call)
@@ -299,10 +303,10 @@ async def _run_tool(
     except ToolError as exc:
         exc.task_id = call.task_id
         await recorder.emit(
-            ToolCalled, **fields, error=exc.message, latency_s=clock.monotonic() - started
+            partial(called, error=exc.message, latency_s=clock.monotonic() - started)
         )
         raise
-    await recorder.emit(ToolCalled, **fields, result=result, latency_s=clock.monotonic() - started)
+    await recorder.emit(partial(called, result=result, latency_s=clock.monotonic() - started))
     return _as_text(result)
 
 
@@ -325,7 +329,7 @@ def _output_model(call: AgentCall) -> type[BaseModel] | None:
     return schema
 
 
-def _answer(call: AgentCall, parsed: BaseModel, journal: Draft | None) -> AgentAnswer:
+def _answer(call: AgentCall, parsed: BaseModel, journal: Draft[ModelCalled] | None) -> AgentAnswer:
     output = parsed.model_dump(mode="json")
     chosen = TaskId(output["choice"]) if call.task.routes else None
     return AgentAnswer(output=output, chosen=chosen, journal=(journal,) if journal else ())

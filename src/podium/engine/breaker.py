@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Literal, TypeVar
 
 from podium.clock import Clock
@@ -166,8 +167,9 @@ class Circuits:
     def _changed(self, change: CircuitChange) -> None:
         # Noted, not awaited: it is committed with the attempt's next event, and a resumed run
         # starts with closed circuits anyway.
-        fields = {"target": change.target, "state": change.state, "reason": change.reason}
-        self._recorder.note(CircuitChanged, **fields)
+        self._recorder.note(
+            partial(CircuitChanged, target=change.target, state=change.state, reason=change.reason)
+        )
 
 
 def refusal(breakers: Sequence[CircuitBreaker], task_id: str) -> CircuitOpenError | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import JsonValue
@@ -63,7 +64,7 @@ async def _run_map(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValu
         got = type(items).__name__
         msg = f"map over {spec.over!r} needs a list, got {got}: {str(items)[:80]!r}"
         raise TaskError(msg, task_id=qid)
-    await run.recorder.emit(MapExpanded, task_id=qid, items=len(items))
+    await run.recorder.emit(partial(MapExpanded, task_id=qid, items=len(items)))
     limit = asyncio.Semaphore(spec.max_concurrency or len(items) or 1)
     outcomes: list[Outcome | None] = [None] * len(items)
 
@@ -117,7 +118,7 @@ async def _is_loop_done(
     if not is_done and iteration == bound:
         reason += f"; stopping at max_iterations={bound}"
     await run.recorder.emit(
-        LoopIterated, task_id=qid, iteration=iteration, is_done=is_done, reason=reason
+        partial(LoopIterated, task_id=qid, iteration=iteration, is_done=is_done, reason=reason)
     )
     return is_done
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from podium.agent import Agent
@@ -160,8 +161,14 @@ async def _reroute(
         attempt = error.attempt if isinstance(error, TaskError) else call.attempt
         await run.fail(call.task_id, call.agent.name, error, frame, attempt=attempt)
         reason = f"failed: {_describe(error)}"
-    fields = {"task_id": call.task_id, "from_target": move[0].name, "to_target": move[1].name}
-    await run.recorder.emit(TaskRerouted, **fields, reason=reason)
+    rerouted = partial(
+        TaskRerouted,
+        task_id=call.task_id,
+        from_target=move[0].name,
+        to_target=move[1].name,
+        reason=reason,
+    )
+    await run.recorder.emit(rerouted)
 
 
 def combined_failure(task_id: str, failures: Sequence[tuple[str, Exception]]) -> Exception:

@@ -45,7 +45,8 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from functools import partial
+from typing import Any, Final, TypeVar, assert_never
 
 from pydantic import JsonValue
 
@@ -53,15 +54,31 @@ from podium.budget import Budget
 from podium.clock import Clock
 from podium.engine.recorder import Recorder
 from podium.event import (
+    AgentChosen,
+    ApprovalDenied,
+    ApprovalGranted,
     ApprovalRequested,
     BudgetExceeded,
+    CircuitChanged,
+    ClaimVerified,
     ContextWritten,
     Event,
+    FeedbackRecorded,
+    LoopIterated,
+    MapExpanded,
     ModelCalled,
+    OutputRejected,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
+    RouteChosen,
     RunCompleted,
     RunResumed,
     RunStarted,
+    SourcesRetrieved,
     TaskFailed,
+    TaskRerouted,
+    TaskRetried,
     TaskSkipped,
     TaskStarted,
     TaskSucceeded,
@@ -166,12 +183,14 @@ class Guard:
         stop = self.stop
         assert stop is not None
         await recorder.emit(
-            BudgetExceeded,
-            scope=stop.scope,
-            limit=stop.limit,
-            used=stop.used,
-            allowed=stop.allowed,
-            reason=stop.reason,
+            partial(
+                BudgetExceeded,
+                scope=stop.scope,
+                limit=stop.limit,
+                used=stop.used,
+                allowed=stop.allowed,
+                reason=stop.reason,
+            )
         )
         return None
 
@@ -253,8 +272,30 @@ class Guard:
                 touched = self._charge(event)
             case TaskSucceeded() | TaskFailed() | TaskSkipped() | ApprovalRequested():
                 touched = self._end((event.task_id, event.iteration), event.at)
-            case _:
+            case (
+                ToolCalled()
+                | OutputRejected()
+                | ContextWritten()
+                | TaskRetried()
+                | RouteChosen()
+                | MapExpanded()
+                | LoopIterated()
+                | TaskRerouted()
+                | CircuitChanged()
+                | BudgetExceeded()
+                | ApprovalGranted()
+                | ApprovalDenied()
+                | AgentChosen()
+                | FeedbackRecorded()
+                | PlanCreated()
+                | PlanRepaired()
+                | PlanRejected()
+                | SourcesRetrieved()
+                | ClaimVerified()
+            ):
                 pass
+            case _:
+                assert_never(event)
         self._last_at = event.at
         return touched
 
@@ -478,8 +519,34 @@ class _LoopDetector:
             case ModelCalled():
                 pattern = (event.agent, event.model, event.input_tokens, event.output_tokens)
                 return self._count(event, (*pattern, _canonical(event.response)), iterations)
-            case _:
+            case (
+                RunStarted()
+                | OutputRejected()
+                | TaskSucceeded()
+                | TaskFailed()
+                | TaskRetried()
+                | TaskSkipped()
+                | RouteChosen()
+                | MapExpanded()
+                | LoopIterated()
+                | RunCompleted()
+                | TaskRerouted()
+                | CircuitChanged()
+                | BudgetExceeded()
+                | ApprovalRequested()
+                | ApprovalGranted()
+                | ApprovalDenied()
+                | AgentChosen()
+                | FeedbackRecorded()
+                | PlanCreated()
+                | PlanRepaired()
+                | PlanRejected()
+                | SourcesRetrieved()
+                | ClaimVerified()
+            ):
                 pass
+            case _:
+                assert_never(event)
         return None
 
     def _count(

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from pydantic import JsonValue
 
@@ -31,13 +32,28 @@ from podium.event import (
     ApprovalDenied,
     ApprovalGranted,
     ApprovalRequested,
+    BudgetExceeded,
+    CircuitChanged,
+    ClaimVerified,
     ContextWritten,
     Event,
+    FeedbackRecorded,
     LoopIterated,
+    MapExpanded,
     ModelCalled,
+    OutputRejected,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
     RouteChosen,
+    RunCompleted,
+    RunResumed,
+    RunStarted,
     SourcesRetrieved,
     TaskFailed,
+    TaskRerouted,
+    TaskRetried,
+    TaskSkipped,
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
@@ -167,20 +183,39 @@ class Journal:
                 self.done[(event.task_id, event.iteration)] = Outcome(
                     status="succeeded", output=event.output, chosen=chosen
                 )
-            case LoopIterated():
-                self.loops[(event.task_id, event.iteration)] = event
-            case ContextWritten() | SourcesRetrieved():
+            case ContextWritten() | SourcesRetrieved() | LoopIterated():
                 self._read_record(event)
             case ApprovalRequested() | ApprovalGranted() | ApprovalDenied() | AgentChosen():
                 self._read_decision(event)
-            case _:
+            case (
+                RunStarted()
+                | RunResumed()
+                | OutputRejected()
+                | TaskRetried()
+                | TaskSkipped()
+                | MapExpanded()
+                | RunCompleted()
+                | TaskRerouted()
+                | CircuitChanged()
+                | BudgetExceeded()
+                | FeedbackRecorded()
+                | PlanCreated()
+                | PlanRepaired()
+                | PlanRejected()
+                | ClaimVerified()
+            ):
                 pass
+            case _:
+                assert_never(event)
 
-    def _read_record(self, event: ContextWritten | SourcesRetrieved) -> None:
-        if isinstance(event, ContextWritten):
-            self.writes.append(event)
-        else:
-            self.retrievals.setdefault(event.task_id, event)
+    def _read_record(self, event: ContextWritten | SourcesRetrieved | LoopIterated) -> None:
+        match event:
+            case ContextWritten():
+                self.writes.append(event)
+            case SourcesRetrieved():
+                self.retrievals.setdefault(event.task_id, event)
+            case LoopIterated():
+                self.loops[(event.task_id, event.iteration)] = event
 
     def outcome(self, task_id: TaskId, iteration: int) -> Outcome | None:
         """This task instance's outcome, if it succeeded before."""

@@ -52,6 +52,7 @@ from podium.errors import (
 )
 from podium.event import (
     AgentChosen,
+    EndStatus,
     Event,
     RouteChosen,
     RunCompleted,
@@ -338,19 +339,21 @@ class _Run:
 
             model = self.engine.model
             await self.recorder.emit(
-                RunStarted,
-                workflow=self.workflow.name,
-                goal=goal,
-                inputs=inputs,
-                graph=graph_nodes(self.workflow.tasks),
-                output_key=self.workflow.output_key,
-                source=source,
-                fingerprint=self.workflow.fingerprint(),
-                pid=os.getpid(),
-                host=this_host(),
-                model=model if isinstance(model, str) else None,
-                replay_of=replay_of,
-                budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
+                partial(
+                    RunStarted,
+                    workflow=self.workflow.name,
+                    goal=goal,
+                    inputs=inputs,
+                    graph=graph_nodes(self.workflow.tasks),
+                    output_key=self.workflow.output_key,
+                    source=source,
+                    fingerprint=self.workflow.fingerprint(),
+                    pid=os.getpid(),
+                    host=this_host(),
+                    model=model if isinstance(model, str) else None,
+                    replay_of=replay_of,
+                    budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
+                )
             )
             context = self.context("", self.workflow)
             return await self._drive(context, inputs)
@@ -360,12 +363,14 @@ class _Run:
         what its log does not show as done."""
         with bind_run(self.run_id):
             await self.recorder.emit(
-                RunResumed,
-                pid=os.getpid(),
-                host=this_host(),
-                fingerprint=self.workflow.fingerprint(),
-                is_replay=self.journal is not None and self.journal.is_replay,
-                budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
+                partial(
+                    RunResumed,
+                    pid=os.getpid(),
+                    host=this_host(),
+                    fingerprint=self.workflow.fingerprint(),
+                    is_replay=self.journal is not None and self.journal.is_replay,
+                    budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
+                )
             )
             return await self._drive(self.context("", self.workflow), {})
 
@@ -409,12 +414,14 @@ class _Run:
         return self._result(context)
 
     async def _finish(
-        self, status: str, *, error: str | None = None, output: JsonValue = None
+        self, status: EndStatus, *, error: str | None = None, output: JsonValue = None
     ) -> None:
         try:
             async with asyncio.timeout(_FINAL_EVENT_TIMEOUT):
                 await asyncio.shield(
-                    self.recorder.emit(RunCompleted, status=status, output=output, error=error)
+                    self.recorder.emit(
+                        partial(RunCompleted, status=status, output=output, error=error)
+                    )
                 )
         except (TimeoutError, asyncio.CancelledError):  # pragma: no cover - store hung at exit
             logger.error("run %s: could not record its end (%s)", self.run_id, status)
@@ -447,10 +454,12 @@ class _Run:
 
         async def skip_task(task: Task, reason: str) -> None:
             await self.recorder.emit(
-                TaskSkipped,
-                task_id=frame.qualify(task.id),
-                reason=reason,
-                iteration=frame.iteration,
+                partial(
+                    TaskSkipped,
+                    task_id=frame.qualify(task.id),
+                    reason=reason,
+                    iteration=frame.iteration,
+                )
             )
 
         return await execute_graph(tasks, run_task, skip_task)
@@ -470,7 +479,9 @@ class _Run:
                     return skip
             if task.kind == "agent":
                 return await self._agent_node(task, frame, qid)
-            self.recorder.note(TaskStarted, task_id=qid, agent=None, iteration=frame.iteration)
+            self.recorder.note(
+                partial(TaskStarted, task_id=qid, agent=None, iteration=frame.iteration)
+            )
             try:
                 return await composite.run_composite(self, task, frame, qid)
             except ApprovalRequired:
@@ -487,7 +498,9 @@ class _Run:
         if holds:
             return None
         reason = f"condition {task.when!r} is false"
-        await self.recorder.emit(TaskSkipped, task_id=qid, reason=reason, iteration=frame.iteration)
+        await self.recorder.emit(
+            partial(TaskSkipped, task_id=qid, reason=reason, iteration=frame.iteration)
+        )
         return Outcome(status="skipped", reason=reason)
 
     async def _agent_node(self, task: Task, frame: Frame, qid: TaskId) -> Outcome:
@@ -534,9 +547,11 @@ class _Run:
             journal = (*journal, *claims)
         outcome = Outcome(status="succeeded", output=output, chosen=answer.chosen)
         if answer.chosen is not None:
-            reason = answer.output.get("reason", "") if isinstance(answer.output, dict) else ""
-            route = {"task_id": qid, "choice": frame.qualify(answer.chosen), "reason": reason}
-            journal = (*journal, (RouteChosen, route))
+            said = answer.output.get("reason") if isinstance(answer.output, dict) else None
+            reason = said if isinstance(said, str) else ""
+            choice = frame.qualify(answer.chosen)
+            route = partial(RouteChosen, task_id=qid, choice=choice, reason=reason)
+            journal = (*journal, route)
         return await self.succeed(task, frame, qid, outcome, writer=agent, journal=journal)
 
     async def _settled(self, task: Task, frame: Frame, qid: TaskId, agent: Agent) -> Outcome | None:
@@ -568,23 +583,27 @@ class _Run:
             if self.journal is not None and self.journal.is_replay:  # a new run: log it
                 reason = "the agent the recorded run chose"
                 self.recorder.note(
-                    AgentChosen,
-                    task_id=qid,
-                    capability=task.capability,
-                    agent=recorded,
-                    reason=reason,
+                    partial(
+                        AgentChosen,
+                        task_id=qid,
+                        capability=task.capability,
+                        agent=recorded,
+                        reason=reason,
+                    )
                 )
             return by_name[recorded]
         if not candidates:
             return None
         choice = await self.engine.router.choose(qid, task.capability, candidates)
         self.recorder.note(
-            AgentChosen,
-            task_id=qid,
-            capability=task.capability,
-            agent=choice.agent,
-            reason=choice.reason,
-            scores=choice.scores,
+            partial(
+                AgentChosen,
+                task_id=qid,
+                capability=task.capability,
+                agent=choice.agent,
+                reason=choice.reason,
+                scores=choice.scores,
+            )
         )
         return by_name[choice.agent]
 
@@ -621,13 +640,11 @@ class _Run:
             await self.recorder.emit_all(
                 [
                     _failed(call.task_id, call.agent.name, result, frame, attempt=call.attempt),
-                    (
+                    partial(
                         TaskRetried,
-                        {
-                            "task_id": call.task_id,
-                            "attempt": call.attempt,
-                            "delay_s": delay.total_seconds(),
-                        },
+                        task_id=call.task_id,
+                        attempt=call.attempt,
+                        delay_s=delay.total_seconds(),
                     ),
                 ]
             )
@@ -654,11 +671,13 @@ class _Run:
     ) -> AgentAnswer | Exception:
         """Call the agent within ``time_limit``; an expected failure is returned."""
         self.recorder.note(
-            TaskStarted,
-            task_id=call.task_id,
-            agent=call.agent.name,
-            attempt=call.attempt,
-            iteration=frame.iteration,
+            partial(
+                TaskStarted,
+                task_id=call.task_id,
+                agent=call.agent.name,
+                attempt=call.attempt,
+                iteration=frame.iteration,
+            )
         )
         try:
             async with asyncio.timeout(time_limit.total_seconds()):
@@ -679,21 +698,19 @@ class _Run:
         outcome: Outcome,
         *,
         writer: Agent | None,
-        journal: Sequence[Draft] = (),
+        journal: Sequence[Draft[Event]] = (),
     ) -> Outcome:
         """Write a task's output (unless it is a map item) and record its success.
 
         ``journal`` holds the events of the task's last model call, committed in the same
         transaction as the output: one durable commit per task instead of two.
         """
-        done = (
+        done = partial(
             TaskSucceeded,
-            {
-                "task_id": qid,
-                "agent": writer.name if writer else None,
-                "output": outcome.output,
-                "iteration": frame.iteration,
-            },
+            task_id=qid,
+            agent=writer.name if writer else None,
+            output=outcome.output,
+            iteration=frame.iteration,
         )
         if not frame.writes_output:
             await self.recorder.emit_all([*journal, done])
@@ -753,18 +770,20 @@ class _Run:
         return model
 
 
-def _failed(qid: TaskId, agent: str | None, exc: Exception, frame: Frame, *, attempt: int) -> Draft:
+def _failed(
+    qid: TaskId, agent: str | None, exc: Exception, frame: Frame, *, attempt: int
+) -> Draft[TaskFailed]:
     """The ``task_failed`` event of a failed attempt."""
-    fields = {
-        "task_id": qid,
-        "agent": agent,
-        "error_type": type(exc).__name__,
-        "message": exc.message if isinstance(exc, TaskError) else str(exc),
-        "retryable": exc.retryable if isinstance(exc, TaskError) else False,
-        "attempt": attempt,
-        "iteration": frame.iteration,
-    }
-    return (TaskFailed, fields)
+    return partial(
+        TaskFailed,
+        task_id=qid,
+        agent=agent,
+        error_type=type(exc).__name__,
+        message=exc.message if isinstance(exc, TaskError) else str(exc),
+        retryable=exc.retryable if isinstance(exc, TaskError) else False,
+        attempt=attempt,
+        iteration=frame.iteration,
+    )
 
 
 def _names(agent: Agent, task: Task) -> frozenset[str]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from datetime import datetime
+from functools import partial
+from typing import Protocol, TypeVar
 
 from pydantic import JsonValue
 
@@ -30,8 +32,19 @@ __all__ = ["Draft", "Recorder", "Subscriber"]
 logger = logging.getLogger(__name__)
 
 Subscriber = Callable[[Event], None]
-Draft = tuple[type[Any], dict[str, Any]]
-"""An event class and its fields, less ``seq``, ``run_id`` and ``at`` which the recorder adds."""
+E_co = TypeVar("E_co", bound=Event, covariant=True)
+
+
+class Draft(Protocol[E_co]):
+    """An event less the stamp the recorder adds (``seq``, ``run_id``, ``at``).
+
+    Build one with ``functools.partial`` over the event class, so the type checker checks
+    every field at the call site: ``partial(TaskSkipped, task_id=qid, reason=why)``.
+    """
+
+    def __call__(self, *, seq: int, run_id: RunId, at: datetime) -> E_co:
+        """The event, stamped."""
+        ...
 
 
 class Recorder:
@@ -60,21 +73,23 @@ class Recorder:
         self._is_uncertain = False
         """A flush was cancelled mid-append: the store may hold more than ``_durable``."""
 
-    async def emit(self, kind: type[Any], /, **fields: Any) -> Event:  # Any: event fields
+    async def emit(self, draft: Draft[E_co]) -> E_co:
         """Append one event, wait until it is durable, and return it."""
-        (event,) = await self.emit_all([(kind, fields)])
+        event = draft(seq=len(self.events) + 1, run_id=self.run_id, at=self._clock.now())
+        self._add([event])
+        await self._flush_through(event.seq)
         return event
 
-    def note(self, kind: type[Any], /, **fields: Any) -> None:  # Any: event fields
+    def note(self, draft: Draft[Event]) -> None:
         """Append an event nothing acts on (a task started) without waiting for the store.
 
         It is committed with the next durable event, so a task costs one commit, not two;
         subscribers see it at once. If the process dies first, the log simply does not show
         the task as started, which changes nothing: the task had not completed either.
         """
-        self._stage([(kind, fields)])
+        self._stage([draft])
 
-    async def emit_all(self, drafts: Sequence[Draft]) -> list[Event]:
+    async def emit_all(self, drafts: Sequence[Draft[Event]]) -> list[Event]:
         """Append several events, in order, wait until they are durable, and return them."""
         self._stage(drafts)
         await self._flush_through(len(self.events))
@@ -88,8 +103,8 @@ class Recorder:
         *,
         task_id: TaskId | None,
         writer: Agent | None,
-        before: Sequence[Draft] = (),
-        then: Sequence[Draft] = (),
+        before: Sequence[Draft[Event]] = (),
+        then: Sequence[Draft[Event]] = (),
     ) -> None:
         """Append ``before``, the write of ``value`` to ``key`` and ``then``, all durable together.
 
@@ -105,26 +120,29 @@ class Recorder:
             at=self._clock.now(),
         )
         version = context.stage(key, value, provenance=provenance, writer=writer)
-        written: Draft = (
+        written = partial(
             ContextWritten,
-            {
-                "key": context.namespace + key,
-                "version": version.version,
-                "value": version.value,
-                "task_id": task_id,
-                "agent": provenance.agent,
-            },
+            key=context.namespace + key,
+            version=version.version,
+            value=version.value,
+            task_id=task_id,
+            agent=provenance.agent,
         )
         self._stage([*before, written, *then])
         context.apply(version)
         await self._flush_through(len(self.events))
 
-    def _stage(self, drafts: Sequence[Draft]) -> None:
+    def _stage(self, drafts: Sequence[Draft[Event]]) -> None:
         """Number the events and fold them into the state; they are flushed next."""
         at = self._clock.now()
         first = len(self.events) + 1
-        for offset, (kind, fields) in enumerate(drafts):
-            event: Event = kind(seq=first + offset, run_id=self.run_id, at=at, **fields)
+        self._add(
+            [draft(seq=first + i, run_id=self.run_id, at=at) for i, draft in enumerate(drafts)]
+        )
+
+    def _add(self, events: Sequence[Event]) -> None:
+        """Fold stamped events into the state and pass them on; they are flushed next."""
+        for event in events:
             self.events.append(event)
             self.state.apply(event)
             self._pending.append(event)

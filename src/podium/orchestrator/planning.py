@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import JsonValue, ValidationError
 
@@ -228,7 +229,10 @@ async def _plan(planning: _Planning, *, revision: int, prompt: str, reason: str)
             return plan
         if answer.is_edited:  # the planner is told, and the person sees it in the next ask
             problems = tuple(f"the plan as a person edited it: {p}" for p in problems)
-        await _emit(planning, PlanRejected, revision=revision, ask=ask, problems=problems)
+        rejected = partial(
+            PlanRejected, task_id=planning.qid, revision=revision, ask=ask, problems=problems
+        )
+        await planning.run.recorder.emit(rejected)
     message = f"no usable plan after {planning.spec.max_asks} asks: " + "; ".join(problems)
     raise TaskError(message, task_id=planning.qid)
 
@@ -245,8 +249,12 @@ async def _check(
     except ValidationError as exc:  # an edited plan, approved by a person, may not parse
         return None, validation_problems(exc)
     check = planning.check(plan)
-    if check.repairs:
-        await _emit_once(planning, PlanRepaired, revision=revision, repairs=check.repairs)
+    logged = ((e.revision, e.repairs) for e in _logged(planning, PlanRepaired))
+    if check.repairs and (revision, check.repairs) not in logged:  # once, even when resumed
+        repaired = partial(
+            PlanRepaired, task_id=planning.qid, revision=revision, repairs=check.repairs
+        )
+        await planning.run.recorder.emit(repaired)
     return (check.plan if check.is_ok else None), check.problems
 
 
@@ -329,15 +337,16 @@ def _failure(planning: _Planning, qid: TaskId, revision: int) -> ApprovalDenied 
 async def _created(planning: _Planning, plan: Plan, *, revision: int, reason: str) -> None:
     tasks = plan_tasks(plan, done=planning.done.keys())
     steps = graph_nodes(tasks, prefix=f"{planning.qid}/", parent=planning.qid)
-    await _emit(
-        planning,
+    created = partial(
         PlanCreated,
+        task_id=planning.qid,
         revision=revision,
         steps=steps,
         plan=plan.model_dump(mode="json"),
         reason=reason,
         kept=tuple(TaskId(f"{planning.qid}/{k}") for k in planning.done),
     )
+    await planning.run.recorder.emit(created)
 
 
 def _logged(planning: _Planning, kind: type[_E], task_id: TaskId | None = None) -> list[_E]:
@@ -356,18 +365,6 @@ def _recorded_rejection(planning: _Planning, revision: int, ask: int) -> PlanRej
 def _latest_recorded_plan(planning: _Planning) -> PlanCreated | None:
     """The last plan the log recorded for this task (a resumed run), if any."""
     return max(_logged(planning, PlanCreated), key=lambda e: e.revision, default=None)
-
-
-async def _emit(planning: _Planning, kind: type[Any], **fields: Any) -> None:  # Any: event
-    await planning.run.recorder.emit(kind, task_id=planning.qid, **fields)
-
-
-async def _emit_once(planning: _Planning, kind: type[Any], **fields: Any) -> None:  # Any: event
-    """Emit unless the log already holds this very event (a resumed run goes over it again)."""
-    for event in _logged(planning, kind):
-        if all(getattr(event, k) == v for k, v in fields.items()):
-            return
-    await _emit(planning, kind, **fields)
 
 
 async def _sources(

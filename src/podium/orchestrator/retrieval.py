@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,7 +102,7 @@ class Retrieval:
             hits = knowledge.search(query, limit=limit) if limit > 0 else []
             passages = tuple(_passage_json(p) for p in hits)
         await self._run.recorder.emit(
-            SourcesRetrieved, task_id=step, query=query, passages=passages
+            partial(SourcesRetrieved, task_id=step, query=query, passages=passages)
         )
         return list(passages)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import JsonValue, ValidationError
@@ -63,7 +64,7 @@ def settled_verdicts(
 
 def record_verdicts(
     run: _Run, task: Task, frame: Frame, qid: TaskId, output: JsonValue
-) -> tuple[JsonValue, list[Draft]]:
+) -> tuple[JsonValue, list[Draft[ClaimVerified]]]:
     """The verification to write as the task's output, and a ``claim_verified`` per claim.
 
     Raises:
@@ -80,20 +81,18 @@ def record_verdicts(
         raise TaskError(msg, task_id=qid) from exc
     result = verdicts(draft_claims(frame.context.get(task.verifies)), checks, _sources(frame))
     agent, model = _author(run, frame, task.verifies)
-    events: list[Draft] = [
-        (
+    events: list[Draft[ClaimVerified]] = [
+        partial(
             ClaimVerified,
-            {
-                "task_id": qid,
-                "subject": frame.context.namespace + task.verifies,
-                "claim": check.claim,
-                "verdict": check.verdict,
-                "evidence": check.evidence,
-                "sources": tuple(check.sources),
-                "agent": agent,
-                "model": model,
-                "iteration": frame.iteration,
-            },
+            task_id=qid,
+            subject=frame.context.namespace + task.verifies,
+            claim=check.claim,
+            verdict=check.verdict,
+            evidence=check.evidence,
+            sources=tuple(check.sources),
+            agent=agent,
+            model=model,
+            iteration=frame.iteration,
         )
         for check in result.claims
     ]

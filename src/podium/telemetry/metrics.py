@@ -17,15 +17,38 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import Final, Literal, assert_never
 
 from podium.event import (
+    AgentChosen,
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    BudgetExceeded,
+    CircuitChanged,
     ClaimVerified,
+    ContextWritten,
     Event,
+    FeedbackRecorded,
+    LoopIterated,
+    MapExpanded,
     ModelCalled,
+    OutputRejected,
+    PlanCreated,
+    PlanRejected,
+    PlanRepaired,
+    RouteChosen,
+    RunCompleted,
+    RunResumed,
+    RunStarted,
+    SourcesRetrieved,
     TaskFailed,
+    TaskRerouted,
+    TaskRetried,
+    TaskSkipped,
     TaskStarted,
     TaskSucceeded,
+    ToolCalled,
 )
 from podium.ids import TaskId
 
@@ -206,48 +229,82 @@ def _mean(total: float, count: int) -> float | None:
 
 def facts_of(events: Sequence[Event]) -> RunFacts | None:
     """Read one run's log into ``RunFacts``; None without ``run_started`` or for a replay."""
-    start = next((e for e in events if e.kind == "run_started"), None)
-    if start is None or getattr(start, "replay_of", None) is not None:
+    start = next((e for e in events if isinstance(e, RunStarted)), None)
+    if start is None or start.replay_of is not None:
         return None  # not a run, or a replay (it re-executes a run already counted)
-    status = "running"
-    open_attempts: dict[TaskId, tuple[TaskStarted, set[str]]] = {}
-    attempts: list[Attempt] = []
-    calls: list[Call] = []
-    feedback: list[tuple[TaskId | None, int]] = []
+    facts = _Facts()
     for event in events:
-        match event:
-            case TaskStarted():
-                open_attempts[event.task_id] = (event, set())
-            case TaskSucceeded() | TaskFailed():
-                opened = open_attempts.pop(event.task_id, None)
-                if opened is not None:
-                    attempts.append(_attempt(opened, event))
-            case ModelCalled():
-                calls.append(_call(event))
-                if event.task_id in open_attempts:
-                    open_attempts[event.task_id][1].add(event.model)
-            case _:
-                status = _status_after(event, status)
-                if event.kind == "feedback_recorded":
-                    feedback.append((event.task_id, event.score))
+        facts.add(event)
     return RunFacts(
         workflow=start.workflow,
         started_at=start.at,
-        status=status,
+        status=facts.status,
         is_intervened=any(e.kind in _HUMAN_KINDS for e in events),
-        attempts=tuple(attempts),
-        calls=tuple(calls),
-        feedback=tuple(feedback),
+        attempts=tuple(facts.attempts),
+        calls=tuple(facts.calls),
+        feedback=tuple(facts.feedback),
         claims=tuple(c for c in map(_claim_of, events) if c is not None),
     )
 
 
-def _status_after(event: Event, status: str) -> str:
-    if event.kind == "run_completed":
-        return event.status
-    if event.kind == "run_resumed":
-        return "running"
-    return status
+@dataclass(slots=True)
+class _Facts:
+    """What ``facts_of`` gathers from a log, event by event."""
+
+    status: str = "running"
+    open_attempts: dict[TaskId, tuple[TaskStarted, set[str]]] = field(
+        default_factory=dict[TaskId, tuple[TaskStarted, set[str]]]
+    )
+    attempts: list[Attempt] = field(default_factory=list[Attempt])
+    calls: list[Call] = field(default_factory=list[Call])
+    feedback: list[tuple[TaskId | None, int]] = field(
+        default_factory=list[tuple[TaskId | None, int]]
+    )
+
+    def add(self, event: Event) -> None:
+        match event:
+            case TaskStarted():
+                self.open_attempts[event.task_id] = (event, set())
+            case TaskSucceeded() | TaskFailed():
+                opened = self.open_attempts.pop(event.task_id, None)
+                if opened is not None:
+                    self.attempts.append(_attempt(opened, event))
+            case ModelCalled():
+                self.calls.append(_call(event))
+                if event.task_id in self.open_attempts:
+                    self.open_attempts[event.task_id][1].add(event.model)
+            case RunCompleted():
+                self.status = event.status
+            case RunResumed():
+                self.status = "running"
+            case FeedbackRecorded():
+                self.feedback.append((event.task_id, event.score))
+            case (
+                RunStarted()
+                | ToolCalled()
+                | OutputRejected()
+                | ContextWritten()
+                | TaskRetried()
+                | TaskSkipped()
+                | RouteChosen()
+                | MapExpanded()
+                | LoopIterated()
+                | TaskRerouted()
+                | CircuitChanged()
+                | BudgetExceeded()
+                | ApprovalRequested()
+                | ApprovalGranted()
+                | ApprovalDenied()
+                | AgentChosen()
+                | PlanCreated()
+                | PlanRepaired()
+                | PlanRejected()
+                | SourcesRetrieved()
+                | ClaimVerified()
+            ):
+                pass  # not a fact any metric counts
+            case _:
+                assert_never(event)
 
 
 def _attempt(opened: tuple[TaskStarted, set[str]], end: TaskSucceeded | TaskFailed) -> Attempt:

@@ -24,18 +24,22 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, assert_never
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from podium.event import (
     AgentChosen,
+    ApprovalDenied,
+    ApprovalGranted,
     ApprovalRequested,
     BudgetExceeded,
     CircuitChanged,
     ClaimVerified,
+    ContextWritten,
     Event,
+    FeedbackRecorded,
     LoopIterated,
     MapExpanded,
     ModelCalled,
@@ -175,8 +179,10 @@ class RunTracer:
                     self._run.add_event(f"podium.{event.kind}", _fields(event), _ns(event.at))
             case RunCompleted():
                 self._close_run(event)
+            case ContextWritten() | ApprovalGranted() | ApprovalDenied() | FeedbackRecorded():
+                pass  # no span or span event: the log holds them
             case _:
-                pass
+                assert_never(event)
 
     def _plan_or_claim(
         self, event: PlanCreated | PlanRepaired | PlanRejected | SourcesRetrieved | ClaimVerified
