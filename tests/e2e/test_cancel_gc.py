@@ -44,6 +44,33 @@ tasks:
   - {id: t8, agent: writer, needs: [t7], instruction: "Step 8 after {{ t7 }}"}
 """
 
+GATED = """\
+name: gated
+model: scripted
+agents:
+  writer: {instructions: You write.}
+  waiter: {instructions: You wait., tools: ["gate:wait_for_release"]}
+tasks:
+  - {id: t1, agent: writer, instruction: Step 1}
+  - {id: t2, agent: waiter, needs: [t1], instruction: Wait for the release}
+  - {id: t3, agent: writer, needs: [t2], instruction: "Step 3 after {{ t2 }}"}
+scripted:
+  t2:
+    - {tool_call: {name: wait_for_release, arguments: {}}}
+    - released
+"""
+GATE = """\
+import asyncio
+from pathlib import Path
+
+
+async def wait_for_release() -> str:
+    \"\"\"Hold the run until the test writes the file ``release`` (a tool the test controls).\"\"\"
+    while not Path("release").exists():
+        await asyncio.sleep(0.05)
+    return "released"
+"""
+
 PODIUM_WITH_CTRL_C = (
     "import signal, sys\n"
     "signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell may start us ignoring it\n"
@@ -105,8 +132,11 @@ def succeeded_once(events: list[Any]) -> bool:  # Any: events of any kind
 
 
 def test_cancel_stops_a_live_run_which_then_resumes(cli: Cli) -> None:
-    workflow = cli.dir / "slow.yaml"
-    workflow.write_text(SLOW, encoding="utf-8")
+    """The run is held in t2's tool until the test releases it, so the cancel always finds
+    it running however long the ``podium cancel`` process takes to start."""
+    workflow = cli.dir / "gated.yaml"
+    workflow.write_text(GATED, encoding="utf-8")
+    (cli.dir / "gate.py").write_text(GATE, encoding="utf-8")
     with cli.start(workflow) as process:
         try:
             run_id = cli.wait_for_success(process)
@@ -127,13 +157,15 @@ def test_cancel_stops_a_live_run_which_then_resumes(cli: Cli) -> None:
     assert kept[-1].status == "cancelled"
     assert any(e.kind == "context_written" and e.key == "t1" for e in kept)
 
+    (cli.dir / "release").touch()
     resumed = cli("resume", run_id, "--json")
 
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "succeeded"
     after = cli.events()
     assert after[: len(kept)] == kept  # nothing written before the cancel was lost
-    assert succeeded_once(after)
+    counts = Counter(e.task_id for e in after if e.kind == "task_succeeded")
+    assert counts == {"t1": 1, "t2": 1, "t3": 1}
     again = cli("cancel", run_id)
     assert again.returncode == 2
     assert "already ended succeeded" in again.stderr
