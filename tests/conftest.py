@@ -1,5 +1,9 @@
 """Fixtures every test directory may use.
 
+- every test gets its own default store: ``podium.run`` without ``store=``, ``SqliteStore()``
+  and the CLI without ``--store`` use ``PODIUM_STORE`` first, and it points into the test's
+  own temporary directory (subprocesses inherit it), so no test writes into the user's data
+  directory;
 - ``postgres_url``: a PostgreSQL database URL whose ``schema`` parameter names a schema of its
   own (dropped afterwards), so tests never see each other's runs. The server is the one at
   127.0.0.1:5432 (trust auth, database ``test``) that this project's machines and CI run, or
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Final
 
 import psycopg
@@ -43,3 +48,8 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     yield f"{postgres_server}?schema={schema}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(autouse=True)
+def _default_store_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_STORE", str(tmp_path / "default-store.db"))

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import podium
+from podium.models.base import ToolCall
 from podium.workflow.validate import validate
 from podium.workflow.yaml import parse_workflow
 
@@ -49,7 +50,7 @@ def test_tour_fragment_is_valid_yaml() -> None:
 
 
 def test_python_example_runs() -> None:
-    (source,) = [b for b in blocks("python") if "podium.run(" in b]
+    (source,) = [b for b in blocks("python") if "podium.run(flow" in b]
     call = 'podium.run(flow, {"topic": "cargo bikes in Hanoi"})'
     assert call in source
     # run it offline and in memory: the README runs it on the default embedded model
@@ -88,3 +89,18 @@ tasks:
 scripted:
   send: [sent]
 """
+
+
+def test_agent_example_runs_the_agent_with_its_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    (source,) = [b for b in blocks("python") if "podium.run(support" in b]
+    call = 'podium.run(support, "Where is order A-1042?")'
+    assert call in source
+    # offline: a scripted model that calls the tool, then answers
+    offline = 'podium.run(support, "Where is order A-1042?", model=scripted, store=":memory:")'
+    lookup = ToolCall(id="c1", name="order_status", arguments={"order_id": "A-1042"})
+    namespace: dict[str, object] = {
+        "podium": podium,
+        "scripted": podium.ScriptedModel([lookup, "It shipped yesterday."]),
+    }
+    exec(compile(source.replace(call, offline), "README.md", "exec"), namespace)
+    assert capsys.readouterr().out == "It shipped yesterday.\n"

@@ -60,14 +60,9 @@ from podium.run import (
     tasks_in_graph_order,
 )
 from podium.scoring import CaseScore, EvalCase, Suite, SuiteScore, load_suite
+from podium.stores.argument import StoreArg, opened_store
 from podium.stores.base import Store
-from podium.stores.location import (
-    StoreArg,
-    default_store,
-    default_store_path,
-    opened_store,
-    store_exists,
-)
+from podium.stores.location import default_store, default_store_path, store_exists
 from podium.stores.sqlite import SqliteStore
 from podium.synthesis import Answer, read_claim
 from podium.task import AtLeast, LoopSpec, MapSpec, PlanSpec, Task

@@ -23,8 +23,8 @@ from podium.history import resolve_run_id
 from podium.ids import RunId
 from podium.liveness import is_alive, this_host
 from podium.run import RunState, project
+from podium.stores.argument import StoreArg, opened_store
 from podium.stores.base import Store
-from podium.stores.location import StoreArg, opened_store
 
 __all__ = ["Cancellation", "cancel"]
 

@@ -16,7 +16,7 @@ from podium.event import ApprovalDenied, ApprovalGranted, FeedbackRecorded
 from podium.feedback import check_score, record_feedback
 from podium.history import resolve_run_id
 from podium.ids import TaskId
-from podium.stores.location import StoreArg, opened_store
+from podium.stores.argument import StoreArg, opened_store
 
 __all__ = ["approve", "deny", "feedback"]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import JsonValue
 
+from podium.agent import Agent
 from podium.budget import Budget
 from podium.clock import Clock
 from podium.engine.local import LocalEngine
@@ -20,18 +21,21 @@ from podium.history import resolve_run_id
 from podium.ids import IdFactory, RunId, TaskId
 from podium.models.base import Model
 from podium.run import RunResult
+from podium.stores.argument import StoreArg, opened_store
 from podium.stores.base import Store
-from podium.stores.location import StoreArg, opened_store
+from podium.task import Task
 from podium.team import check_team, find_team, goal_inputs
 from podium.telemetry.tracing import tracer_subscriber
-from podium.workflow.model import Workflow
+from podium.workflow.model import InputSpec, Workflow
 
-__all__ = ["arun", "replay", "resume", "run"]
+__all__ = ["agent_workflow", "arun", "replay", "resume", "run"]
+
+_AGENT_TASK = TaskId("answer")
 
 
 async def arun(
-    workflow: Workflow | str | Path | None = None,
-    inputs: Mapping[str, JsonValue] | None = None,
+    workflow: Workflow | Agent | str | Path | None = None,
+    inputs: Mapping[str, JsonValue] | str | None = None,
     *,
     goal: str | None = None,
     docs: str | Path | None = None,
@@ -45,12 +49,17 @@ async def arun(
     on_token: Callable[[TaskId, str], None] | None = None,
     max_concurrency: int | None = None,
 ) -> RunResult:
-    """Run a workflow to the end and return its result.
+    """Run a workflow, a goal on a team, or one agent to the end and return the result.
+
+    ``arun(agent, "prompt")`` runs one agent (with its tools) as a one-task workflow whose
+    output is the agent's answer; ``arun(workflow, {...})`` runs a workflow with its inputs;
+    ``arun(goal="...")`` plans a goal on a team.
 
     Args:
-        workflow: a ``Workflow``, or the path of a workflow YAML file; with ``goal``, the team
-            to run it on (by default ``podium.yaml`` here, else podium's default team).
-        inputs: the workflow's inputs (defaults fill the rest).
+        workflow: a ``Workflow``, the path of a workflow YAML file, or an ``Agent``; with
+            ``goal``, the team to run it on (by default ``podium.yaml`` here, else podium's
+            default team).
+        inputs: the workflow's inputs (defaults fill the rest); for an agent, the prompt.
         goal: a goal in plain words: the team plans it into tasks, runs them and answers
             with citations (``podium.team``).
         docs: with ``goal``, a directory of documents the team retrieves from and cites.
@@ -75,13 +84,16 @@ async def arun(
         ConfigError: the workflow file is malformed, invalid, or an input is wrong.
     """
     if goal is not None:
+        if isinstance(workflow, Agent) or isinstance(inputs, str):
+            raise ConfigError("a goal runs on a team (a workflow): give no agent or prompt")
         workflow, source = _load(workflow if workflow is not None else find_team())
         check_team(workflow, Path(source) if source else None)
         given = goal_inputs(workflow, goal, docs=docs, approve_plan=approve_plan)
         inputs = {**(inputs or {}), **given}
     elif workflow is None:
-        raise ConfigError("nothing to run: give a workflow, or a goal (goal=...)")
+        raise ConfigError("nothing to run: give a workflow, an agent, or a goal (goal=...)")
     else:
+        workflow, inputs = _with_prompt(workflow, inputs)
         workflow, source = _load(workflow)
     async with opened_store(store) as opened:
         engine = LocalEngine(
@@ -202,6 +214,40 @@ def _subscribers(on_event: Callable[[Event], None] | None) -> tuple[Callable[[Ev
     return tuple(s for s in (on_event, tracer) if s is not None)
 
 
+def agent_workflow(agent: Agent) -> Workflow:
+    """A one-task workflow: ``agent`` answers its ``prompt`` input, with its tools.
+
+    Args:
+        agent: the agent.
+
+    Returns:
+        The workflow ``podium.run(agent, prompt)`` runs; its output is the agent's answer.
+    """
+    return Workflow(
+        name=agent.name,
+        agents=(agent,),
+        inputs={"prompt": InputSpec(description="what the agent is asked", required=True)},
+        tasks=(Task(id=_AGENT_TASK, agent=agent.name, instruction="{{ prompt }}"),),
+    )
+
+
+def _with_prompt(
+    workflow: Workflow | Agent | str | Path, inputs: Mapping[str, JsonValue] | str | None
+) -> tuple[Workflow | str | Path, Mapping[str, JsonValue] | None]:
+    """An agent and its prompt as a workflow and its inputs; a workflow as it is.
+
+    Raises:
+        ConfigError: an agent without a prompt, or a prompt without an agent.
+    """
+    if isinstance(workflow, Agent):
+        if not isinstance(inputs, str):
+            raise ConfigError(f"agent {workflow.name!r} needs a prompt: run(agent, 'prompt')")
+        return agent_workflow(workflow), {"prompt": inputs}
+    if isinstance(inputs, str):
+        raise ConfigError("a prompt goes with an agent; a workflow takes a mapping of inputs")
+    return workflow, inputs
+
+
 def _load(workflow: Workflow | str | Path) -> tuple[Workflow, str | None]:
     """The workflow, and the absolute path of its file when it came from one."""
     if isinstance(workflow, Workflow):
@@ -235,8 +281,8 @@ def _workflow_of(started: RunStarted, workflow: Workflow | str | Path | None) ->
 
 
 def run(
-    workflow: Workflow | str | Path | None = None,
-    inputs: Mapping[str, JsonValue] | None = None,
+    workflow: Workflow | Agent | str | Path | None = None,
+    inputs: Mapping[str, JsonValue] | str | None = None,
     *,
     goal: str | None = None,
     docs: str | Path | None = None,
@@ -250,7 +296,9 @@ def run(
     on_token: Callable[[TaskId, str], None] | None = None,
     max_concurrency: int | None = None,
 ) -> RunResult:
-    """Run a workflow, or a goal on a team, from synchronous code; ``arun`` documents it.
+    """Run a workflow, a goal on a team, or one agent from synchronous code; see ``arun``.
+
+    ``podium.run(agent, "prompt")`` is the shortest way to run an agent with its tools.
 
     The parameters, result and errors are those of ``arun``, which this runs with
     ``asyncio.run`` (so it cannot be called from a running event loop: await ``arun`` there).

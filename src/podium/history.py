@@ -18,8 +18,8 @@ from podium.ids import RunId
 from podium.router import WINDOW, Preference
 from podium.router import routing_preferences as _routing_preferences
 from podium.run import RunState, RunSummary, project
+from podium.stores.argument import StoreArg, opened_store
 from podium.stores.base import Store
-from podium.stores.location import StoreArg, opened_store
 from podium.telemetry.metrics import GroupBy, MetricsReport, Window, compute_metrics
 
 __all__ = [

@@ -13,6 +13,7 @@ import pytest
 
 import podium
 from podium import Agent, ConfigError, ScriptedModel, SqliteStore, Task, Workflow
+from podium.models.base import ToolCall
 from podium.task import Approval
 from podium.testing.clock import ManualClock
 
@@ -179,3 +180,37 @@ async def test_the_default_store_is_the_default_file(
     assert [s.run_id for s in await podium.list_runs(store=tmp_path / "default.db")] == [
         done.run_id
     ]
+    async with SqliteStore() as store:  # no path: the same default file
+        assert [s.run_id for s in await store.list_runs()] == [done.run_id]
+
+
+def test_an_agent_runs_with_its_tools_on_a_prompt(tmp_path: Path) -> None:
+    looked_up: list[str] = []
+
+    @podium.tool
+    def order_status(order_id: str) -> str:
+        """Where an order is."""
+        looked_up.append(order_id)
+        return "shipped yesterday"
+
+    agent = Agent(name="support", instructions="You answer customers.", tools=(order_status,))
+    model = ScriptedModel(
+        [ToolCall(id="c1", name="order_status", arguments={"order_id": "A-1042"}), "It shipped."]
+    )
+
+    result = podium.run(agent, "Where is order A-1042?", model=model, store=tmp_path / "r.db")
+
+    assert result.ok
+    assert result.output == "It shipped."
+    assert looked_up == ["A-1042"]
+    asked = model.calls[0].messages[-1].content
+    assert asked == "Where is order A-1042?"
+    tool_result = model.calls[1].messages[-1].content
+    assert "shipped yesterday" in tool_result
+
+
+async def test_an_agent_needs_a_prompt_and_a_workflow_takes_no_prompt() -> None:
+    with pytest.raises(ConfigError, match="needs a prompt"):
+        await podium.arun(Agent(name="a"), {"prompt": "hi"}, store=":memory:")
+    with pytest.raises(ConfigError, match="a prompt goes with an agent"):
+        await podium.arun(FLOW, "hi", store=":memory:")

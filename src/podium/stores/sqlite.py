@@ -19,6 +19,7 @@ writer proceed together, and a busy timeout makes a second writer wait instead o
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Generator, Sequence
@@ -32,6 +33,7 @@ from podium.event import SCHEMA_VERSION, Event, RunStatus, dump_event
 from podium.ids import RunId
 from podium.run import RunSummary, project, summarize
 from podium.stores.base import check_continues, load_stored
+from podium.stores.location import default_store_path
 from podium.stores.query import RunQuery, as_utc, status_after
 
 __all__ = ["STORE_SCHEMA_VERSION", "SqliteStore"]
@@ -79,7 +81,9 @@ class SqliteStore:
 
     Args:
         path: the database file, created with its parent directories if missing;
-            ``":memory:"`` keeps everything in this process only.
+            ``":memory:"`` keeps everything in this process only. None (the default) is the
+            file ``default_store_path()`` names, the same one ``podium.run`` and the CLI use
+            when given no store.
         durability: ``"normal"``: a committed event survives the process being killed, not a
             power loss; ``"full"``: it survives a power loss too (each append waits for fsync).
 
@@ -88,9 +92,12 @@ class SqliteStore:
     """
 
     def __init__(
-        self, path: str | Path = ":memory:", *, durability: Literal["normal", "full"] = "normal"
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        durability: Literal["normal", "full"] = "normal",
     ) -> None:
-        self._path = str(path)
+        self._path = str(default_store_path() if path is None else path)
         self._durability = durability
         self._next_seq: dict[RunId, int] = {}
         """Next seq of the runs this store appended to (saves a query per append)."""
@@ -277,7 +284,7 @@ def _transaction(conn: sqlite3.Connection) -> Generator[None, None, None]:
 
 
 def _event_rows(events: Sequence[Event]) -> list[tuple[str, int, str, int, str, str]]:
-    rows = []
+    rows: list[tuple[str, int, str, int, str, str]] = []
     at, text = None, ""
     for event in events:
         if event.at != at:  # a batch mostly shares one timestamp

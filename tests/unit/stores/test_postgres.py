@@ -19,7 +19,8 @@ import podium
 from podium.errors import ConfigError, StoreError
 from podium.event import Event, FeedbackRecorded
 from podium.ids import RunId
-from podium.stores.location import default_store, opened_store, store_exists
+from podium.stores.argument import opened_store
+from podium.stores.location import default_store, store_exists
 from podium.stores.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore
 from podium.stores.url import is_database_url, without_password
 from podium.testing import sample_events

@@ -158,7 +158,7 @@ async def test_body_of_another_event_is_refused(db: Path) -> None:
 
 
 async def test_event_of_another_run_is_refused() -> None:
-    async with SqliteStore() as store:
+    async with SqliteStore(":memory:") as store:
         with pytest.raises(StoreError, match="run r1: event 1 belongs to run r2"):
             await store.append(RUN, sample_events(RunId("r2"))[:1])
         assert await store.read(RUN) == []
@@ -193,7 +193,7 @@ async def test_an_append_cancelled_mid_commit_does_not_break_the_next(db: Path) 
 
 
 async def test_a_closed_store_refuses_calls() -> None:
-    store = SqliteStore()
+    store = SqliteStore(":memory:")
     await store.aclose()
     with pytest.raises(StoreError, match="cannot read run r1: the store is closed"):
         await store.read(RUN)
