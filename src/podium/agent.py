@@ -7,9 +7,9 @@ schema (validated, with a bounded repair loop), and the context keys it may read
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator
 
@@ -66,7 +66,8 @@ class Agent(BaseModel):
     @classmethod
     def _wrap_functions(cls, value: Any) -> Any:  # Any: raw input before validation
         if isinstance(value, list | tuple):
-            return tuple(_as_tool(item) for item in value)
+            items = cast("Sequence[Tool | Callable[..., Any]]", value)  # checked by _as_tool
+            return tuple(_as_tool(item) for item in items)
         return value
 
     def may_read(self, key: str) -> bool:

@@ -227,7 +227,7 @@ def _fit_sections(sections: list[tuple[str, str]], max_tokens: int) -> ContextVi
 
 
 def _note(omitted: tuple[str, ...], truncated: tuple[str, ...]) -> str:
-    parts = []
+    parts: list[str] = []
     if omitted:
         parts.append(f"left out older keys: {', '.join(omitted)}")
     if truncated:

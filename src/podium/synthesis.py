@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model, field_validator
 
@@ -111,9 +111,10 @@ def read_claim(raw: Any) -> Claim:  # Any: a claim as JSON, from any draft
     form (a short one, sources that are not a list), only judge its content."""
     if not isinstance(raw, Mapping):
         return Claim.model_construct(text=str(raw), sources=[])
-    sources = raw.get("sources")
-    cited = [str(s) for s in sources] if isinstance(sources, list) else []
-    return Claim.model_construct(text=str(raw.get("text", "")), sources=cited)
+    fields = cast("Mapping[str, object]", raw)
+    sources = fields.get("sources")
+    cited = [str(s) for s in cast("list[object]", sources)] if isinstance(sources, list) else []
+    return Claim.model_construct(text=str(fields.get("text", "")), sources=cited)
 
 
 def _best_passage(text: str, sources: Mapping[str, Mapping[str, Any]]) -> str | None:

@@ -225,7 +225,7 @@ def _arg_docs(doc: str) -> dict[str, str]:
             break
         match = _ARG_LINE.match(line) if in_args else None
         if match:
-            current = match.group(1)
+            current = str(match.group(1))
             docs[current] = match.group(2).strip()
         elif in_args and current is not None and line.strip():
             docs[current] += " " + line.strip()
@@ -235,7 +235,10 @@ def _arg_docs(doc: str) -> dict[str, str]:
 def _jsonable(value: Any) -> Any:  # Any: converts arbitrary tool results
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
-    return TypeAdapter(type(value)).dump_python(value, mode="json") if value is not None else None
+    if value is None:
+        return None
+    result: object = value
+    return TypeAdapter[object](type(result)).dump_python(result, mode="json")
 
 
 def _short(exc: ValidationError) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -65,12 +65,18 @@ class Verification(BaseModel):
         return sum(1 for c in self.claims if c.verdict != "supported")
 
 
-def draft_claims(draft: Any) -> list[Claim]:  # Any: JSON read from the context
+def draft_claims(draft: object) -> list[Claim]:
     """The claims a draft makes: an answer's ``claims``, else each sentence of its text."""
-    if isinstance(draft, Mapping) and isinstance(draft.get("claims"), list):
-        return [read_claim(c) for c in draft["claims"]]
-    text = str(draft.get("answer", "")) if isinstance(draft, Mapping) else str(draft or "")
-    return [Claim.model_construct(text=s, sources=[]) for s in _SENTENCE.split(text.strip()) if s]
+    if isinstance(draft, Mapping):
+        fields = cast("Mapping[str, object]", draft)
+        claims = fields.get("claims")
+        if isinstance(claims, list):
+            return [read_claim(c) for c in cast("list[object]", claims)]
+        text = str(fields.get("answer", ""))
+    else:
+        text = str(draft) if draft else ""
+    sentences = [str(s) for s in _SENTENCE.split(text.strip())]
+    return [Claim.model_construct(text=s, sources=[]) for s in sentences if s]
 
 
 def first_pass(

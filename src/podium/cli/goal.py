@@ -201,8 +201,9 @@ def plan_tree(goal: str, plan: Mapping[str, Any]) -> Tree:  # Any: the plan as J
 def plan_workflow_yaml(team_path: Path, plan: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
     """The team file with the plan written in and the goal as default: ``podium run`` runs it."""
     data: dict[str, Any] = yaml.safe_load(team_path.read_text(encoding="utf-8"))
-    for task in data.get("tasks", []):
-        if isinstance(task, dict) and isinstance(task.get("plan"), dict):
+    tasks: list[dict[str, Any]] = data.get("tasks", [])  # Any: the team file's YAML
+    for task in tasks:
+        if isinstance(task.get("plan"), dict):
             task["plan"]["steps"] = [
                 {k: v for k, v in step.items() if v not in (None, [], "", False)}
                 for step in plan.get("steps", [])
@@ -228,7 +229,10 @@ class _BlockDumper(yaml.SafeDumper):
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    node: yaml.ScalarNode = dumper.represent_scalar(  # pyright: ignore[reportUnknownMemberType] - PyYAML's stubs leave it untyped
+        "tag:yaml.org,2002:str", value, style=style
+    )
+    return node
 
 
 _BlockDumper.add_representer(str, _text)

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, cast
 
 import typer
 from rich import box
@@ -123,7 +123,7 @@ def _report_json(report: MetricsReport) -> object:
     assert isinstance(data, dict)
     for group in [data["overall"], *data["groups"]]:  # type: ignore[misc]  # JSON from a dataclass
         assert isinstance(group, dict)
-        current = group["current"]
+        current = cast("dict[str, object]", group)["current"]
         assert isinstance(current, dict)
         if current["claims_checked"] == 0:
             current["hallucination_rate"] = "n/a"

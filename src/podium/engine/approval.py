@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import JsonValue
 
 from podium.agent import Agent
 from podium.clock import Clock, SystemClock
 from podium.engine.attempt import AgentAnswer, AgentCall
+from podium.engine.host import AttemptHost
 from podium.engine.recorder import Draft
 from podium.errors import ApprovalDeniedError, ApprovalRequired, RunStateError, ToolError
 from podium.event import ApprovalDenied, ApprovalGranted, ApprovalRequested
@@ -32,9 +33,6 @@ from podium.models.base import ToolCall
 from podium.stores.base import Store
 from podium.task import Approval, Task
 from podium.tool import Tool
-
-if TYPE_CHECKING:
-    from podium.engine.local import _Run
 
 __all__ = ["Decision", "approval_of", "approve_tool", "gate", "record_decision"]
 
@@ -50,7 +48,7 @@ def approval_of(task: Task, agent: Agent) -> Approval | None:
 
 
 async def gate(
-    run: _Run, call: AgentCall, answer: AgentAnswer, *, owner: Agent | None = None
+    run: AttemptHost, call: AgentCall, answer: AgentAnswer, *, owner: Agent | None = None
 ) -> AgentAnswer | ApprovalDeniedError:
     """Let ``answer`` through, hold it for approval, or turn a denial into a failure.
 
@@ -81,7 +79,7 @@ async def gate(
     return replace(answer, output=output, journal=())
 
 
-async def approve_tool(run: _Run, call: AgentCall, tool: Tool, tool_call: ToolCall) -> None:
+async def approve_tool(run: AttemptHost, call: AgentCall, tool: Tool, tool_call: ToolCall) -> None:
     """Let a tool call that needs approval go ahead, or pause or fail the task.
 
     Raises:
@@ -105,18 +103,20 @@ async def approve_tool(run: _Run, call: AgentCall, tool: Tool, tool_call: ToolCa
         raise ToolError(message, task_id=call.task_id)
 
 
-async def _request(run: _Run, call: AgentCall, proposed: JsonValue, spec: Approval) -> None:
+async def _request(run: AttemptHost, call: AgentCall, proposed: JsonValue, spec: Approval) -> None:
     await run.recorder.emit_all([_request_draft(run, call, proposed, spec)])
 
 
-async def _ask(run: _Run, call: AgentCall, answer: AgentAnswer, spec: Approval) -> AgentAnswer:
+async def _ask(
+    run: AttemptHost, call: AgentCall, answer: AgentAnswer, spec: Approval
+) -> AgentAnswer:
     request = _request_draft(run, call, answer.output, spec)
     await run.recorder.emit_all([*answer.journal, request])
     return replace(answer, is_waiting=True, journal=())
 
 
 def _request_draft(
-    run: _Run, call: AgentCall, proposed: JsonValue, spec: Approval
+    run: AttemptHost, call: AgentCall, proposed: JsonValue, spec: Approval
 ) -> Draft[ApprovalRequested]:
     deadline = run.clock.now() + spec.timeout if spec.timeout is not None else None
     return partial(
@@ -131,7 +131,7 @@ def _request_draft(
 
 
 async def _timed_out(
-    run: _Run, request: ApprovalRequested, spec: Approval
+    run: AttemptHost, request: ApprovalRequested, spec: Approval
 ) -> ApprovalGranted | ApprovalDenied | None:
     """Apply the timeout's default decision if the deadline has passed."""
     if request.deadline is None or run.clock.now() < request.deadline:

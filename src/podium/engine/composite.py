@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from pydantic import JsonValue
 
 from podium.engine.frame import Frame
+from podium.engine.host import NodeHost
 from podium.engine.scheduler import Outcome
 from podium.errors import ApprovalRequired, TaskError
 from podium.event import GraphNode, LoopIterated, MapExpanded
@@ -27,15 +28,12 @@ from podium.ids import TaskId
 from podium.task import LoopSpec, Task
 from podium.template import evaluate, render, variables
 
-if TYPE_CHECKING:
-    from podium.engine.local import _Run
-
 __all__ = ["graph_nodes", "raise_if_waiting", "run_composite"]
 
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(.+)\}\}\s*$", re.DOTALL)
 
 
-async def run_composite(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Outcome:
+async def run_composite(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Outcome:
     """Run a map, loop, sub-workflow or plan task.
 
     Raises:
@@ -56,19 +54,20 @@ async def run_composite(run: _Run, task: Task, frame: Frame, qid: TaskId) -> Out
     )
 
 
-async def _run_map(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
+async def _run_map(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
     assert task.map is not None
     spec = task.map
-    items = frame.evaluate(spec.over)
-    if not isinstance(items, list | tuple):
-        got = type(items).__name__
-        msg = f"map over {spec.over!r} needs a list, got {got}: {str(items)[:80]!r}"
+    over = frame.evaluate(spec.over)
+    if not isinstance(over, list | tuple):
+        got = type(over).__name__
+        msg = f"map over {spec.over!r} needs a list, got {got}: {str(over)[:80]!r}"
         raise TaskError(msg, task_id=qid)
+    items = cast("Sequence[JsonValue]", over)
     await run.recorder.emit(partial(MapExpanded, task_id=qid, items=len(items)))
     limit = asyncio.Semaphore(spec.max_concurrency or len(items) or 1)
     outcomes: list[Outcome | None] = [None] * len(items)
 
-    async def one(index: int, item: Any) -> None:  # Any: a JSON item
+    async def one(index: int, item: JsonValue) -> None:
         item_frame = frame.child(extra={**frame.extra, spec.item: item}, writes_output=False)
         async with limit:
             outcomes[index] = await run.run_node(spec.task, item_frame, TaskId(f"{qid}[{index}]"))
@@ -83,7 +82,7 @@ async def _run_map(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValu
     return [o.output for o in outcomes if o is not None]
 
 
-async def _run_loop(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
+async def _run_loop(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
     assert task.loop is not None
     spec = task.loop
     bound = spec.max_iterations or 1
@@ -103,7 +102,7 @@ async def _run_loop(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonVal
 
 
 async def _is_loop_done(
-    run: _Run, spec: LoopSpec, frame: Frame, qid: TaskId, iteration: int
+    run: NodeHost, spec: LoopSpec, frame: Frame, qid: TaskId, iteration: int
 ) -> bool:
     """Decide (and record) whether the loop stops after ``iteration``.
 
@@ -123,7 +122,7 @@ async def _is_loop_done(
     return is_done
 
 
-async def _run_workflow(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
+async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
     from podium.engine.local import resolve_inputs
 
     sub = task.workflow
@@ -156,7 +155,9 @@ def _input_value(source: str, values: dict[str, Any]) -> JsonValue:  # Any: temp
     match = _WHOLE_EXPRESSION.match(source)
     if match and "{{" not in match.group(1):
         value = evaluate(match.group(1), values)
-        return value if isinstance(value, str | int | float | bool | list | dict) else str(value)
+        if isinstance(value, str | int | float | bool | list | dict):
+            return cast("JsonValue", value)
+        return str(value)
     return render(source, values)
 
 

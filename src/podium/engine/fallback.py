@@ -22,24 +22,19 @@ fallbacks the agent's own error is the task's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
 
 from podium.agent import Agent
 from podium.engine.attempt import AgentAnswer, AgentCall
-from podium.engine.breaker import CircuitBreaker
 from podium.engine.frame import Frame
+from podium.engine.host import AttemptHost, Target
 from podium.errors import CircuitOpenError, ConfigError, TaskError
 from podium.event import TaskRerouted
 from podium.models.base import Model
 from podium.models.spec import ModelSpec
-from podium.policy import CircuitPolicy, Policy, RetryPolicy, parse_fallback
+from podium.policy import CircuitPolicy, Policy, parse_fallback
 from podium.workflow.model import Workflow
-
-if TYPE_CHECKING:
-    from podium.engine.local import _Run
 
 __all__ = [
     "Target",
@@ -50,23 +45,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Target:
-    """One way to run a task: an agent on its model, with retries, a deadline and circuits."""
-
-    name: str
-    """``agent:NAME`` or ``model:NAME``, as ``task_rerouted`` events name it."""
-    agent: Agent
-    """The agent that runs the task (for ``model:NAME``, the task's agent on that model)."""
-    retry: RetryPolicy
-    timeout: timedelta
-    """Deadline of one attempt."""
-    circuits: tuple[CircuitBreaker, ...]
-    """The model's and the agent's: a call goes through only if both let it."""
-
-
 async def attempt_with_fallbacks(
-    run: _Run, call: AgentCall, frame: Frame
+    run: AttemptHost, call: AgentCall, frame: Frame
 ) -> tuple[AgentCall, AgentAnswer | Exception]:
     """Attempt ``call``'s task with its agent, then with each fallback until one succeeds.
 
@@ -88,17 +68,17 @@ async def attempt_with_fallbacks(
     return call, combined_failure(call.task_id, failures)
 
 
-def effective_policy(run: _Run, workflow: Workflow, agent: Agent) -> Policy:
+def effective_policy(run: AttemptHost, workflow: Workflow, agent: Agent) -> Policy:
     """The engine's retry policy, overlaid with the team's defaults, then the agent's policy."""
-    return Policy(retry=run.engine.retry).merged(workflow.defaults).merged(agent.policy)
+    return Policy(retry=run.retry).merged(workflow.defaults).merged(agent.policy)
 
 
-def fallback_agents(run: _Run, agent: Agent, workflow: Workflow) -> list[Agent]:
+def fallback_agents(run: AttemptHost, agent: Agent, workflow: Workflow) -> list[Agent]:
     """The agents (or the agent on other models) that ``agent``'s fallbacks run."""
     return [fallback for _, fallback, _ in _plan(run, agent, workflow)[1:]]
 
 
-def _plan(run: _Run, agent: Agent, workflow: Workflow) -> list[tuple[str, Agent, Policy]]:
+def _plan(run: AttemptHost, agent: Agent, workflow: Workflow) -> list[tuple[str, Agent, Policy]]:
     """The targets of ``agent``'s tasks, in order: name, agent and its effective policy.
 
     Computed once per agent and workflow of a run (policies are immutable data).
@@ -110,7 +90,9 @@ def _plan(run: _Run, agent: Agent, workflow: Workflow) -> list[tuple[str, Agent,
     return plan
 
 
-def _make_plan(run: _Run, agent: Agent, workflow: Workflow) -> list[tuple[str, Agent, Policy]]:
+def _make_plan(
+    run: AttemptHost, agent: Agent, workflow: Workflow
+) -> list[tuple[str, Agent, Policy]]:
     policy = effective_policy(run, workflow, agent)
     plan = [(f"agent:{agent.name}", agent, policy)]
     for name in policy.fallbacks:
@@ -127,7 +109,9 @@ def _make_plan(run: _Run, agent: Agent, workflow: Workflow) -> list[tuple[str, A
     return plan
 
 
-def _target(run: _Run, call: AgentCall, frame: Frame, plan: tuple[str, Agent, Policy]) -> Target:
+def _target(
+    run: AttemptHost, call: AgentCall, frame: Frame, plan: tuple[str, Agent, Policy]
+) -> Target:
     name, agent, policy = plan
     workflow = frame.workflow
     timeout = call.task.timeout
@@ -138,7 +122,7 @@ def _target(run: _Run, call: AgentCall, frame: Frame, plan: tuple[str, Agent, Po
         run.circuits.get(model, workflow.defaults.circuit or CircuitPolicy()),
         run.circuits.get(f"agent:{agent.name}", policy.circuit or CircuitPolicy()),
     )
-    retry = policy.retry or run.engine.retry
+    retry = policy.retry or run.retry
     return Target(name=name, agent=agent, retry=retry, timeout=timeout, circuits=circuits)
 
 
@@ -152,7 +136,7 @@ def _model_name(choice: str | ModelSpec | Model) -> str:
 
 
 async def _reroute(
-    run: _Run, call: AgentCall, frame: Frame, error: Exception, move: tuple[Target, Target]
+    run: AttemptHost, call: AgentCall, frame: Frame, error: Exception, move: tuple[Target, Target]
 ) -> None:
     """Record the end of one target (unless it was never called) and the move to the next."""
     if isinstance(error, CircuitOpenError):

@@ -34,7 +34,7 @@ class Frame:
     workflow: Workflow
     context: Context
     prefix: str = ""
-    extra: Mapping[str, JsonValue] = field(default_factory=dict)
+    extra: Mapping[str, JsonValue] = field(default_factory=dict[str, JsonValue])
     """Extra template values, e.g. a map's current item."""
     iteration: int = 0
     writes_output: bool = True

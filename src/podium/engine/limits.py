@@ -7,7 +7,7 @@ their children without holding one, so nesting cannot deadlock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 from podium.agent import Agent
@@ -24,7 +24,7 @@ class Limits:
         self._per_agent: dict[str, asyncio.Semaphore] = {}
 
     @asynccontextmanager
-    async def slot(self, agent: Agent) -> AsyncIterator[None]:
+    async def slot(self, agent: Agent) -> AsyncGenerator[None]:
         """Hold a global slot and, if the agent is limited, one of the agent's."""
         if agent.max_concurrency is None:
             async with self._global:

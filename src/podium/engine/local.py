@@ -32,9 +32,10 @@ from podium.context import Context
 from podium.engine.approval import approve_tool, gate
 from podium.engine.attempt import AgentAnswer, AgentCall, call_agent
 from podium.engine.breaker import Circuits, call_through, refusal
-from podium.engine.fallback import Target, attempt_with_fallbacks, fallback_agents
+from podium.engine.fallback import attempt_with_fallbacks, fallback_agents
 from podium.engine.frame import Frame
 from podium.engine.guard import Guard
+from podium.engine.host import Target
 from podium.engine.journal import Journal
 from podium.engine.limits import Limits
 from podium.engine.recorder import Draft, Recorder, Subscriber
@@ -310,7 +311,13 @@ class _Run:
 
     @property
     def run_id(self) -> RunId:
+        """The run's id."""
         return self.recorder.run_id
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """How failures are retried where the workflow and the agents do not say."""
+        return self.engine.retry
 
     def resolve_models(self) -> None:
         """Build every agent's model before the run starts, so a bad model name fails fast.

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, JsonValue
 
@@ -75,7 +75,8 @@ class ScriptedModel:
         self._queues: dict[str, list[Reply]] = {}
         self._last: dict[str, Reply] = {}
         if isinstance(script, Mapping):
-            self._queues = {str(k): list(v) for k, v in script.items()}
+            by_key = cast("Mapping[object, Sequence[Reply]]", script)
+            self._queues = {str(k): list(v) for k, v in by_key.items()}
         elif script is not None and not callable(script):
             self._queues = {"": list(script)}
         self._ids = itertools.count(1)
@@ -178,9 +179,9 @@ def _tool_call(spec: Any, number: int) -> ToolCall:  # Any: a JSON mapping from 
     if not isinstance(spec, Mapping) or "name" not in spec:
         msg = f"a scripted tool_call needs a name and arguments, got {spec!r}"
         raise ModelError(msg)
-    return ToolCall(
-        id=f"call_{number}", name=str(spec["name"]), arguments=dict(spec.get("arguments", {}))
-    )
+    fields = cast("Mapping[str, Any]", spec)  # Any: JSON from a script
+    arguments = cast("Mapping[str, Any]", fields.get("arguments", {}))
+    return ToolCall(id=f"call_{number}", name=str(fields["name"]), arguments=dict(arguments))
 
 
 def _count_tokens(text: str) -> int:

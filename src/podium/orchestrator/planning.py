@@ -23,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from pydantic import JsonValue, ValidationError
 
 from podium.engine.composite import graph_nodes, raise_if_waiting
 from podium.engine.frame import Frame
+from podium.engine.host import NodeHost
 from podium.engine.scheduler import Outcome
 from podium.errors import ApprovalRequired, TaskError, validation_problems
 from podium.event import (
@@ -58,9 +59,6 @@ from podium.task import PlanSpec, Task
 from podium.template import literal, render, variables
 from podium.workflow.model import walk
 
-if TYPE_CHECKING:
-    from podium.engine.local import _Run
-
 __all__ = ["run_plan"]
 
 _E = TypeVar(
@@ -75,7 +73,7 @@ _SHOWN_CHARS = 2400
 class _Planning:
     """One plan task's state while it runs."""
 
-    run: _Run
+    run: NodeHost
     task: Task
     spec: PlanSpec
     frame: Frame
@@ -110,7 +108,7 @@ class _Planning:
         return frozenset({*keys, *workflow.inputs, *workflow.context, SOURCES_KEY, "context"})
 
 
-async def run_plan(run: _Run, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
+async def run_plan(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
     """Plan the goal, run the plan, re-plan on failure; return each step's output by id.
 
     Raises:
@@ -289,7 +287,7 @@ async def _ask_planner(
         planning.frame.evaluate(spec.approve_when)
     )
     ask_task = Task(
-        id="planner" if ask == 1 else f"planner-{ask}",
+        id=TaskId("planner" if ask == 1 else f"planner-{ask}"),
         agent=spec.planner,
         instruction=literal(prompt),
         approval=True if needs_approval else None,

@@ -13,17 +13,14 @@ import asyncio
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import JsonValue
 
 from podium.context import Context
+from podium.engine.host import NodeHost
 from podium.event import SourcesRetrieved
 from podium.ids import TaskId
 from podium.knowledge import KnowledgeBase, Passage
-
-if TYPE_CHECKING:
-    from podium.engine.local import _Run
 
 __all__ = ["SOURCES_KEY", "Retrieval"]
 
@@ -44,7 +41,7 @@ class Retrieval:
     """
 
     def __init__(
-        self, run: _Run, directory: str | None, *, limit: int, goal_limit: int = 0
+        self, run: NodeHost, directory: str | None, *, limit: int, goal_limit: int = 0
     ) -> None:
         self._run = run
         self._directory = directory
@@ -77,7 +74,10 @@ class Retrieval:
             for step, query in queries.items()
         }
         known = _as_mapping(context.get(SOURCES_KEY))
-        merged = {**known, **{str(p["id"]): p for ps in found.values() for p in ps}}
+        merged: dict[str, JsonValue] = {
+            **known,
+            **{str(p["id"]): p for ps in found.values() for p in ps},
+        }
         if merged != known:
             await self._run.recorder.write(context, SOURCES_KEY, merged, task_id=by, writer=None)
         return found

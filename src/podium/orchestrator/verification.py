@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import JsonValue, ValidationError
 
 from podium.engine.frame import Frame
+from podium.engine.host import NodeHost
 from podium.engine.recorder import Draft
 from podium.errors import TaskError
 from podium.event import ClaimVerified
@@ -28,15 +29,12 @@ from podium.synthesis import ground
 from podium.task import Task
 from podium.verifier import Verification, draft_claims, is_settled, verdicts
 
-if TYPE_CHECKING:
-    from podium.engine.local import _Run
-
 __all__ = ["ground_draft", "record_verdicts", "settled_verdicts"]
 
 _log = logging.getLogger(__name__)
 
 
-async def ground_draft(run: _Run, task: Task, frame: Frame, qid: TaskId) -> None:
+async def ground_draft(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> None:
     """Check the draft's citations against the retrieved sources; write back what changed."""
     assert task.verifies is not None
     draft = frame.context.get(task.verifies)
@@ -51,7 +49,7 @@ async def ground_draft(run: _Run, task: Task, frame: Frame, qid: TaskId) -> None
 
 
 def settled_verdicts(
-    run: _Run, task: Task, frame: Frame, qid: TaskId
+    run: NodeHost, task: Task, frame: Frame, qid: TaskId
 ) -> tuple[JsonValue, list[Draft]] | None:
     """The verification when the deterministic pass settles every claim (no model call is
     needed: a claim chosen word for word from a passage is one), else None."""
@@ -63,7 +61,7 @@ def settled_verdicts(
 
 
 def record_verdicts(
-    run: _Run, task: Task, frame: Frame, qid: TaskId, output: JsonValue
+    run: NodeHost, task: Task, frame: Frame, qid: TaskId, output: JsonValue
 ) -> tuple[JsonValue, list[Draft[ClaimVerified]]]:
     """The verification to write as the task's output, and a ``claim_verified`` per claim.
 
@@ -106,7 +104,7 @@ def _sources(frame: Frame) -> Mapping[str, Mapping[str, Any]]:  # Any: passages 
     return {k: v for k, v in value.items() if isinstance(v, dict)}
 
 
-def _author(run: _Run, frame: Frame, key: str) -> tuple[str | None, str | None]:
+def _author(run: NodeHost, frame: Frame, key: str) -> tuple[str | None, str | None]:
     """The agent that last wrote ``key`` (grounding rewrites do not count) and its model."""
     for version in reversed(frame.context.versions(key)):
         name = version.provenance.agent

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -33,7 +33,7 @@ TASK_ID: ContextVar[str | None] = ContextVar("podium_task_id", default=None)
 
 
 @contextmanager
-def bind_run(run_id: str) -> Iterator[None]:
+def bind_run(run_id: str) -> Generator[None]:
     """Log records made inside carry ``run_id``."""
     token = RUN_ID.set(run_id)
     try:
@@ -43,7 +43,7 @@ def bind_run(run_id: str) -> Iterator[None]:
 
 
 @contextmanager
-def bind_task(task_id: str) -> Iterator[None]:
+def bind_task(task_id: str) -> Generator[None]:
     """Log records made inside carry ``task_id``."""
     token = TASK_ID.set(task_id)
     try:

@@ -457,7 +457,7 @@ def compute_metrics(
     facts = [f for f in map(facts_of, logs) if f is not None]
     runs = [f for f in facts if window.holds(f.started_at)]
     before = [f for f in facts if earlier.holds(f.started_at)]
-    keys = sorted(set().union(*(_keys(r, by) for r in runs)))
+    keys = sorted(set[str]().union(*(_keys(r, by) for r in runs)))
     groups = tuple(
         _group(
             key,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, field_validator
 
@@ -78,9 +78,12 @@ class Workflow(BaseModel):
     @classmethod
     def _agents_from_mapping(cls, value: Any) -> Any:  # Any: raw input before validation
         if isinstance(value, dict):
+            by_name = cast("dict[str, object]", value)
             return tuple(
-                {"name": name, **(spec or {})} if isinstance(spec, dict | None) else spec
-                for name, spec in value.items()
+                {"name": name, **cast("dict[str, object]", spec or {})}
+                if isinstance(spec, dict | None)
+                else spec
+                for name, spec in by_name.items()
             )
         return value
 
@@ -124,11 +127,16 @@ class Workflow(BaseModel):
         return self
 
 
-def _describe_for_hash(value: Any) -> Any:  # Any: whatever pydantic cannot serialize
-    if isinstance(value, type) and issubclass(value, BaseModel):
-        return value.model_json_schema()
+def _describe_for_hash(value: object) -> object:
+    """What stands for a value pydantic cannot serialize (a schema class, a function)."""
+    if isinstance(value, type):
+        kind: type[object] = value
+        if issubclass(kind, BaseModel):
+            return kind.model_json_schema()
     if callable(value):
-        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
+        module: object = getattr(value, "__module__", "")
+        name: object = getattr(value, "__qualname__", "")
+        return f"{module}.{name}"
     return repr(value)
 
 
