@@ -20,6 +20,8 @@ Layers, lowest first (checked by import-linter): ``errors ids clock event`` <- `
 task workflow context models.base stores.base run`` <- ``engine`` <- this facade <- ``cli``.
 """
 
+from typing import TYPE_CHECKING
+
 from podium.agent import Agent
 from podium.budget import Budget
 from podium.cancellation import Cancellation, cancel
@@ -75,6 +77,9 @@ from podium.verifier import Verification
 from podium.workflow.model import InputSpec, KeySpec, Workflow
 from podium.workflow.validate import validate as validate_workflow
 from podium.workflow.yaml import load_workflow
+
+if TYPE_CHECKING:  # imported lazily below: it needs the "postgres" extra
+    from podium.stores.postgres import PostgresStore
 
 __all__ = [
     "Agent",

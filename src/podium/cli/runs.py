@@ -196,7 +196,7 @@ def show_command(
     console.print(run_report(state, console))
 
 
-def store_of(run: str, store: str | None) -> str | Path:
+def store_of(run: str, store: str | Path | None) -> str | Path:
     """The store that should hold ``run`` (``--store``, else the default one).
 
     Raises:

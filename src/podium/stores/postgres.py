@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Final, Self
+from typing import Final, LiteralString, Self, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 try:
     import psycopg
     from psycopg import sql
+    from psycopg.rows import TupleRow
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - only without the extra
     raise ImportError(
@@ -177,7 +178,8 @@ class PostgresStore:
         query = RunQuery(limit=limit, prefix=prefix, since=since, before=before, status=status)
         statement, params = query.select_ids("%s", as_utc)
         async with self._connection("list runs") as conn:
-            ids = [RunId(r[0]) for r in await (await conn.execute(statement, params)).fetchall()]
+            query_text = cast("LiteralString", statement)  # built from RunQuery's fixed parts
+            ids = [RunId(r[0]) for r in await (await conn.execute(query_text, params)).fetchall()]
             rows = await (await conn.execute(_SELECT_LOGS, (ids,))).fetchall() if ids else []
         logs: dict[RunId, list[Event]] = {run_id: [] for run_id in ids}
         for run_id, seq, version, body in rows:
@@ -206,16 +208,16 @@ class PostgresStore:
             self._state = "closed"
 
     @asynccontextmanager
-    async def _connection(self, what: str) -> AsyncIterator[psycopg.AsyncConnection[object]]:
+    async def _connection(self, what: str) -> AsyncGenerator[psycopg.AsyncConnection[TupleRow]]:
         """A pooled connection; PostgreSQL errors become ``StoreError`` naming ``what``."""
         await self._ensure_open()
         try:
             async with self._pool.connection() as conn:
                 yield conn
+        except PoolTimeout as exc:  # a psycopg.Error too: caught first to say why
+            raise StoreError(f"{self._where}: cannot {what}: no connection: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"{self._where}: cannot {what}: {exc}") from exc
-        except PoolTimeout as exc:
-            raise StoreError(f"{self._where}: cannot {what}: no connection: {exc}") from exc
 
     async def _ensure_open(self) -> None:
         async with self._opening:
@@ -232,11 +234,11 @@ class PostgresStore:
                 raise StoreError(f"{self._where}: cannot open: {exc}") from exc
             self._state = "open"
 
-    async def _configure(self, conn: psycopg.AsyncConnection[object]) -> None:
+    async def _configure(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
         """Point each new connection at our schema (the SQL above names no schema)."""
         await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
 
-    async def _migrate(self, conn: psycopg.AsyncConnection[object]) -> None:
+    async def _migrate(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         await conn.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema))
@@ -252,7 +254,7 @@ class PostgresStore:
                 (POSTGRES_SCHEMA_VERSION,),
             )
 
-    async def _check_version(self, conn: psycopg.AsyncConnection[object]) -> int:
+    async def _check_version(self, conn: psycopg.AsyncConnection[TupleRow]) -> int:
         found = await conn.execute("SELECT to_regclass('meta') IS NOT NULL")
         row = await found.fetchone()
         if row is None or not row[0]:

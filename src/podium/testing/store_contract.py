@@ -318,8 +318,10 @@ class StoreContract:
             run_id = RunId(f"r{i}")
             await store.append(run_id, sample_events(run_id, started_at=SAMPLE_START + i * hour))
 
-        async def listed(**window: datetime) -> list[str]:
-            return [r.run_id for r in await store.list_runs(**window)]
+        async def listed(
+            *, since: datetime | None = None, before: datetime | None = None
+        ) -> list[str]:
+            return [r.run_id for r in await store.list_runs(since=since, before=before)]
 
         assert await listed(since=SAMPLE_START + hour) == ["r3", "r2", "r1"]  # since: inclusive
         assert await listed(before=SAMPLE_START + hour) == ["r0"]  # before: exclusive
