@@ -20,6 +20,7 @@ from podium.event import Event, RunStarted
 from podium.history import resolve_run_id
 from podium.ids import IdFactory, RunId, TaskId
 from podium.models.base import Model
+from podium.orchestrator import KINDS
 from podium.run import RunResult
 from podium.stores.argument import StoreArg, opened_store
 from podium.stores.base import Store
@@ -97,6 +98,7 @@ async def arun(
         workflow, source = _load(workflow)
     async with opened_store(store) as opened:
         engine = LocalEngine(
+            kinds=KINDS,
             store=opened,
             clock=clock,
             ids=ids,
@@ -199,6 +201,7 @@ async def _engine_for(
     started = await _run_started(store, run_id)
     flow = _workflow_of(started, workflow)
     engine = LocalEngine(
+        kinds=KINDS,
         store=store,
         model=started.model,
         clock=clock,

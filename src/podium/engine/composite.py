@@ -6,7 +6,8 @@
   it holds or after ``max_iterations``; its output is the last body task's output;
 - **sub-workflow**: runs another workflow in its own context namespace (``<task id>/``) with
   inputs rendered from this context, and writes that workflow's output to its key;
-- **plan**: plans a goal into agent tasks and runs them (``podium.orchestrator.planning``).
+- **plan**: plans a goal into agent tasks and runs them (a node kind registered from
+  outside the engine: ``engine.kinds``, ``podium.orchestrator``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import JsonValue
 
 from podium.engine.frame import Frame
 from podium.engine.host import NodeHost
+from podium.engine.inputs import resolve_inputs
 from podium.engine.scheduler import Outcome
 from podium.errors import ApprovalRequired, TaskError
 from podium.event import GraphNode, LoopIterated, MapExpanded
@@ -44,9 +46,7 @@ async def run_composite(run: NodeHost, task: Task, frame: Frame, qid: TaskId) ->
     elif task.loop is not None:
         output = await _run_loop(run, task, frame, qid)
     elif task.plan is not None:
-        from podium.orchestrator.planning import run_plan
-
-        output = await run_plan(run, task, frame, qid)
+        output = await run.plan(task, frame, qid)
     else:
         output = await _run_workflow(run, task, frame, qid)
     return await run.succeed(
@@ -123,8 +123,6 @@ async def _is_loop_done(
 
 
 async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
-    from podium.engine.local import resolve_inputs
-
     sub = task.workflow
     assert sub is not None
     names = frozenset[str]().union(*(variables(v) for v in task.inputs.values()))

@@ -8,10 +8,12 @@ so none of them imports ``engine.local``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
+
+from pydantic import JsonValue
 
 from podium.agent import Agent
 from podium.clock import Clock
@@ -89,6 +91,14 @@ class NodeHost(Protocol):
 
     def model_for(self, agent: Agent, workflow: Workflow) -> Model:
         """The model ``agent`` uses in this run."""
+        ...
+
+    def plan(self, task: Task, frame: Frame, qid: TaskId) -> Awaitable[JsonValue]:
+        """Run a ``plan:`` task with the plan kind registered with the engine.
+
+        Raises:
+            ConfigError: no plan kind is registered.
+        """
         ...
 
 

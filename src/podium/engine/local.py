@@ -16,7 +16,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
@@ -29,14 +29,18 @@ from podium.agent import Agent
 from podium.budget import Budget
 from podium.clock import Clock, SystemClock
 from podium.context import Context
+from podium.engine import composite
 from podium.engine.approval import approve_tool, gate
 from podium.engine.attempt import AgentAnswer, AgentCall, call_agent
 from podium.engine.breaker import Circuits, call_through, refusal
+from podium.engine.composite import graph_nodes
 from podium.engine.fallback import attempt_with_fallbacks, fallback_agents
 from podium.engine.frame import Frame
 from podium.engine.guard import Guard
 from podium.engine.host import Target
+from podium.engine.inputs import resolve_inputs
 from podium.engine.journal import Journal
+from podium.engine.kinds import NodeKinds
 from podium.engine.limits import Limits
 from podium.engine.recorder import Draft, Recorder, Subscriber
 from podium.engine.scheduler import Outcome, execute_graph
@@ -45,7 +49,6 @@ from podium.errors import (
     CircuitOpenError,
     ConfigError,
     ContextAccessError,
-    Problem,
     RoutingError,
     RunNotFoundError,
     RunStateError,
@@ -53,6 +56,7 @@ from podium.errors import (
 )
 from podium.event import (
     AgentChosen,
+    ClaimVerified,
     EndStatus,
     Event,
     RouteChosen,
@@ -71,7 +75,6 @@ from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply
 from podium.models.spec import ModelSpec
-from podium.orchestrator.verification import ground_draft, record_verdicts, settled_verdicts
 from podium.policy import DEFAULT_RETRY, Policy, RetryPolicy
 from podium.router import LearningRouter, Router
 from podium.run import RunResult, project
@@ -82,7 +85,7 @@ from podium.template import variables
 from podium.workflow.model import Workflow, walk
 from podium.workflow.validate import validate
 
-__all__ = ["LocalEngine", "TokenListener", "resolve_inputs"]
+__all__ = ["LocalEngine", "TokenListener"]
 
 TokenListener = Callable[[TaskId, str], None]
 """Receives ``(task id, text)`` as a task's model streams its answer."""
@@ -90,6 +93,10 @@ TokenListener = Callable[[TaskId, str], None]
 logger = logging.getLogger(__name__)
 
 _FINAL_EVENT_TIMEOUT = 5.0
+_UNREGISTERED = (
+    "{what} needs the orchestrator's node kinds: run it with podium.run, or give the engine "
+    "kinds=podium.orchestrator.KINDS"
+)
 
 
 class LocalEngine:
@@ -107,6 +114,8 @@ class LocalEngine:
             ``policy`` do not say (by default: three attempts for retryable failures).
         router: picks the agent of a task that names a capability (by default a
             ``LearningRouter`` learning from ``store``); it observes every event recorded.
+        kinds: node kinds registered from outside the engine (``plan:`` tasks, grounding
+            and verdicts of ``verifies:`` tasks): ``podium.orchestrator.KINDS``.
     """
 
     def __init__(
@@ -121,6 +130,7 @@ class LocalEngine:
         token_listener: TokenListener | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         router: Router | None = None,
+        kinds: NodeKinds | None = None,
     ) -> None:
         self.store = store
         self.retry = retry
@@ -131,6 +141,7 @@ class LocalEngine:
         self.max_concurrency = max_concurrency
         self.subscribers = tuple(subscribers)
         self.router = router or LearningRouter(store)
+        self.kinds = kinds or NodeKinds()
 
     async def execute(
         self,
@@ -245,34 +256,6 @@ def _replace_limits(recorded: Budget | None, given: Budget | None) -> Budget | N
     return Budget.model_validate(limits)
 
 
-def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
-    """Inputs with defaults filled in.
-
-    Raises:
-        ConfigError: an input is unknown, or a required one is missing.
-    """
-    problems = [
-        Problem(
-            f"unknown input {name!r}; this workflow takes: {', '.join(workflow.inputs) or 'none'}"
-        )
-        for name in given
-        if name not in workflow.inputs
-    ]
-    values: dict[str, JsonValue] = {}
-    for name, spec in workflow.inputs.items():
-        if name in given:
-            values[name] = given[name]
-        elif spec.required:
-            problems.append(
-                Problem(f"input {name!r} is required ({spec.description or 'no default'})")
-            )
-        else:
-            values[name] = spec.default
-    if problems:
-        raise ConfigError(f"workflow {workflow.name!r} cannot start", tuple(problems))
-    return values
-
-
 class _Run:
     """One execution: the recorder, resolved models and limits."""
 
@@ -342,8 +325,6 @@ class _Run:
     ) -> RunResult:
         """Record the run's start, write its inputs and run it to the end."""
         with bind_run(self.run_id):
-            from podium.engine.composite import graph_nodes
-
             model = self.engine.model
             await self.recorder.emit(
                 partial(
@@ -473,8 +454,6 @@ class _Run:
 
     async def run_node(self, task: Task, frame: Frame, task_id: TaskId | None = None) -> Outcome:
         """Run one task of any kind and record how it ended."""
-        from podium.engine import composite
-
         qid = task_id or frame.qualify(task.id)
         with bind_task(qid):
             done = self.journal.outcome(qid, frame.iteration) if self.journal else None
@@ -547,7 +526,7 @@ class _Run:
         output, journal = answer.output, answer.journal
         if task.verifies is not None:
             try:
-                output, claims = record_verdicts(self, task, frame, qid, output)
+                output, claims = self._verdicts(task, frame, qid, output)
             except TaskError as exc:
                 await self.recorder.emit_all(journal)
                 return await self.fail(qid, agent.name, exc, frame)
@@ -566,11 +545,15 @@ class _Run:
         a model (``podium.verifier.first_pass``), record them and succeed; else None."""
         if task.verifies is None:
             return None
-        await ground_draft(self, task, frame, qid)
-        settled = settled_verdicts(self, task, frame, qid)
+        ground = self.engine.kinds.ground
+        if ground is None:
+            error = ConfigError(_UNREGISTERED.format(what="a verifies: task"))
+            return await self.fail(qid, agent.name, error, frame)
+        settled = await ground(self, task, frame, qid)
         if settled is None:
             return None
-        self.recorder.note(TaskStarted, task_id=qid, agent=agent.name, iteration=frame.iteration)
+        started = partial(TaskStarted, task_id=qid, agent=agent.name, iteration=frame.iteration)
+        self.recorder.note(started)
         output, claims = settled
         outcome = Outcome(status="succeeded", output=output)
         return await self.succeed(task, frame, qid, outcome, writer=agent, journal=claims)
@@ -753,6 +736,25 @@ class _Run:
         if call.approve_tool is not None:
             moved = replace(moved, approve_tool=partial(approve_tool, self, moved))
         return moved
+
+    def plan(self, task: Task, frame: Frame, qid: TaskId) -> Awaitable[JsonValue]:
+        """Run a ``plan:`` task with the plan kind registered with the engine.
+
+        Raises:
+            ConfigError: no plan kind is registered.
+        """
+        run_plan = self.engine.kinds.plan
+        if run_plan is None:
+            raise ConfigError(_UNREGISTERED.format(what="a plan: task"))
+        return run_plan(self, task, frame, qid)
+
+    def _verdicts(
+        self, task: Task, frame: Frame, qid: TaskId, output: JsonValue
+    ) -> tuple[JsonValue, list[Draft[ClaimVerified]]]:
+        verdicts = self.engine.kinds.verdicts
+        if verdicts is None:
+            raise TaskError(_UNREGISTERED.format(what="a verifies: task"), task_id=qid)
+        return verdicts(self, task, frame, qid, output)
 
     def model_choice(self, agent: Agent, workflow: Workflow) -> str | ModelSpec | Model:
         """What names the model an agent uses in this run (the run-wide override wins)."""

@@ -5,3 +5,12 @@ failure or a rejecting review; ``retrieval`` shows each step the passages of a k
 that match it; ``verification`` grounds a draft's claims in what was retrieved and records a
 verifier's verdicts. They sit on top of the engine's scheduler and recorder.
 """
+
+from podium.engine.kinds import NodeKinds
+from podium.orchestrator.planning import run_plan
+from podium.orchestrator.verification import ground_and_settle, record_verdicts
+
+__all__ = ["KINDS"]
+
+KINDS = NodeKinds(plan=run_plan, ground=ground_and_settle, verdicts=record_verdicts)
+"""The orchestrator's node kinds, for ``LocalEngine(kinds=KINDS)`` (``podium.run`` does it)."""

@@ -29,7 +29,7 @@ from podium.synthesis import ground
 from podium.task import Task
 from podium.verifier import Verification, draft_claims, is_settled, verdicts
 
-__all__ = ["ground_draft", "record_verdicts", "settled_verdicts"]
+__all__ = ["ground_and_settle", "ground_draft", "record_verdicts", "settled_verdicts"]
 
 _log = logging.getLogger(__name__)
 
@@ -48,9 +48,18 @@ async def ground_draft(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> 
     await run.recorder.write(frame.context, task.verifies, grounded, task_id=qid, writer=None)
 
 
+async def ground_and_settle(
+    run: NodeHost, task: Task, frame: Frame, qid: TaskId
+) -> tuple[JsonValue, list[Draft[ClaimVerified]]] | None:
+    """Ground the draft (``ground_draft``), then settle it if no model is needed
+    (``settled_verdicts``): the ``ground`` node kind of ``podium.orchestrator.KINDS``."""
+    await ground_draft(run, task, frame, qid)
+    return settled_verdicts(run, task, frame, qid)
+
+
 def settled_verdicts(
     run: NodeHost, task: Task, frame: Frame, qid: TaskId
-) -> tuple[JsonValue, list[Draft]] | None:
+) -> tuple[JsonValue, list[Draft[ClaimVerified]]] | None:
     """The verification when the deterministic pass settles every claim (no model call is
     needed: a claim chosen word for word from a passage is one), else None."""
     assert task.verifies is not None

@@ -46,6 +46,7 @@ from podium.event import (
 )
 from podium.ids import RunId
 from podium.models.scripted import Reply
+from podium.orchestrator import KINDS
 from podium.policy import RetryPolicy
 from podium.review import Review
 from podium.run import RunResult
@@ -104,7 +105,7 @@ def plan(*steps: dict[str, JsonValue]) -> dict[str, JsonValue]:
 
 
 def engine(store: SqliteStore, model: ScriptedModel) -> LocalEngine:
-    return LocalEngine(store=store, model=model, retry=NO_RETRY)
+    return LocalEngine(kinds=KINDS, store=store, model=model, retry=NO_RETRY)
 
 
 async def run(
@@ -779,3 +780,14 @@ async def test_a_plan_with_an_unknown_planner_is_refused_before_the_run(
     with pytest.raises(WorkflowValidationError):
         await engine(store, ScriptedModel()).execute(workflow, {"goal": GOAL})
     assert await store.list_runs() == []  # no run was started
+
+
+async def test_an_engine_without_the_orchestrators_kinds_fails_a_plan_task_saying_why(
+    store: SqliteStore,
+) -> None:
+    """Planning is a node kind registered from outside the engine, not built into it."""
+    bare = LocalEngine(store=store, model=ScriptedModel([]), retry=NO_RETRY)
+    result = await bare.execute(flow(), {"goal": GOAL})
+
+    assert result.status == "failed"
+    assert "a plan: task needs the orchestrator's node kinds" in (result.tasks["plan"].error or "")

@@ -22,6 +22,7 @@ from podium.event import (
     LoopIterated,
     SourcesRetrieved,
 )
+from podium.orchestrator import KINDS
 from podium.policy import RetryPolicy
 from podium.run import RunResult, project
 from podium.synthesis import Answer, Claim, read_claim
@@ -234,7 +235,7 @@ async def test_without_sources_the_verifier_decides_and_cannot_drop_a_claim(
             ],
         }
     )
-    engine = LocalEngine(store=store, model=model, retry=RetryPolicy(max_attempts=1))
+    engine = LocalEngine(kinds=KINDS, store=store, model=model, retry=RetryPolicy(max_attempts=1))
     result = await engine.execute(drafting())
 
     assert result.ok, result.error

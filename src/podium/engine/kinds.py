@@ -1,0 +1,46 @@
+"""Node kinds registered with the executor from outside it.
+
+The engine runs agent, map, loop and sub-workflow tasks itself. What a ``plan:`` task does
+(plan a goal with a planner agent, run and revise the plan) and what a ``verifies:`` task
+adds (ground the draft's citations before the verifier runs, record its verdicts after)
+belong to the orchestrator (``podium.orchestrator.KINDS``), which registers them here when it
+builds an engine; the engine never imports it. An engine given no kinds fails such a task
+with a ``ConfigError`` saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pydantic import JsonValue
+
+from podium.engine.frame import Frame
+from podium.engine.host import NodeHost
+from podium.engine.recorder import Draft
+from podium.event import ClaimVerified
+from podium.ids import TaskId
+from podium.task import Task
+
+__all__ = ["GroundDraft", "NodeKinds", "RecordVerdicts", "RunPlan"]
+
+RunPlan = Callable[[NodeHost, Task, Frame, TaskId], Awaitable[JsonValue]]
+"""Runs a ``plan:`` task to its output (each step's output by id)."""
+GroundDraft = Callable[
+    [NodeHost, Task, Frame, TaskId], Awaitable[tuple[JsonValue, list[Draft[ClaimVerified]]] | None]
+]
+"""Before a ``verifies:`` task's agent runs: ground the draft it checks; the verification and
+its verdict events when that settles every claim without a model, else None."""
+RecordVerdicts = Callable[
+    [NodeHost, Task, Frame, TaskId, JsonValue], tuple[JsonValue, list[Draft[ClaimVerified]]]
+]
+"""After it answers: the output to write, and the verdict events to record with it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeKinds:
+    """The node kinds an engine runs besides its own (see the module docstring)."""
+
+    plan: RunPlan | None = None
+    ground: GroundDraft | None = None
+    verdicts: RecordVerdicts | None = None
