@@ -12,7 +12,7 @@ from pathlib import Path
 from podium.entry import arun
 from podium.models.base import Model
 from podium.scoring import CaseScore, Suite, SuiteScore, score_run
-from podium.stores.location import StoreArg, opened_store
+from podium.stores.argument import StoreArg, opened_store
 from podium.team import find_team
 
 __all__ = ["evaluate"]

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
 
@@ -78,7 +78,7 @@ class Choice:
         return create_model(
             "Choice",
             __config__=ConfigDict(extra="forbid"),
-            claims=(list[shown], Field(min_length=least, max_length=most)),
+            claims=(list[shown], Field(min_length=least, max_length=most)),  # pyright: ignore[reportInvalidTypeForm] - a Literal built at run time
         )
 
     def prompt(self) -> str:
@@ -144,14 +144,14 @@ def choose_from(
     every = [
         (source, index, text)
         for source, passage in sources.items()
-        if isinstance(passage, Mapping)
-        for index, text in enumerate(split_sentences(str(passage.get("text", ""))), start=1)
+        if _is_passage(passage)
+        for index, text in enumerate(split_sentences(_passage_text(passage)), start=1)
     ]
     weights = _weights(question, [text for _, _, text in every])
     passages = {
-        source: _coverage(weights, str(passage.get("text", "")))
+        source: _coverage(weights, _passage_text(passage))
         for source, passage in sources.items()
-        if isinstance(passage, Mapping)
+        if _is_passage(passage)
     }
     ranked: list[Sentence] = []
     for source, index, text in every:
@@ -224,3 +224,15 @@ def _disagree(one: Sentence, other: Sentence) -> bool:
 
 def _document(passage_id: str) -> str:
     return passage_id.rsplit("#", 1)[0]
+
+
+def _passage_text(passage: object) -> str:
+    """A passage's text (a passage is JSON: a mapping with ``text``)."""
+    if not isinstance(passage, Mapping):
+        return ""
+    return str(cast("Mapping[str, object]", passage).get("text", ""))
+
+
+def _is_passage(value: object) -> bool:
+    """Whether ``value`` is a passage (a JSON mapping), as opposed to stray data."""
+    return isinstance(value, Mapping)

@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -158,9 +158,11 @@ def score_run(case: EvalCase, result: RunResult) -> CaseScore:
     """Score the run that answered ``case``."""
     state = project(result.run_id, result.events)
     output: Any = result.output  # Any: an Answer as JSON, or whatever the team answers
-    answer = str(output.get("answer", "")) if isinstance(output, dict) else str(output or "")
-    raw_claims = output.get("claims") if isinstance(output, dict) else None
-    claims = [read_claim(c) for c in raw_claims] if isinstance(raw_claims, list) else []
+    fields = cast("dict[str, object]", output) if isinstance(output, dict) else None
+    answer = str(fields.get("answer", "")) if fields is not None else str(result.output or "")
+    raw_claims = fields.get("claims") if fields is not None else None
+    listed = cast("list[object]", raw_claims) if isinstance(raw_claims, list) else []
+    claims = [read_claim(c) for c in listed]
     text = " ".join([answer, *(c.text for c in claims)])
     found = tuple(f for f in case.facts if _holds(text, f))
     retrieved = " ".join(str(p.get("text", "")) for p in state.sources.values())

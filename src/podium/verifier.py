@@ -162,5 +162,8 @@ def _verdict(
     return check.verdict, check.evidence
 
 
-def _text(passage: Any) -> str:  # Any: a passage as JSON
-    return str(passage.get("text", "")) if isinstance(passage, Mapping) else str(passage)
+def _text(passage: object) -> str:
+    """A passage's text (a passage is JSON: a mapping with ``text``, or the text itself)."""
+    if isinstance(passage, Mapping):
+        return str(cast("Mapping[str, object]", passage).get("text", ""))
+    return str(passage)

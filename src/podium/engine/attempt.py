@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, JsonValue, ValidationError, create_model
 
@@ -171,7 +171,9 @@ def _choice(call: AgentCall) -> Choice | None:
         return None
     question = render(spec.question, call.values)
     sources = call.values.get(spec.sources)
-    passages = sources if isinstance(sources, Mapping) else {}
+    passages: Mapping[str, object] = (
+        cast("Mapping[str, object]", sources) if isinstance(sources, Mapping) else {}
+    )
     return choose_from(question, passages, max_claims=spec.max_claims)
 
 

@@ -24,7 +24,8 @@ def example_of(schema: Mapping[str, JsonValue]) -> JsonValue:
         schema: a JSON schema (``$ref``s resolve against its ``$defs``).
     """
     defs = schema.get("$defs")
-    return _example(schema, defs if isinstance(defs, Mapping) else {}, 0)
+    root: JsonValue = dict(schema)
+    return _example(root, defs if isinstance(defs, Mapping) else {}, 0)
 
 
 def _example(node: JsonValue, defs: Mapping[str, JsonValue], depth: int) -> JsonValue:
@@ -48,10 +49,6 @@ def _example(node: JsonValue, defs: Mapping[str, JsonValue], depth: int) -> Json
     return _typed(node, defs, depth)
 
 
-def _is_null(node: JsonValue) -> bool:
-    return isinstance(node, Mapping) and node.get("type") == "null"
-
-
 def _is_list(node: JsonValue) -> bool:
     """An optional list is shown too: it is often where the answer goes (``claims``)."""
     return isinstance(node, Mapping) and node.get("type") == "array"
@@ -63,7 +60,7 @@ def _typed(node: Mapping[str, JsonValue], defs: Mapping[str, JsonValue], depth: 
         properties = node.get("properties")
         required = node.get("required")
         fields = properties if isinstance(properties, Mapping) else {}
-        wanted = set(required) if isinstance(required, list) else set()
+        wanted: set[object] = set(required) if isinstance(required, list) else set()
         names = [n for n, f in fields.items() if n in wanted or _is_list(f)]
         return {n: _example(fields[n], defs, depth + 1) for n in names}
     if kind == "array":
