@@ -14,9 +14,9 @@ resource; ``static/`` the dashboard (plain ES modules, vendored libraries, no bu
 """
 
 try:
-    import fastapi  # noqa: F401  (fail here, naming the extra, rather than deep inside)
-    import sse_starlette  # noqa: F401
-    import uvicorn  # noqa: F401
+    import fastapi  # noqa: F401  # pyright: ignore[reportUnusedImport] - fail here, naming the extra
+    import sse_starlette  # noqa: F401  # pyright: ignore[reportUnusedImport]
+    import uvicorn  # noqa: F401  # pyright: ignore[reportUnusedImport]
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'podium\'s server needs the "server" extra: pip install "podium[server]"'

@@ -8,7 +8,7 @@ server cancels them, and each run records itself cancelled (resumable later).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Final
 
@@ -70,7 +70,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
 
 @asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncGenerator[None]:
     config: ServerConfig = app.state.config
     changes = Changes()
     async with podium.opened_store(config.store) as opened, asyncio.TaskGroup() as group:

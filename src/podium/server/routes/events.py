@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1", tags=["events"])
 
 _PAGE: Final = 1000
 _PING_S: Final = 15
-_STREAM_DOC: Final = {
+_STREAM_DOC: Final[dict[int | str, dict[str, object]]] = {
     200: {
         "content": {"text/event-stream": {}},
         "description": "Server-sent events: `id` is the event's seq, `data` the event as JSON.",
