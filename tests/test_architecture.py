@@ -209,7 +209,8 @@ def test_the_server_imports_only_the_public_api() -> None:
 def test_import_podium_loads_no_model_runtime_or_ui() -> None:
     code = (
         "import sys, podium\n"
-        "heavy = {'llama_cpp', 'rich', 'typer', 'numpy', 'fastapi', 'starlette', 'uvicorn'}\n"
+        "heavy = {'llama_cpp', 'rich', 'typer', 'numpy', 'fastapi', 'starlette', 'uvicorn',"
+        " 'mcp', 'a2a'}\n"
         "heavy &= set(sys.modules)\n"
         "print(sorted(heavy))\n"
     )

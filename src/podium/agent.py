@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from fnmatch import fnmatchcase
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator, model_validator
 
 from podium.budget import Budget
 from podium.models.base import Model
@@ -19,6 +19,7 @@ from podium.models.spec import ModelSpec
 from podium.policy import Policy
 from podium.task import Approval
 from podium.tool import Tool, tool
+from podium.toolserver import MCP_PREFIX, McpToolRef
 
 __all__ = ["Agent"]
 
@@ -42,6 +43,10 @@ class Agent(BaseModel):
     """A model name (``local``, ``openai:gpt-4o-mini``, a name from the workflow's ``models``),
     a ``ModelSpec``, or a model object; None means the team default."""
     tools: tuple[InstanceOf[Tool], ...] = ()
+    """Python tools; an ``mcp:SERVER/NAME`` entry (a glob too: ``mcp:fs/*``) goes to
+    ``mcp_tools`` instead."""
+    mcp_tools: tuple[McpToolRef, ...] = ()
+    """Tools of the workflow's MCP servers (``mcp_servers``), bound when a run starts."""
     output_schema: type[BaseModel] | None = None
     """When set, the agent's answer must validate against this model."""
     reads: tuple[str, ...] = ("*",)
@@ -61,6 +66,31 @@ class Agent(BaseModel):
     policy: Policy | None = None
     """Retries, attempt timeout, fallbacks and circuit breaking for this agent's tasks; each
     field it sets overrides the workflow's ``defaults``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_mcp_tools(cls, data: Any) -> Any:  # Any: raw input before validation
+        tools = data.get("tools") if isinstance(data, dict) else None
+        if not isinstance(tools, list | tuple):
+            return data
+        named = [t for t in tools if isinstance(t, str) and t.startswith(MCP_PREFIX)]
+        if not named:
+            return data
+        refs = (*data.get("mcp_tools", ()), *(McpToolRef.parse(t) for t in named))
+        rest = [t for t in tools if not (isinstance(t, str) and t.startswith(MCP_PREFIX))]
+        return {**data, "tools": rest, "mcp_tools": refs}
+
+    @field_validator("mcp_tools", mode="before")
+    @classmethod
+    def _parse_mcp_tools(cls, value: Any) -> Any:  # Any: raw input before validation
+        if not isinstance(value, list | tuple):
+            return value
+        return tuple(
+            McpToolRef.parse(v if v.startswith(MCP_PREFIX) else MCP_PREFIX + v)
+            if isinstance(v, str)
+            else v
+            for v in value
+        )
 
     @field_validator("tools", mode="before")
     @classmethod

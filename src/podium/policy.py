@@ -53,8 +53,8 @@ __all__ = [
 
 FailureKind = Literal[ModelErrorKind, "tool"]
 """What kind of failure an attempt had, for ``RetryPolicy.retry_on``: a model error's ``kind``;
-``timeout`` also for a tool or a whole attempt that ran out of time; ``tool`` for a tool that
-failed otherwise; ``other`` for the rest (e.g. output that stayed invalid)."""
+``timeout`` also for a tool or a whole attempt that ran out of time; ``server`` also for a tool
+whose server died or could not be reached; ``tool`` for a tool that failed otherwise; ``other`` for the rest (e.g. output that stayed invalid)."""
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _WITH_UNITS = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
@@ -220,6 +220,8 @@ def failure_kind(error: TaskError) -> FailureKind:
         return error.kind
     if isinstance(error.__cause__, TimeoutError):
         return "timeout"
+    if isinstance(error.__cause__, ConnectionError):
+        return "server"  # a tool's server (MCP) died or could not be reached
     if isinstance(error, ToolError):
         return "tool"
     return "other"

@@ -86,6 +86,10 @@ class Tool:
     """The parameter that receives a ``ToolContext``, if the function declares one."""
     approval: Approval | None = None
     """When set, each call waits for a human's approval before it runs."""
+    parameters: dict[str, JsonValue] | None = None
+    """The arguments' JSON schema when another program owns the tool (an MCP server): shown
+    to the model as it is, and ``function`` receives the arguments as one mapping,
+    ``function(arguments)``, for its owner to check."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -93,7 +97,7 @@ class Tool:
         return ToolSpec(
             name=self.name,
             description=self.description,
-            parameters=json_schema(self.arguments),
+            parameters=self.parameters or json_schema(self.arguments),
         )
 
     async def call(
@@ -106,16 +110,7 @@ class Tool:
         Raises:
             ToolError: the arguments do not fit, the function raised, or it timed out.
         """
-        try:
-            parsed = self.arguments.model_validate(dict(arguments))
-        except ValidationError as exc:
-            msg = f"tool {self.name!r} was called with invalid arguments: {_short(exc)}"
-            raise ToolError(msg) from exc
-        kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
-        if self.context_parameter is not None:
-            kwargs[self.context_parameter] = context or ToolContext(
-                run_id="", task_id="", idempotency_key=""
-            )
+        kwargs = self._kwargs(arguments, context)
         try:
             async with asyncio.timeout(self.timeout.total_seconds()):
                 result = await self._invoke(kwargs)
@@ -128,6 +123,23 @@ class Tool:
         except Exception as exc:
             msg = f"tool {self.name!r} raised {type(exc).__name__}: {exc}"
             raise ToolError(msg) from exc
+
+    def _kwargs(
+        self, arguments: Mapping[str, JsonValue], context: ToolContext | None
+    ) -> dict[str, Any]:  # Any: the function's parameters
+        if self.parameters is not None:
+            return {"arguments": dict(arguments)}
+        try:
+            parsed = self.arguments.model_validate(dict(arguments))
+        except ValidationError as exc:
+            msg = f"tool {self.name!r} was called with invalid arguments: {_short(exc)}"
+            raise ToolError(msg) from exc
+        kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
+        if self.context_parameter is not None:
+            kwargs[self.context_parameter] = context or ToolContext(
+                run_id="", task_id="", idempotency_key=""
+            )
+        return kwargs
 
     async def _invoke(self, kwargs: dict[str, Any]) -> Any:  # Any: the author's return type
         if inspect.iscoroutinefunction(self.function):

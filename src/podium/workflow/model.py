@@ -19,6 +19,7 @@ from podium.ids import TaskId
 from podium.models.spec import ModelSpec
 from podium.policy import Policy
 from podium.task import LoopSpec, MapSpec, Task
+from podium.toolserver import McpServerSpec
 
 __all__ = ["InputSpec", "KeySpec", "Workflow"]
 
@@ -59,6 +60,9 @@ class Workflow(BaseModel):
     """Named model specs that agents (and ``model``) may refer to by name."""
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     context: dict[str, KeySpec] = Field(default_factory=dict)
+    mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
+    """MCP servers whose tools agents may call (``mcp:NAME/TOOL``), started with each run
+    and stopped after it (``podium.toolserver``)."""
     agents: tuple[Agent, ...] = ()
     tasks: tuple[Task, ...] = Field(min_length=1)
     output: str | None = None

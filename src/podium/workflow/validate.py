@@ -37,6 +37,7 @@ __all__ = ["problems", "validate"]
 
 _LOOP_HINT = "to repeat tasks declare a loop with `until` and `max_iterations`"
 _BUILTIN_NAMES = frozenset(DEFAULT_NAMESPACE) | {"context"}
+_SERVER_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 """Names every template may use: Jinja's globals and ``context`` (the readable context)."""
 
 _Level = list[tuple[str, Task]]
@@ -179,6 +180,21 @@ def _agents(workflow: Workflow) -> Iterator[Problem]:
             known = ", ".join(names) or "none"
             msg = f"task {task.id!r} names agent {task.agent!r}, which is not in `agents`"
             yield _problem(workflow, f"{path}.agent", f"{msg} (known: {known})")
+
+
+def _mcp_tools(workflow: Workflow) -> Iterator[Problem]:
+    """Agents name declared MCP servers; sub-workflows leave servers to the top level."""
+    for name in workflow.mcp_servers:
+        if not _SERVER_NAME.match(name):
+            yield _problem(workflow, f"mcp_servers.{name}", f"{name!r} is no server name")
+    for agent in workflow.agents:
+        for ref in agent.mcp_tools:
+            if ref.server not in workflow.mcp_servers:
+                known = ", ".join(workflow.mcp_servers) or "none"
+                msg = f"agent {agent.name!r} uses {ref}, but no MCP server {ref.server!r} is"
+                msg += f" declared in `mcp_servers` (declared: {known})"
+                hint = _suggest(ref.server, workflow.mcp_servers)
+                yield _problem(workflow, f"agents.{agent.name}.tools", msg + hint)
 
 
 def _capabilities(workflow: Workflow) -> Iterator[Problem]:
@@ -474,6 +490,9 @@ def _subworkflows(workflow: Workflow) -> Iterator[Problem]:
         if sub is None:
             continue
         prefix = f"{path}.workflow"
+        if sub.mcp_servers or any(a.mcp_tools for a in sub.agents):
+            msg = "MCP servers and tools belong to the top-level workflow (or team), whose"
+            yield _problem(workflow, prefix, f"{msg} agents may call them; move them there")
         for problem in problems(sub):
             full = f"{prefix}.{problem.path}" if problem.path else prefix
             location = problem.location or workflow.location(full)
@@ -590,6 +609,7 @@ _CHECKS: tuple[Callable[[Workflow], Iterator[Problem]], ...] = (
     _loops,
     _joins,
     _agents,
+    _mcp_tools,
     _capabilities,
     _models,
     _fallbacks,

@@ -13,6 +13,7 @@ agents:
     instructions: You write short reports.
     output_schema: {title: str, tone: {type: str, enum: [plain, formal]}}
     tools: [mytools:search]          # module:function, the file's directory is importable
+                                     # or mcp:SERVER/NAME (see podium.toolserver)
 tasks:
   - id: draft
     agent: writer
@@ -45,6 +46,7 @@ from podium.errors import ConfigError, Location, Problem
 from podium.ids import TaskId
 from podium.task import Task
 from podium.tool import Tool, tool
+from podium.toolserver import MCP_PREFIX
 from podium.workflow.model import Workflow, walk
 
 __all__ = ["load_workflow", "parse_workflow", "resolve_reference"]
@@ -355,11 +357,14 @@ class _Loader:
             self._problem(path, str(exc))
             return None
 
-    def _tool(self, item: object, path: str) -> Tool | None:
+    def _tool(self, item: object, path: str) -> Tool | str | None:
         if isinstance(item, Tool):  # the same list reached twice through a YAML alias
             return item
+        if isinstance(item, str) and item.startswith(MCP_PREFIX):
+            return item  # a server's tools, bound when a run starts (``podium.toolserver``)
         if not isinstance(item, str):
-            self._problem(path, "a tool is written as module:function, e.g. mytools:search")
+            msg = "a tool is written as module:function (mytools:search) or mcp:SERVER/NAME"
+            self._problem(path, msg)
             return None
         function = self._import(item, path)
         if function is None:
