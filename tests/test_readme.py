@@ -104,3 +104,18 @@ def test_agent_example_runs_the_agent_with_its_tool(capsys: pytest.CaptureFixtur
     }
     exec(compile(source.replace(call, offline), "README.md", "exec"), namespace)
     assert capsys.readouterr().out == "It shipped yesterday.\n"
+
+
+def test_mcp_servers_fragment_declares_valid_servers_and_tool_names() -> None:
+    (fragment,) = [b for b in blocks("yaml") if b.startswith("mcp_servers:")]
+    data = yaml.safe_load(fragment)
+    flow = podium.Workflow(
+        name="mcp",
+        mcp_servers=data["mcp_servers"],
+        agents=[{"name": name, **spec} for name, spec in data["agents"].items()],
+        tasks=[{"id": "look", "agent": "researcher", "instruction": "Look it up"}],
+    )
+    validate(flow)
+    (researcher,) = flow.agents
+    assert {ref.server for ref in researcher.mcp_tools} == {"search", "fs", "time"}
+    assert flow.mcp_servers["fs"].needs_approval("write_file")

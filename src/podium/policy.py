@@ -54,7 +54,8 @@ __all__ = [
 FailureKind = Literal[ModelErrorKind, "tool"]
 """What kind of failure an attempt had, for ``RetryPolicy.retry_on``: a model error's ``kind``;
 ``timeout`` also for a tool or a whole attempt that ran out of time; ``server`` also for a tool
-whose server died or could not be reached; ``tool`` for a tool that failed otherwise; ``other`` for the rest (e.g. output that stayed invalid)."""
+whose server died or could not be reached; ``tool`` for a tool that failed otherwise;
+``other`` for the rest (e.g. output that stayed invalid)."""
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _WITH_UNITS = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")

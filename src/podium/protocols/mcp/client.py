@@ -112,7 +112,8 @@ class McpConnection:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _closing: bool = False
     _stderr: str = ""
-    """The end of what the server wrote on its standard error when it last failed."""
+    """What the server said when it last failed: the end of its standard error (a process)
+    or the HTTP status it refused a request with (a URL)."""
 
     async def hold(self) -> None:
         """Own the server's connection: open it when wanted, keep it until dropped or closed."""
@@ -127,7 +128,7 @@ class McpConnection:
                     await self._connect(errors, started)
                 except Exception as exc:  # the server failed to start or its transport broke:
                     self._failure = exc  # the caller waiting for it reports it (``client``)
-                    self._stderr = _tail(errors)
+                    self._stderr = _tail(errors) or self._stderr
                 finally:
                     self._client = None
                     started.set()
@@ -135,7 +136,7 @@ class McpConnection:
     async def _connect(self, errors: IO[str], started: asyncio.Event) -> None:
         async with AsyncExitStack() as stack:
             async with asyncio.timeout(self.spec.startup_timeout.total_seconds()):
-                transport = self._transport(errors)
+                transport = self._transport(errors, stack)
                 client = await stack.enter_async_context(Client(transport))
                 self.tools = await _list_tools(client)
             self._client, self.starts = client, self.starts + 1
@@ -162,7 +163,7 @@ class McpConnection:
         async with self._lock:
             if self._client is not None:
                 return self._client
-            self._started, self._failure = asyncio.Event(), None
+            self._started, self._failure, self._stderr = asyncio.Event(), None, ""
             self._wanted.set()
             await self._started.wait()  # ``hold`` sets it within the startup timeout
             if self._client is None:
@@ -210,7 +211,7 @@ class McpConnection:
             return _JSON.validate_python(result.structured_content)
         return _text(result.content)
 
-    def _transport(self, errors: IO[str]) -> Any:  # Any: the SDK's Transport
+    def _transport(self, errors: IO[str], stack: AsyncExitStack) -> Any:  # Any: a Transport
         where = f"MCP server {self.name!r}"
         if self.spec.command is not None:
             env = {k: expand_environment(v, where=where) for k, v in self.spec.env.items()}
@@ -219,7 +220,17 @@ class McpConnection:
             )
             return stdio_client(process, errlog=errors)
         headers = {k: expand_environment(v, where=where) for k, v in self.spec.headers.items()}
-        http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300))
+
+        async def note_refusal(response: httpx2.Response) -> None:
+            if response.status_code >= 400:  # the SDK's error does not say which status
+                self._stderr = f"HTTP {response.status_code} from {response.request.url}"
+
+        http = httpx2.AsyncClient(
+            headers=headers,
+            timeout=httpx2.Timeout(30, read=300),
+            event_hooks={"response": [note_refusal]},
+        )
+        stack.push_async_callback(http.aclose)  # the SDK leaves a client it was given open
         return streamable_http_client(str(self.spec.url), http_client=http)
 
 
