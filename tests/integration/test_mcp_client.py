@@ -271,12 +271,13 @@ async def test_an_http_server_refusing_the_token_is_a_clear_error(
 
 
 @pytest.fixture(scope="session")
-def npm_servers(request: pytest.FixtureRequest) -> Path:
+def npm_servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The npm MCP servers, installed once into pytest's cache (``node_modules`` there)."""
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         pytest.skip("npm MCP servers need Node.js and npm, which are not installed here")
-    prefix = Path(request.config.cache.mkdir("npm-mcp-servers"))
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    prefix = Path(cache.mkdir("npm-mcp-servers")) if cache else tmp_path_factory.mktemp("npm")
     wanted = [f"{name}@{version}" for name, version in NPM_SERVERS.items()]
     if not all(_installed(prefix, name, version) for name, version in NPM_SERVERS.items()):
         done = subprocess.run(

@@ -21,6 +21,7 @@ from podium.cli.cancel import cancel_command
 from podium.cli.evaluation import eval_command
 from podium.cli.feedback import feedback_command
 from podium.cli.gc import gc_command
+from podium.cli.mcp import mcp_command
 from podium.cli.metrics import metrics_command
 from podium.cli.resume import replay_command, resume_command
 from podium.cli.run import run_command
@@ -56,6 +57,7 @@ app.command("feedback")(feedback_command)
 app.command("metrics")(metrics_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
+app.command("mcp")(mcp_command)
 
 
 def _package_version() -> str:
