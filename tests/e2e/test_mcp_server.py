@@ -15,21 +15,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-GREET = """\
-name: greet
-description: Greets someone, once a person approves sending it.
-inputs:
-  who: {default: world}
-agents:
-  writer: {instructions: You write greetings.}
-  sender: {approval: {reason: sends the greeting}}
-tasks:
-  - {id: draft, agent: writer, instruction: "Greet {{ who }}"}
-  - {id: send, agent: sender, needs: [draft], instruction: "Send {{ draft }}"}
-scripted:
-  draft: ["Hello, Lan!"]
-  send: ["sent to Lan"]
-"""
+GREET = (Path(__file__).parents[1] / "fixtures" / "protocols" / "greet.yaml").read_text()
 
 
 @pytest.fixture

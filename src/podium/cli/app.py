@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from podium import configure_logging, configure_tracing
+from podium.cli.a2a import a2a_command
 from podium.cli.approvals import approvals_command, approve_command, deny_command
 from podium.cli.cancel import cancel_command
 from podium.cli.evaluation import eval_command
@@ -58,6 +59,7 @@ app.command("metrics")(metrics_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
 app.command("mcp")(mcp_command)
+app.command("a2a")(a2a_command)
 
 
 def _package_version() -> str:

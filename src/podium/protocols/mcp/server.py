@@ -14,8 +14,6 @@ It uses only podium's public API (``import podium``), as the CLI does.
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,8 @@ from pydantic import JsonValue, TypeAdapter
 
 import podium
 from podium.event import Event
+from podium.protocols._progress import Start, run_reporting
+from podium.protocols._token import bearer_guard
 
 __all__ = ["McpServing", "build_server", "serve_http", "serve_stdio"]
 
@@ -130,7 +130,7 @@ def _starter(
     *,
     inputs: dict[str, Any] | None = None,
     goal: str | None = None,
-) -> Callable[[Callable[[Event], None]], Awaitable[podium.RunResult]]:
+) -> Start:
     def start(on_event: Callable[[Event], None]) -> Awaitable[podium.RunResult]:
         return podium.arun(
             workflow,
@@ -145,33 +145,21 @@ def _starter(
     return start
 
 
-async def _run_with_progress(
-    start: Callable[[Callable[[Event], None]], Awaitable[podium.RunResult]],
-    ctx: Context | None,
-) -> dict[str, Any]:
+async def _run_with_progress(start: Start, ctx: Context | None) -> dict[str, Any]:
     """Run, sending a progress notification as each task ends; the result as JSON."""
-    ended: asyncio.Queue[str | None] = asyncio.Queue()
+    ended = 0
 
-    def on_event(event: Event) -> None:
-        if event.kind in ("task_succeeded", "task_failed", "approval_requested"):
-            ended.put_nowait(f"{event.task_id}: {event.kind.removeprefix('task_')}")  # type: ignore[union-attr]
-
-    async def report() -> None:
-        count = 0
-        while (message := await ended.get()) is not None:
-            count += 1
-            if ctx is not None:
-                await ctx.report_progress(count, None, message)
+    async def report(event: Event) -> None:
+        nonlocal ended
+        if event.kind in ("task_succeeded", "task_failed", "approval_requested") and ctx:
+            ended += 1
+            what = event.kind.removeprefix("task_")
+            await ctx.report_progress(ended, None, f"{event.task_id}: {what}")  # type: ignore[union-attr]
 
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(report())
-            try:
-                result = await start(on_event)
-            finally:
-                ended.put_nowait(None)
-    except* podium.ConfigError as caught:  # a bad input or workflow: the host is told why
-        raise ToolError(str(caught.exceptions[0])) from None
+        result = await run_reporting(start, report)
+    except podium.ConfigError as exc:  # a bad input or workflow: the host is told why
+        raise ToolError(str(exc)) from None
     return _result(result)
 
 
@@ -243,27 +231,6 @@ async def serve_stdio(serving: McpServing) -> None:
 def serve_http(serving: McpServing, *, host: str, port: int, token: str) -> None:
     """Serve MCP over streamable HTTP at ``/mcp``; every request needs ``Bearer TOKEN``."""
     import uvicorn
-    from starlette.types import ASGIApp, Receive, Scope, Send
 
     app = build_server(serving).streamable_http_app()
-    expected = f"Bearer {token}".encode()
-
-    def guarded(inner: ASGIApp) -> ASGIApp:
-        async def guard(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http":
-                given = dict(scope["headers"]).get(b"authorization", b"")
-                if not hmac.compare_digest(given, expected):
-                    await _refuse(send)
-                    return
-            await inner(scope, receive, send)
-
-        return guard
-
-    uvicorn.run(guarded(app), host=host, port=port, log_level="warning")
-
-
-async def _refuse(send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-    body = b'{"error": "a bearer token is required (Authorization: Bearer TOKEN)"}'
-    headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    uvicorn.run(bearer_guard(app, token), host=host, port=port, log_level="warning")
