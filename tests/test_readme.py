@@ -119,3 +119,11 @@ def test_mcp_servers_fragment_declares_valid_servers_and_tool_names() -> None:
     (researcher,) = flow.agents
     assert {ref.server for ref in researcher.mcp_tools} == {"search", "fs", "time"}
     assert flow.mcp_servers["fs"].needs_approval("write_file")
+
+
+def test_remote_agents_fragment_declares_valid_peers() -> None:
+    (fragment,) = [b for b in blocks("yaml") if "a2a: http" in b and b.startswith("agents:")]
+    agents = yaml.safe_load(fragment)["agents"]
+    french, reviewer = (podium.Agent(name=name, **spec) for name, spec in agents.items())
+    assert french.a2a is not None and french.a2a.url == "http://127.0.0.1:9999/"
+    assert reviewer.a2a is not None and reviewer.a2a.timeout.total_seconds() == 300

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator, 
 from podium.budget import Budget
 from podium.models.base import Model
 from podium.models.spec import ModelSpec
+from podium.peer import A2aPeerSpec
 from podium.policy import Policy
 from podium.task import Approval
 from podium.tool import Tool, tool
@@ -47,6 +48,9 @@ class Agent(BaseModel):
     ``mcp_tools`` instead."""
     mcp_tools: tuple[McpToolRef, ...] = ()
     """Tools of the workflow's MCP servers (``mcp_servers``), bound when a run starts."""
+    a2a: A2aPeerSpec | None = None
+    """A remote agent served over A2A (``podium.peer``): its tasks go to it, whatever
+    model the run uses."""
     output_schema: type[BaseModel] | None = None
     """When set, the agent's answer must validate against this model."""
     reads: tuple[str, ...] = ("*",)

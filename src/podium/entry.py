@@ -29,7 +29,6 @@ from podium.team import check_team, find_team, goal_inputs
 from podium.telemetry.tracing import tracer_subscriber
 from podium.toolserver import serving_tools
 from podium.workflow.model import InputSpec, Workflow
-from podium.workflow.validate import validate
 
 __all__ = ["agent_workflow", "arun", "replay", "resume", "run"]
 
@@ -98,7 +97,6 @@ async def arun(
     else:
         workflow, inputs = _with_prompt(workflow, inputs)
         workflow, source = _load(workflow)
-    validate(workflow)  # before any MCP server starts
     async with opened_store(store) as opened, serving_tools(workflow) as workflow:
         engine = LocalEngine(
             kinds=KINDS,
@@ -153,7 +151,6 @@ async def resume(
         engine, flow = await _engine_for(
             opened, resolved, workflow, on_event, on_token, clock=clock
         )
-        validate(flow)  # before any MCP server starts
         async with serving_tools(flow) as flow:
             return await engine.resume(flow, resolved, budget=budget)
 

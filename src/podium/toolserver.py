@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import os
 import re
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from fnmatch import fnmatchcase
@@ -134,17 +135,38 @@ def expand_environment(text: str, *, where: str) -> str:
     return _VARIABLE.sub(value, text)
 
 
-def serving_tools(workflow: Workflow) -> AbstractAsyncContextManager[Workflow]:
-    """For the length of a run: ``workflow`` with its agents' MCP tools bound to running
-    servers (``podium.protocols.mcp.client``); the workflow as it is when it uses none.
+@asynccontextmanager
+async def serving_tools(workflow: Workflow) -> AsyncIterator[Workflow]:
+    """For the length of a run: ``workflow`` with what other processes serve bound to it.
+
+    Remote agents (``a2a:``, ``podium.peer``) get their cards' skills and send their tasks
+    over A2A; then the workflow is validated; then its agents' MCP tools are bound to running
+    servers (``podium.protocols.mcp.client``). A workflow that uses neither is yielded as is.
 
     Raises:
-        ConfigError: it uses MCP tools and the ``mcp`` extra is not installed.
+        ConfigError: it uses MCP or A2A and that extra is not installed, a card cannot be
+            fetched, or a server does not start.
+        WorkflowValidationError: the workflow is invalid (no server is started).
     """
+    from podium.workflow.validate import validate
+
+    if any(agent.a2a is not None for agent in workflow.agents):
+        workflow = await _with_remote_agents(workflow)
+    validate(workflow)
     if not any(agent.mcp_tools for agent in workflow.agents):
-        return nullcontext(workflow)
+        yield workflow
+        return
     try:
         from podium.protocols.mcp.client import serve_tools
     except ImportError as exc:
         raise ConfigError(str(exc)) from exc
-    return serve_tools(workflow)
+    async with serve_tools(workflow) as bound:
+        yield bound
+
+
+async def _with_remote_agents(workflow: Workflow) -> Workflow:
+    try:
+        from podium.protocols.a2a.client import bind_remote_agents
+    except ImportError as exc:
+        raise ConfigError(str(exc)) from exc
+    return await bind_remote_agents(workflow)

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from listening import free_port, listening
 from pydantic import JsonValue
 
 import podium
@@ -215,32 +215,11 @@ async def test_a_reference_matching_no_tool_says_what_the_server_offers(tmp_path
 @pytest.fixture
 def http_ledger(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The ledger server over streamable HTTP on 127.0.0.1, behind the token ``s3cret``."""
-    ledger = tmp_path / "ledger.txt"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    ledger, port = tmp_path / "ledger.txt", free_port()
     command = [sys.executable, str(LEDGER_SERVER), "--http", str(port), "--token", "s3cret"]
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(command, env={**os.environ, "LEDGER": str(ledger)}, stderr=log)
-    try:
-        _wait_for_port(process, port)
+    env = {**os.environ, "LEDGER": str(ledger)}
+    with listening(command, port, log=tmp_path / "server.log", env=env):
         yield f"http://127.0.0.1:{port}/mcp", ledger
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-
-
-def _wait_for_port(process: subprocess.Popen[bytes], port: int) -> None:
-    for _ in range(600):  # a readiness poll bounded by a deadline, not a timing assertion
-        if process.poll() is not None:
-            raise RuntimeError("the ledger server exited before it listened")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return
-        except OSError:
-            subprocess.run(["sleep", "0.1"], check=True)
-    raise RuntimeError("the ledger server did not listen within a minute")
 
 
 async def test_an_http_server_is_called_with_the_headers_it_needs(

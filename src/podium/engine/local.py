@@ -758,6 +758,8 @@ class _Run:
 
     def model_choice(self, agent: Agent, workflow: Workflow) -> str | ModelSpec | Model:
         """What names the model an agent uses in this run (the run-wide override wins)."""
+        if agent.a2a is not None and agent.model is not None:  # a remote agent answers itself
+            return agent.model
         choice = self.engine.model or agent.model or workflow.model or self.workflow.model
         return choice or DEFAULT_MODEL
 
