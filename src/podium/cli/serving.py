@@ -20,7 +20,7 @@ TOKEN_VARIABLE = "PODIUM_TOKEN"
 WorkflowsArgument = Annotated[
     list[Path] | None,
     typer.Argument(
-        metavar="[WORKFLOW]...",
+        metavar="WORKFLOW",
         help="Workflow files to serve, each under its workflow's name.",
         show_default=False,
     ),
