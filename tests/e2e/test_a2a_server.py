@@ -144,7 +144,8 @@ async def test_a_task_streams_asks_for_approval_and_completes_once_approved(
         TaskState.TASK_STATE_WORKING,
         TaskState.TASK_STATE_INPUT_REQUIRED,
     ]
-    assert notes(first)[0] == "draft: succeeded"
+    assert notes(first)[0].startswith("run ") and notes(first)[0].endswith(" started")
+    assert notes(first)[1] == "draft: succeeded"
     assert "send proposes 'sent to Lan'" in notes(first)[-1]
     task = first[0].task
 
@@ -171,8 +172,8 @@ async def test_cancel_stops_the_run_which_is_recorded_cancelled(
     message = new_text_message("go", role=Role.ROLE_USER)
     stream = client.send_message(SendMessageRequest(message=message))
     task = (await anext(stream)).task
-    async for response in stream:  # working: the run has started and blocks in its tool
-        if response.HasField("status_update"):
+    async for response in stream:  # until the run has started (it then blocks in its tool)
+        if any(note.endswith(" started") for note in notes([response])):
             break
     cancelled = await client.cancel_task(CancelTaskRequest(id=task.id))
     assert cancelled.status.state == TaskState.TASK_STATE_CANCELED

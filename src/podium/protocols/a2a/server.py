@@ -66,6 +66,8 @@ __all__ = ["A2aServing", "build_app"]
 TEAM = "team"
 """The agent that runs goals on the team."""
 _APPROVING = ("approve", "approved", "yes", "ok")
+_CANCEL_DEADLINE_S = 30.0
+"""How long ``tasks/cancel`` waits for the run to record itself cancelled."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,7 +194,6 @@ class RunExecutor(AgentExecutor):
         except (podium.ConfigError, ValueError) as exc:
             await updater.failed(new_text_message(str(exc)))
             return
-        await updater.start_work()
         await self._follow(task.id, start, updater)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
@@ -201,6 +202,8 @@ class RunExecutor(AgentExecutor):
         live = self._live.get(task_id)
         if live is not None:
             live.cancel()
+            async with asyncio.timeout(_CANCEL_DEADLINE_S):  # until it is recorded cancelled
+                await asyncio.wait({live})
         task = context.current_task
         updater = TaskUpdater(event_queue, task_id, task.context_id if task else "")
         await updater.cancel(new_text_message(f"run {self._runs.get(task_id, '')} cancelled"))
@@ -260,8 +263,11 @@ class RunExecutor(AgentExecutor):
 
     async def _follow(self, task_id: str, start: Start, updater: TaskUpdater) -> None:
         async def report(event: Event) -> None:
-            if event.kind == "run_started":
+            if event.kind in ("run_started", "run_resumed"):  # working, and cancellable
                 self._runs[task_id] = event.run_id
+                what = event.kind.removeprefix("run_")
+                note = new_text_message(f"run {event.run_id} {what}")
+                await updater.update_status(TaskState.TASK_STATE_WORKING, note)
             if event.kind in ("task_succeeded", "task_failed"):
                 what = event.kind.removeprefix("task_")
                 note = new_text_message(f"{event.task_id}: {what}")  # type: ignore[union-attr]
