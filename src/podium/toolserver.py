@@ -140,7 +140,7 @@ async def serving_tools(workflow: Workflow) -> AsyncIterator[Workflow]:
     """For the length of a run: ``workflow`` with what other processes serve bound to it.
 
     Remote agents (``a2a:``, ``podium.peer``) get their cards' skills and send their tasks
-    over A2A; then the workflow is validated; then its agents' MCP tools are bound to running
+    over A2A; then, once the workflow is validated, its agents' MCP tools are bound to running
     servers (``podium.protocols.mcp.client``). A workflow that uses neither is yielded as is.
 
     Raises:
@@ -152,10 +152,10 @@ async def serving_tools(workflow: Workflow) -> AsyncIterator[Workflow]:
 
     if any(agent.a2a is not None for agent in workflow.agents):
         workflow = await _with_remote_agents(workflow)
-    validate(workflow)
     if not any(agent.mcp_tools for agent in workflow.agents):
-        yield workflow
+        yield workflow  # the engine validates it
         return
+    validate(workflow)  # before any server starts
     try:
         from podium.protocols.mcp.client import serve_tools
     except ImportError as exc:
