@@ -147,3 +147,18 @@ def test_http_without_a_token_does_not_start(greet: Path) -> None:
     )
     assert done.returncode == 2
     assert "needs $PODIUM_TOKEN" in done.stderr
+
+
+async def test_run_goal_plans_the_goal_on_the_team_and_reports_each_step(greet: Path) -> None:
+    progress: list[str | None] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    server = StdioServerParameters(command=sys.executable, args=podium_mcp(greet))
+    async with Client(server) as client:
+        goal = {"goal": "Compare e-bike makers in Vietnam"}
+        run = structured(await client.call_tool("run_goal", goal, progress_callback=on_progress))
+    assert run["status"] == "succeeded"
+    assert isinstance(run["output"]["answer"], str) and run["output"]["claims"]
+    assert progress[0] == "plan/planner: succeeded" and progress[-1] == "answer: succeeded"
