@@ -79,7 +79,7 @@ class A2aServing:
         token: the bearer token every request but the cards must carry.
         workflows: workflow files by workflow name.
         team: the team file goals run on (None: ``podium.yaml`` here, else the default team).
-        store: where runs are recorded (None: the default file).
+        store: where runs are recorded (a SQLite path or PostgreSQL URL; None: the default).
         model: a model name replacing every agent's model (``scripted`` for demos and tests).
         docs: documents goals retrieve from and cite.
     """
@@ -88,7 +88,7 @@ class A2aServing:
     token: str
     workflows: dict[str, Path] = field(default_factory=dict[str, Path])
     team: Path | None = None
-    store: Path | None = None
+    store: str | Path | None = None
     model: str | None = None
     docs: Path | None = None
 

@@ -44,14 +44,14 @@ class McpServing:
     Attributes:
         workflows: workflow files by workflow name (``run_workflow`` runs one of them).
         team: the team file goals run on (None: ``podium.yaml`` here, else the default team).
-        store: where runs are recorded (a SQLite path; None for the default file).
+        store: where runs are recorded (a SQLite path or PostgreSQL URL; None: the default).
         model: a model name replacing every agent's model (``scripted`` for demos and tests).
         docs: a directory of documents goals retrieve from and cite.
     """
 
     workflows: dict[str, Path] = field(default_factory=dict[str, Path])
     team: Path | None = None
-    store: Path | None = None
+    store: str | Path | None = None
     model: str | None = None
     docs: Path | None = None
 
