@@ -74,27 +74,28 @@ class Agent(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _split_mcp_tools(cls, data: Any) -> Any:  # Any: raw input before validation
-        tools = data.get("tools") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return data
+        raw = cast("dict[str, object]", data)
+        tools = raw.get("tools")
         if not isinstance(tools, list | tuple):
-            return data
-        named = [t for t in tools if isinstance(t, str) and t.startswith(MCP_PREFIX)]
+            return raw
+        items = cast("list[object]", list(tools))  # pyright: ignore[reportUnknownArgumentType]
+        named = [t for t in items if isinstance(t, str) and t.startswith(MCP_PREFIX)]
         if not named:
-            return data
-        refs = (*data.get("mcp_tools", ()), *(McpToolRef.parse(t) for t in named))
-        rest = [t for t in tools if not (isinstance(t, str) and t.startswith(MCP_PREFIX))]
-        return {**data, "tools": rest, "mcp_tools": refs}
+            return raw
+        rest = [t for t in items if not (isinstance(t, str) and t.startswith(MCP_PREFIX))]
+        earlier = cast("tuple[object, ...]", raw.get("mcp_tools") or ())
+        refs = (*earlier, *(McpToolRef.parse(t) for t in named))
+        return {**raw, "tools": rest, "mcp_tools": refs}
 
     @field_validator("mcp_tools", mode="before")
     @classmethod
     def _parse_mcp_tools(cls, value: Any) -> Any:  # Any: raw input before validation
         if not isinstance(value, list | tuple):
             return value
-        return tuple(
-            McpToolRef.parse(v if v.startswith(MCP_PREFIX) else MCP_PREFIX + v)
-            if isinstance(v, str)
-            else v
-            for v in value
-        )
+        items = cast("list[object]", list(value))  # pyright: ignore[reportUnknownArgumentType]
+        return tuple(_tool_ref(v) if isinstance(v, str) else v for v in items)
 
     @field_validator("tools", mode="before")
     @classmethod
@@ -115,6 +116,10 @@ class Agent(BaseModel):
     def tool_named(self, name: str) -> Tool | None:
         """The agent's tool called ``name``, if it has one."""
         return next((t for t in self.tools if t.name == name), None)
+
+
+def _tool_ref(text: str) -> McpToolRef:
+    return McpToolRef.parse(text if text.startswith(MCP_PREFIX) else MCP_PREFIX + text)
 
 
 def _as_tool(item: Tool | Callable[..., Any]) -> Tool:

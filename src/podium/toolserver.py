@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -136,7 +136,7 @@ def expand_environment(text: str, *, where: str) -> str:
 
 
 @asynccontextmanager
-async def serving_tools(workflow: Workflow) -> AsyncIterator[Workflow]:
+async def serving_tools(workflow: Workflow) -> AsyncGenerator[Workflow]:
     """For the length of a run: ``workflow`` with what other processes serve bound to it.
 
     Remote agents (``a2a:``, ``podium.peer``) get their cards' skills and send their tasks

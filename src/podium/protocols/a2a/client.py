@@ -23,7 +23,14 @@ try:
     from a2a.client.card_resolver import A2ACardResolver
     from a2a.client.errors import A2AClientError
     from a2a.helpers import get_artifact_text, get_data_parts, new_text_message
-    from a2a.types import AgentCard, Role, SendMessageRequest, StreamResponse, TaskState
+    from a2a.types import (
+        AgentCard,
+        Artifact,
+        Role,
+        SendMessageRequest,
+        StreamResponse,
+        TaskState,
+    )
 except ImportError as exc:  # pragma: no cover
     raise ImportError('remote agents need the "a2a" extra: pip install "podium[a2a]"') from exc
 
@@ -130,11 +137,12 @@ async def _output(name: str, responses: list[StreamResponse]) -> str:
     Raises:
         ModelError: the task did not complete.
     """
-    state, note, parts = TaskState.TASK_STATE_UNSPECIFIED, "", []
+    state, note = TaskState.TASK_STATE_UNSPECIFIED, ""
+    parts: list[Artifact] = []
     for response in responses:
         if response.HasField("task"):
             state = response.task.status.state
-            parts += [a for a in response.task.artifacts]
+            parts += list(response.task.artifacts)
         elif response.HasField("status_update"):
             status = response.status_update.status
             state = status.state

@@ -22,7 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 try:
     from a2a.helpers import (
@@ -237,7 +237,8 @@ class RunExecutor(AgentExecutor):
             if not text.strip():
                 raise ValueError("send the goal as the message text")
             return None, text
-        data = [d for d in get_data_parts(message.parts) if isinstance(d, dict)] if message else []
+        parts: list[object] = get_data_parts(message.parts) if message else []
+        data = [cast("dict[str, Any]", d) for d in parts if isinstance(d, dict)]
         if data:
             return dict(data[0]), None
         names = list(podium.load_workflow(self._workflow).inputs)

@@ -21,10 +21,10 @@ import asyncio
 import json
 import logging
 import tempfile
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 try:
     import httpx2
@@ -56,7 +56,7 @@ class _Arguments(BaseModel):
 
 
 @asynccontextmanager
-async def serve_tools(workflow: Workflow) -> AsyncIterator[Workflow]:
+async def serve_tools(workflow: Workflow) -> AsyncGenerator[Workflow]:
     """Start the MCP servers ``workflow``'s agents use; yield it with their tools bound.
 
     Args:
@@ -167,7 +167,7 @@ class McpConnection:
             self._wanted.set()
             await self._started.wait()  # ``hold`` sets it within the startup timeout
             if self._client is None:
-                failure = self._failure
+                failure = self.last_failure()
                 if isinstance(failure, TimeoutError):
                     seconds = self.spec.startup_timeout.total_seconds()
                     msg = f"MCP server {self.name!r} did not start within {seconds:g}s"
@@ -177,6 +177,10 @@ class McpConnection:
                     msg += f"; it wrote: {self._stderr}"
                 raise ToolError(msg, retryable=True) from ConnectionError(msg)
             return self._client
+
+    def last_failure(self) -> BaseException | None:
+        """Why the server last failed to start or broke, if it did."""
+        return self._failure
 
     def drop(self, client: Client) -> None:
         """Give up ``client``'s connection (its server died); the next call starts it again."""
@@ -218,7 +222,7 @@ class McpConnection:
             process = StdioServerParameters(
                 command=self.spec.command, args=list(self.spec.args), env=env, cwd=self.spec.cwd
             )
-            return stdio_client(process, errlog=errors)
+            return stdio_client(process, errlog=cast("TextIO", errors))
         headers = {k: expand_environment(v, where=where) for k, v in self.spec.headers.items()}
 
         async def note_refusal(response: httpx2.Response) -> None:
@@ -320,8 +324,9 @@ def _tail(errors: IO[str]) -> str:
 
 
 def _describe(failure: BaseException | None) -> str:
-    if isinstance(failure, BaseExceptionGroup) and failure.exceptions:
-        return _describe(failure.exceptions[0])
+    while isinstance(failure, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", failure)
+        failure = group.exceptions[0]
     if failure is None:
         return "it stopped"
     return json.dumps(f"{type(failure).__name__}: {failure}")[1:-1]
