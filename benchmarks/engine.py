@@ -1,113 +1,187 @@
-"""Orchestration overhead and parallel efficiency of the local engine.
+"""Orchestration speed through the public API (``podium.arun``), with a fake model.
 
-Prints, with the scripted model:
+Prints, for each store (``default``: the durable SQLite file ``arun`` uses when given no
+store, pointed at a temporary directory with ``PODIUM_STORE``; ``memory``: an in-memory
+``SqliteStore``):
 
-1. overhead per task of a 200-task chain at zero model latency, with the SQLite event log in its
-   default durability (safe against the process being killed), in full-fsync durability, and
-   with an in-memory SQLite store;
-2. wall time of a 100-way fan-out whose model calls each take 100 ms, against 100 ms;
-3. wall time of a 500-task layered DAG (25 layers of 20, 10 ms per call) against its 250 ms
-   critical path.
+1. ``chain``: 200 agent tasks in a line at zero model latency: milliseconds per task;
+2. ``fan-out``: 100 tasks at once whose model calls each take 100 ms: wall time against 100 ms;
+3. ``dag``: 25 layers of 20 tasks, 10 ms per call, each task's instruction reading its two
+   parents' outputs: wall time against its 250 ms critical path;
 
-Run: ``python benchmarks/engine.py [--repeat N]``.
+each with the CPU time per task and the peak RSS of the process. Every workload runs in a
+fresh process (so its peak RSS is its own): one warm-up run, then the median of ``--repeat``.
+Then the time to ``import podium`` and to print ``podium --help`` (median of 5 fresh processes).
+``benchmarks/peers.py`` runs the same workloads on plain asyncio and on LangGraph.
+
+Run: ``python benchmarks/engine.py [--repeat N]``; ``--profile chain`` prints where the CPU
+time of one workload goes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import json
+import os
+import pstats
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 
-from podium import Agent, ScriptedModel, SqliteStore, Task, Workflow
-from podium.engine import LocalEngine
+from workloads import WORKLOADS, Workload, dag_tasks, fake_call, task_count
+
+import podium
 
 
-def chain(n: int) -> Workflow:
-    tasks = [Task(id="t0", agent="worker", instruction="step 0")]
+class FakeModel:
+    """A model that answers "ok" after ``latency``, keeping nothing (unlike ScriptedModel,
+    which records every request)."""
+
+    name = "fake"
+
+    def __init__(self, latency: timedelta) -> None:
+        self.latency = latency
+
+    async def complete(self, request: podium.ModelRequest) -> podium.ModelResponse:
+        return podium.ModelResponse(model="fake", text=await fake_call(self.latency))
+
+
+def chain_flow(n: int, salt: int) -> podium.Workflow:
+    tasks = [podium.Task(id="t0", agent="worker", instruction=f"step 0 of {salt}")]
     tasks += [
-        Task(id=f"t{i}", agent="worker", instruction=f"step {i}", needs=(f"t{i - 1}",))
+        podium.Task(
+            id=f"t{i}", agent="worker", instruction=f"step {i} of {salt}", needs=(f"t{i - 1}",)
+        )
         for i in range(1, n)
     ]
-    return Workflow(
-        name=f"chain-{n}", agents=[Agent(name="worker")], tasks=tasks, max_concurrency=n
-    )
+    return podium.Workflow(name=f"chain-{n}", agents=[podium.Agent(name="worker")], tasks=tasks)
 
 
-def fan_out(n: int) -> Workflow:
-    tasks = [Task(id=f"t{i}", agent="worker", instruction=f"part {i}") for i in range(n)]
-    return Workflow(
-        name=f"fan-out-{n}", agents=[Agent(name="worker")], tasks=tasks, max_concurrency=n
-    )
+def fan_out_flow(n: int, salt: int) -> podium.Workflow:
+    tasks = [
+        podium.Task(id=f"t{i}", agent="worker", instruction=f"part {i} of {salt}") for i in range(n)
+    ]
+    return podium.Workflow(name=f"fan-out-{n}", agents=[podium.Agent(name="worker")], tasks=tasks)
 
 
-def layered(layers: int, width: int) -> Workflow:
-    tasks: list[Task] = []
-    for layer in range(layers):
-        for i in range(width):
-            needs: Sequence[str] = ()
-            if layer:
-                needs = (f"l{layer - 1}_{i}", f"l{layer - 1}_{(i + 1) % width}")
-            tasks.append(
-                Task(id=f"l{layer}_{i}", agent="worker", instruction="x", needs=tuple(needs))
-            )
-    return Workflow(
-        name=f"layered-{layers}x{width}",
-        agents=[Agent(name="worker")],
+def dag_flow(layers: int, width: int, salt: int) -> podium.Workflow:
+    tasks = [
+        podium.Task(
+            id=task_id,
+            agent="worker",
+            instruction=" and ".join(f"{{{{ {p} }}}}" for p in parents) + f" ({salt})",
+            needs=parents,
+        )
+        for task_id, parents in dag_tasks(layers, width)
+    ]
+    return podium.Workflow(
+        name=f"dag-{layers}x{width}",
+        agents=[podium.Agent(name="worker")],
         tasks=tasks,
-        max_concurrency=layers * width,
         output=tasks[-1].id,
     )
 
 
-async def timed(workflow: Workflow, store: SqliteStore, latency: timedelta) -> float:
-    model = ScriptedModel(lambda _: "ok", latency=latency)
-    engine = LocalEngine(store=store, model=model)
-    started = time.perf_counter()
-    result = await engine.execute(workflow)
-    elapsed = time.perf_counter() - started
-    assert result.ok, result.error
-    return elapsed
+def flow_of(workload: Workload, salt: int) -> podium.Workflow:
+    """The workflow of ``workload``; its instructions differ with ``salt``, so that no run
+    reuses what an earlier run in the process compiled: each measures a first run."""
+    if workload.name == "chain":
+        return chain_flow(workload.size, salt)
+    if workload.name == "fan-out":
+        return fan_out_flow(workload.size, salt)
+    return dag_flow(*workload.shape, salt)
 
 
-async def measure(
-    workflow: Workflow,
-    latency: timedelta,
-    durability: Literal["normal", "full", "memory"],
-    repeat: int,
-) -> float:
-    times = []
-    with tempfile.TemporaryDirectory() as tmp:
-        path = ":memory:" if durability == "memory" else Path(tmp) / "bench.db"
-        store = SqliteStore(path, durability="full" if durability == "full" else "normal")
-        await timed(workflow, store, latency)  # warm-up: imports, caches, table creation
-        for _ in range(repeat):
-            times.append(await timed(workflow, store, latency))
-        await store.aclose()
-    return statistics.median(times)
+async def one_run(flow: podium.Workflow, store: str, latency: timedelta) -> None:
+    model = FakeModel(latency)
+    if store == "memory":
+        async with podium.SqliteStore(":memory:") as memory:
+            result = await podium.arun(flow, model=model, store=memory)
+    else:
+        result = await podium.arun(flow, model=model)
+    assert result.status == "succeeded", result.error
 
 
-async def main(repeat: int) -> None:
-    n = 200
-    flow = chain(n)
-    for durability in ("normal", "full", "memory"):
-        wall = await measure(flow, timedelta(0), durability, repeat)  # type: ignore[arg-type]
-        print(
-            f"chain of {n}, zero latency, store {durability:>6}: {wall * 1000:8.1f} ms total, "
-            f"{wall / n * 1000:.3f} ms per task"
-        )
-    wall = await measure(fan_out(100), timedelta(milliseconds=100), "normal", repeat)
-    print(f"100-way fan-out, 100 ms calls: {wall * 1000:.1f} ms = {wall / 0.1:.3f} x 100 ms")
-    wall = await measure(layered(25, 20), timedelta(milliseconds=10), "normal", repeat)
-    print(
-        f"500-task layered DAG (25 x 20), 10 ms calls: {wall * 1000:.1f} ms "
-        f"= {wall / 0.25:.3f} x its 250 ms critical path"
+def child(workload_name: str, store: str, repeat: int) -> dict[str, float]:
+    """Run one workload ``repeat`` times (after a warm-up) in this process; its figures."""
+    workload = WORKLOADS[workload_name]
+    asyncio.run(one_run(flow_of(workload, 0), store, workload.latency))  # imports, tables
+    walls, cpus = [], []
+    for salt in range(1, repeat + 1):
+        flow = flow_of(workload, salt)
+        cpu, wall = time.process_time(), time.perf_counter()
+        asyncio.run(one_run(flow, store, workload.latency))
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return {
+        "wall_s": statistics.median(walls),
+        "cpu_s": statistics.median(cpus),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def spawn(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, check=True, env=env
     )
+    return done.stdout
+
+
+def startup_seconds(command: list[str], times: int = 5) -> float:
+    """Median wall time of ``command`` in a fresh process."""
+    walls = []
+    for _ in range(times):
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True)
+        walls.append(time.perf_counter() - started)
+    return statistics.median(walls)
+
+
+def describe(workload: Workload, figures: dict[str, float]) -> str:
+    wall, tasks = figures["wall_s"], task_count(workload)
+    if workload.ideal_s:
+        speed = f"{wall / workload.ideal_s:6.3f} x ideal ({wall * 1000:7.1f} ms)"
+    else:
+        speed = f"{wall / tasks * 1000:6.3f} ms per task ({wall * 1000:7.1f} ms)"
+    cpu = figures["cpu_s"] / tasks * 1000
+    return f"{speed}  cpu {cpu:6.3f} ms/task  peak RSS {figures['peak_rss_mb']:5.1f} MB"
+
+
+def main(repeat: int) -> None:
+    print(f"podium through podium.arun, fake model, median of {repeat}; load {_load()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PODIUM_STORE": str(Path(tmp) / "podium.db")}
+        for store in ("default", "memory"):
+            for workload in WORKLOADS.values():
+                out = spawn(__file__, "--child", workload.name, store, str(repeat), env=env)
+                print(f"{store:>7} {workload.name:>8}: {describe(workload, json.loads(out))}")
+    import_s = startup_seconds([sys.executable, "-c", "import podium"])
+    script = Path(sys.executable).with_name("podium")
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "podium"]
+    help_s = startup_seconds([*cli, "--help"])
+    print(f"import podium: {import_s:.3f} s   podium --help: {help_s:.3f} s")
+
+
+def profile(workload_name: str, top: int = 30) -> None:
+    workload = WORKLOADS[workload_name]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PODIUM_STORE"] = str(Path(tmp) / "podium.db")
+        asyncio.run(one_run(flow_of(workload, 0), "default", workload.latency))
+        flow = flow_of(workload, 1)
+        profiler = cProfile.Profile()
+        profiler.runcall(asyncio.run, one_run(flow, "default", workload.latency))
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
@@ -115,4 +189,13 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=5)
-    asyncio.run(main(parser.parse_args().repeat))
+    parser.add_argument("--profile", choices=list(WORKLOADS))
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        name, store, times = args.child
+        print(json.dumps(child(name, store, int(times))))
+    elif args.profile:
+        profile(args.profile)
+    else:
+        main(args.repeat)
