@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jinja2 import ChainableUndefined, TemplateSyntaxError
 from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from podium import Agent, InputSpec, Task, Workflow
 from podium.errors import ConfigError
 from podium.template import check_syntax, evaluate, render, variables
+from podium.workflow.validate import validate
 
 # -- render ------------------------------------------------------------------------------------
 
@@ -185,3 +192,76 @@ def test_expressions_run_in_the_sandbox_too() -> None:
     assert evaluate("''.__class__", {}) is None
     with pytest.raises(SecurityError, match="unsafe"):
         evaluate("items.pop()", {"items": [1]})
+
+
+# -- compiled once per workflow ----------------------------------------------------------------
+
+
+def _workflow() -> Workflow:
+    return Workflow(
+        name="w",
+        agents=[Agent(name="a", instructions="You write for {{ audience }}.")],
+        inputs={"audience": InputSpec(default="kids")},
+        tasks=[
+            Task(id="draft", agent="a", instruction="Write about tides."),
+            Task(
+                id="edit",
+                agent="a",
+                instruction="Edit {{ draft }}",
+                needs=("draft",),
+                when="draft | length > 0",
+            ),
+        ],
+    )
+
+
+def test_validation_compiles_each_template_and_expression_of_the_workflow_once() -> None:
+    flow = _workflow()
+    validate(flow)
+    assert "Edit {{ draft }}" in flow.templates
+    assert "You write for {{ audience }}." in flow.templates
+    assert "draft | length > 0" in flow.templates
+    assert len(flow.templates) == 4  # the plain instruction too: it reads nothing
+    validate(flow)
+    assert len(flow.templates) == 4
+
+
+def test_a_template_the_workflow_does_not_hold_is_rendered_but_not_kept() -> None:
+    flow = _workflow()
+    validate(flow)
+    assert flow.templates.render("Plan {{ goal }}", {"goal": "a trip"}) == "Plan a trip"
+    assert "Plan {{ goal }}" not in flow.templates
+    assert len(flow.templates) == 4
+
+
+def test_a_copy_of_a_workflow_shares_its_templates_and_still_equals_it() -> None:
+    flow = _workflow()
+    copy = flow.model_copy(update={"description": "changed"})
+    validate(flow)
+    assert copy.templates is flow.templates
+    assert _workflow() == flow  # the compiled templates are no part of what a workflow is
+
+
+_JINJA = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
+_NAMES = st.sampled_from(["a", "b", "range", "missing"])
+_TEXT = st.text(alphabet="xy -\n\r\t}%#", max_size=6)
+_SPACE_LEFT = st.sampled_from([" ", "- ", ""])
+_SPACE_RIGHT = st.sampled_from([" ", " -", ""])
+_PART = st.one_of(
+    _TEXT,
+    st.builds(
+        lambda n, left, right: "{{" + left + n + right + "}}", _NAMES, _SPACE_LEFT, _SPACE_RIGHT
+    ),
+    st.builds(lambda t: "{{ " + json.dumps(t) + " }}", _TEXT),
+)
+
+
+@given(st.lists(_PART, max_size=6).map("".join))
+def test_a_template_that_only_fills_in_names_renders_as_jinja_renders_it(source: str) -> None:
+    values = {"a": "A\n", "b": None}
+    try:
+        expected = _JINJA.from_string(source).render(values)
+    except TemplateSyntaxError:
+        assert check_syntax(source) is not None
+        return
+    assert render(source, values) == (expected if "{" in source else source)

@@ -33,7 +33,7 @@ from podium.ids import TaskId
 from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
 from podium.synthesis import Answer, answer_model
 from podium.task import Task
-from podium.template import render
+from podium.template import Templates
 from podium.tool import Tool, ToolContext, json_schema
 
 __all__ = ["AgentCall", "call_agent"]
@@ -49,6 +49,8 @@ class AgentCall:
     agent: Agent
     model: Model
     values: Mapping[str, Any]  # Any: context values and template helpers
+    templates: Templates
+    """The compiled templates of the task's workflow."""
     run_id: str
     attempt: int = 1
     on_token: Callable[[str], None] | None = None
@@ -169,7 +171,7 @@ def _choice(call: AgentCall) -> Choice | None:
         return None
     if spec.choose == "auto" and not is_small_model(call.model.name):
         return None
-    question = render(spec.question, call.values)
+    question = call.templates.render(spec.question, call.values)
     sources = call.values.get(spec.sources)
     passages: Mapping[str, object] = (
         cast("Mapping[str, object]", sources) if isinstance(sources, Mapping) else {}
@@ -180,6 +182,7 @@ def _choice(call: AgentCall) -> Choice | None:
 def _prompt(
     call: AgentCall, schema: type[BaseModel] | None, choice: Choice | None = None
 ) -> list[Message]:
+    render = call.templates.render
     system = render(call.agent.instructions, call.values) if call.agent.instructions else ""
     if not system:
         system = f"You are {call.agent.name}. {call.agent.description}".strip()

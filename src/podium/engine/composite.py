@@ -28,7 +28,7 @@ from podium.errors import ApprovalRequired, TaskError
 from podium.event import GraphNode, LoopIterated, MapExpanded
 from podium.ids import TaskId
 from podium.task import LoopSpec, Task
-from podium.template import evaluate, render, variables
+from podium.template import Templates
 
 __all__ = ["graph_nodes", "raise_if_waiting", "run_composite"]
 
@@ -125,9 +125,10 @@ async def _is_loop_done(
 async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
     sub = task.workflow
     assert sub is not None
-    names = frozenset[str]().union(*(variables(v) for v in task.inputs.values()))
+    templates = frame.workflow.templates
+    names = frozenset[str]().union(*(templates.variables(v) for v in task.inputs.values()))
     values = frame.values(names)
-    given = {name: _input_value(source, values) for name, source in task.inputs.items()}
+    given = {name: _input_value(templates, source, values) for name, source in task.inputs.items()}
     inputs = resolve_inputs(sub, given)
     context = run.context(f"{qid}/", sub)
     for name, value in inputs.items():
@@ -148,15 +149,19 @@ def raise_if_waiting(outcomes: Iterable[Outcome]) -> None:
         raise ApprovalRequired("a task inside waits for approval")
 
 
-def _input_value(source: str, values: dict[str, Any]) -> JsonValue:  # Any: template values
+def _input_value(
+    templates: Templates,
+    source: str,
+    values: dict[str, Any],  # Any: template values
+) -> JsonValue:
     """A template that is one ``{{ expression }}`` keeps its value's type; others render text."""
     match = _WHOLE_EXPRESSION.match(source)
     if match and "{{" not in match.group(1):
-        value = evaluate(match.group(1), values)
+        value = templates.evaluate(match.group(1), values)
         if isinstance(value, str | int | float | bool | list | dict):
             return cast("JsonValue", value)
         return str(value)
-    return render(source, values)
+    return templates.render(source, values)
 
 
 def graph_nodes(

@@ -18,7 +18,6 @@ from podium.context import Context
 from podium.errors import ConfigError
 from podium.ids import TaskId
 from podium.task import Task
-from podium.template import evaluate, variables
 from podium.workflow.model import Workflow
 
 __all__ = ["CONTEXT_BUDGET_TOKENS", "Frame"]
@@ -76,7 +75,14 @@ class Frame:
 
     def evaluate(self, expression: str) -> Any:  # Any: whatever the expression computes
         """Evaluate a condition or list expression over this frame's values."""
-        return evaluate(expression, self.values(variables(expression, is_expression=True)))
+        templates = self.workflow.templates
+        names = templates.variables(expression, is_expression=True)
+        return templates.evaluate(expression, self.values(names))
+
+    def render(self, source: str) -> str:
+        """Render a template over this frame's values."""
+        templates = self.workflow.templates
+        return templates.render(source, self.values(templates.variables(source)))
 
 
 class _ContextText:

@@ -81,7 +81,7 @@ from podium.run import RunResult, project
 from podium.stores.base import Store
 from podium.task import Task
 from podium.telemetry.logs import bind_run, bind_task
-from podium.template import variables
+from podium.template import Templates
 from podium.workflow.model import Workflow, walk
 from podium.workflow.validate import validate
 
@@ -503,7 +503,8 @@ class _Run:
             task_id=qid,
             agent=agent,
             model=self.model_for(agent, frame.workflow),
-            values=frame.values(_names(agent, task), agent),
+            values=frame.values(_names(frame.workflow.templates, agent, task), agent),
+            templates=frame.workflow.templates,
             run_id=self.run_id,
             on_token=partial(listener, qid) if listener else None,
             replay=self.journal.replay(qid, frame.iteration) if self.journal else None,
@@ -730,7 +731,7 @@ class _Run:
 
     def call_with(self, call: AgentCall, frame: Frame, agent: Agent) -> AgentCall:
         """``call`` made by ``agent`` instead (a fallback agent, or the agent on another model)."""
-        values = frame.values(_names(agent, call.task), agent)
+        values = frame.values(_names(frame.workflow.templates, agent, call.task), agent)
         model = self.model_for(agent, frame.workflow)
         moved = replace(call, agent=agent, model=model, values=values)
         if call.approve_tool is not None:
@@ -797,10 +798,10 @@ def _failed(
     )
 
 
-def _names(agent: Agent, task: Task) -> frozenset[str]:
-    names = variables(agent.instructions) | variables(task.instruction)
+def _names(templates: Templates, agent: Agent, task: Task) -> frozenset[str]:
+    names = templates.variables(agent.instructions) | templates.variables(task.instruction)
     if task.grounding is not None:  # the question, and the passages claims are chosen from
-        names |= variables(task.grounding.question) | {task.grounding.sources}
+        names |= templates.variables(task.grounding.question) | {task.grounding.sources}
     return names
 
 

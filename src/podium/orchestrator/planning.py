@@ -56,7 +56,7 @@ from podium.planner import (
 )
 from podium.sentences import is_question
 from podium.task import PlanSpec, Task
-from podium.template import literal, render, variables
+from podium.template import literal
 from podium.workflow.model import walk
 
 __all__ = ["run_plan"]
@@ -123,7 +123,7 @@ async def run_plan(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Json
         spec=spec,
         frame=frame,
         qid=qid,
-        goal=render(spec.goal, frame.values(variables(spec.goal))),
+        goal=frame.render(spec.goal),
         roster=Roster.of(spec, frame.workflow.agents),
         retrieval=Retrieval(
             run, _docs(spec, frame), limit=spec.passages, goal_limit=spec.candidates

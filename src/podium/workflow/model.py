@@ -19,6 +19,7 @@ from podium.ids import TaskId
 from podium.models.spec import ModelSpec
 from podium.policy import Policy
 from podium.task import LoopSpec, MapSpec, Task
+from podium.template import Templates
 from podium.toolserver import McpServerSpec
 
 __all__ = ["InputSpec", "KeySpec", "Workflow"]
@@ -77,6 +78,7 @@ class Workflow(BaseModel):
     """Canned answers per task id, used when the run's model is ``scripted``."""
 
     _locations: dict[str, Location] = PrivateAttr(default_factory=dict)
+    _templates: Templates = PrivateAttr(default_factory=Templates)
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -95,6 +97,11 @@ class Workflow(BaseModel):
     def output_key(self) -> str:
         """The context key whose value is the run's final output."""
         return self.output or self.tasks[-1].output_key
+
+    @property
+    def templates(self) -> Templates:
+        """This workflow's templates and expressions, compiled once (by validation)."""
+        return self._templates
 
     def agent(self, name: str) -> Agent | None:
         """The agent called ``name``, if the team has one."""

@@ -28,7 +28,6 @@ from podium.models.spec import parse_model_name
 from podium.planner import PlanStep, Roster, check_plan
 from podium.policy import Policy, parse_fallback
 from podium.task import AtLeast, PlanSpec, Task
-from podium.template import check_syntax, variables
 from podium.workflow.graph import ancestors, find_cycle
 from podium.workflow.model import Workflow, walk
 from podium.workflow.yaml import resolve_reference
@@ -363,11 +362,11 @@ def _check_source(
     workflow: Workflow, source: _Source, produced: frozenset[str]
 ) -> Iterator[Problem]:
     what = "expression" if source.is_expression else "template"
-    error = check_syntax(source.text, is_expression=source.is_expression)
+    error = workflow.templates.compile(source.text, is_expression=source.is_expression)
     if error is not None:
         yield _problem(workflow, source.path, f"invalid {what} {source.text!r}: {error}")
         return
-    names = variables(source.text, is_expression=source.is_expression)
+    names = workflow.templates.variables(source.text, is_expression=source.is_expression)
     for name in sorted(names - _BUILTIN_NAMES - source.scope):
         if name not in produced:
             msg = (
