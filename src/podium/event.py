@@ -73,7 +73,8 @@ SCHEMA_VERSION: Final = 4
    (``sources_retrieved``) and verification (``claim_verified``); the ``plan`` task kind;
    ``run_started`` records the run's own budget.
 4: ``run_started`` and ``run_resumed`` record the host as well as the process, for stores
-   that processes on several machines share.
+   that processes on several machines share; ``task_started`` records how long the attempt
+   waited on a concurrency limit, and which.
 """
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -161,6 +162,10 @@ class TaskStarted:
     agent: str | None
     attempt: int = 1
     iteration: int = 0
+    waited_s: float = 0.0
+    """How long the attempt waited for a concurrency slot before it began."""
+    limit: str | None = None
+    """The concurrency limit it waited on (``max_concurrency 16``), if it waited."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -59,6 +59,7 @@ __all__ = [
     "RunSummary",
     "TaskState",
     "TaskStatus",
+    "Throttle",
     "project",
     "summarize",
     "tasks_in_graph_order",
@@ -101,6 +102,23 @@ class TaskState:
         if self.started_at is None or self.ended_at is None:
             return None
         return self.ended_at - self.started_at
+
+
+@dataclass(slots=True, kw_only=True)
+class Throttle:
+    """A concurrency limit that held attempts back, folded from their ``task_started``."""
+
+    limit: str
+    """``max_concurrency 16``, or ``agent writer's max_concurrency 2``."""
+    waits: int = 0
+    """Attempts that waited on it."""
+    longest_s: float = 0.0
+    """The longest any of them waited, in seconds."""
+
+    def describe(self) -> str:
+        """``max_concurrency 16 held back 84 task starts, up to 0.70 s``."""
+        starts = "task start" if self.waits == 1 else "task starts"
+        return f"{self.limit} held back {self.waits} {starts}, up to {self.longest_s:.2f} s"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -170,6 +188,8 @@ class RunState:
     """Passages retrieved from a knowledge base, by passage id (what claims cite)."""
     claims: list[ClaimVerified] = field(default_factory=list)
     """Every verdict of a verifier on a claim of a draft, in order."""
+    throttles: dict[str, Throttle] = field(default_factory=dict)
+    """Concurrency limits that held tasks back, by limit."""
 
     def task(self, task_id: TaskId) -> TaskState:
         """The state of ``task_id``, created pending when first seen."""
@@ -340,6 +360,11 @@ def _task_started(state: RunState, e: TaskStarted) -> None:
     task = state.task(e.task_id)
     task.status, task.agent, task.attempts = "running", e.agent, e.attempt
     task.iteration, task.started_at, task.ended_at, task.error = e.iteration, e.at, None, None
+    if e.limit is not None:
+        throttle = state.throttles.get(e.limit) or Throttle(limit=e.limit)
+        throttle.waits += 1
+        throttle.longest_s = max(throttle.longest_s, e.waited_s)
+        state.throttles[e.limit] = throttle
 
 
 def _task_succeeded(state: RunState, e: TaskSucceeded) -> None:

@@ -229,4 +229,6 @@ def _header(state: RunState, now: datetime) -> Text:
     header.append(f"  {done}/{total} tasks  {format_duration(elapsed)}")
     header.append(f"  {format_tokens(state.input_tokens + state.output_tokens)} tokens")
     header.append(f"  {format_cost(state.cost)}")
+    for throttle in state.throttles.values():
+        header.append(f"\nthrottled: {throttle.describe()}", style="yellow")
     return header

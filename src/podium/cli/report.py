@@ -90,6 +90,9 @@ def _header(state: RunState) -> Table:
         f"{format_tokens(state.output_tokens)} out)",
     )
     grid.add_row("cost", format_cost(state.cost))
+    if state.throttles:
+        limits = "\n".join(t.describe() for t in state.throttles.values())
+        grid.add_row("throttled", Text(limits, style="yellow"))
     if state.error:
         grid.add_row("error", Text(state.error, style="red"))
     return grid

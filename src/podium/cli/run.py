@@ -152,7 +152,8 @@ ConcurrencyOption = Annotated[
     typer.Option(
         min=1,
         metavar="N",
-        help="Run at most N agent tasks at once (default: the workflow's max_concurrency).",
+        help="Run at most N agent tasks at once (default: the workflow's max_concurrency, "
+        "else no limit). A limit that holds tasks back shows in the live view and podium show.",
         show_default=False,
     ),
 ]

@@ -41,7 +41,7 @@ from podium.engine.host import Target
 from podium.engine.inputs import resolve_inputs
 from podium.engine.journal import Journal
 from podium.engine.kinds import NodeKinds
-from podium.engine.limits import Limits
+from podium.engine.limits import Limits, Wait
 from podium.engine.recorder import Draft, Recorder, Subscriber
 from podium.engine.scheduler import Outcome, execute_graph
 from podium.errors import (
@@ -107,7 +107,7 @@ class LocalEngine:
         clock: time source (``ManualClock`` in tests).
         ids: run id factory.
         model: a model (or model name) that replaces every agent's model for these runs.
-        max_concurrency: overrides the workflow's global concurrency limit.
+        max_concurrency: overrides the workflow's global concurrency limit (by default none).
         subscribers: called with each event as it is recorded (the live view).
         token_listener: called with a task's generated text as models stream it.
         retry: how failures are retried where the workflow's ``defaults`` and the agents'
@@ -285,7 +285,7 @@ class _Run:
             history=history,
         )
         self.clock = engine.clock
-        self.limits = Limits(engine.max_concurrency or workflow.max_concurrency)
+        self.limits = Limits(engine.max_concurrency or workflow.max_concurrency, engine.clock)
         self._models: dict[str, Model] = {}
         self._rng = random.Random(self.run_id)  # jitter, reproducible per run
         self._canned = _canned(workflow)
@@ -651,14 +651,15 @@ class _Run:
         The target's circuits are asked once the slot is held, right before the call: a call
         they refuse is not made (``CircuitOpenError``); the outcome of one made is theirs.
         """
-        async with self.limits.slot(call.agent):
+        async with self.limits.slot(call.agent) as wait:
             refused = refusal(target.circuits, call.task_id)
             if refused is not None:
                 return refused
-            return await call_through(target.circuits, self._call(call, frame, target.timeout))
+            called = self._call(call, frame, target.timeout, wait)
+            return await call_through(target.circuits, called)
 
     async def _call(
-        self, call: AgentCall, frame: Frame, time_limit: timedelta
+        self, call: AgentCall, frame: Frame, time_limit: timedelta, wait: Wait | None
     ) -> AgentAnswer | Exception:
         """Call the agent within ``time_limit``; an expected failure is returned."""
         self.recorder.note(
@@ -668,6 +669,8 @@ class _Run:
                 agent=call.agent.name,
                 attempt=call.attempt,
                 iteration=frame.iteration,
+                waited_s=wait.seconds if wait else 0.0,
+                limit=wait.limit if wait else None,
             )
         )
         try:

@@ -68,7 +68,9 @@ class Workflow(BaseModel):
     tasks: tuple[Task, ...] = Field(min_length=1)
     output: str | None = None
     """Context key holding the final output; defaults to the last task's output."""
-    max_concurrency: int = Field(default=16, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    """At most this many agent tasks at once; None: no limit. A limit that holds tasks back
+    shows in the live view and in ``podium show``."""
     defaults: Policy = Field(default_factory=Policy)
     """The team's reliability policy (retries, timeout, fallbacks, circuit breaking); an
     agent's ``policy`` overrides it field by field."""

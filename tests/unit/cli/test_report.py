@@ -1,4 +1,5 @@
-"""``podium show``'s report: the plan, sources and claims sections, from a run's events."""
+"""``podium show``'s report: the plan, sources and claims sections and throttling, from a run's
+events."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
+from podium.cli.live import progress
 from podium.cli.report import run_report
 from podium.event import (
     ClaimVerified,
@@ -160,3 +162,35 @@ def test_a_run_without_plans_sources_or_claims_has_none_of_their_sections() -> N
     assert "Graph" in text
     for title in ("Plan", "Sources", "Claims", "hallucination rate"):
         assert f"\n{title}" not in text
+
+
+def _start(seq: int, task_id: str, waited_s: float = 0.0) -> TaskStarted:
+    limit = "max_concurrency 1" if waited_s else None
+    return TaskStarted(
+        seq=seq,
+        run_id=RUN,
+        at=T0,
+        task_id=TaskId(task_id),
+        agent="w",
+        waited_s=waited_s,
+        limit=limit,
+    )
+
+
+def _throttled_run() -> RunState:
+    started = RunStarted(seq=1, run_id=RUN, at=T0, workflow="w", inputs={}, graph=())
+    return project(RUN, [started, _start(2, "a"), _start(3, "b", 0.25), _start(4, "c", 0.5)])
+
+
+def test_a_limit_that_held_tasks_back_shows_in_the_report_and_the_live_view() -> None:
+    state = _throttled_run()
+    line = "max_concurrency 1 held back 2 task starts, up to 0.50 s"
+    assert f"throttled  {line}" in _report(state)
+    console = Console(width=120, record=True, highlight=False)
+    console.print(progress(state, T0))
+    assert f"throttled: {line}" in console.export_text()
+
+
+def test_a_run_no_limit_held_back_says_nothing_of_throttling() -> None:
+    started = RunStarted(seq=1, run_id=RUN, at=T0, workflow="w", inputs={}, graph=())
+    assert "throttled" not in _report(project(RUN, [started, _start(2, "a")]))

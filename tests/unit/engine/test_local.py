@@ -705,3 +705,40 @@ async def test_a_scripted_tool_call_from_yaml_form(store: SqliteStore) -> None:
     result = await run(store, flow, ScriptedModel([step, "Shipped."]))
     assert result.ok
     assert kinds(result.events, "tool_called")[0].result == "A1: shipped"  # type: ignore[attr-defined]
+
+
+def _slow_answer() -> ScriptedModel:
+    async def answer(request: ModelRequest) -> str:
+        for _ in range(5):  # hold the slot while the other tasks reach it
+            await asyncio.sleep(0)
+        return "ok"
+
+    return ScriptedModel(answer)
+
+
+async def test_tasks_held_back_by_a_limit_say_which_in_their_start(store: SqliteStore) -> None:
+    flow = Workflow(
+        name="w",
+        agents=team("a"),
+        tasks=[Task(id=f"t{i}", agent="a", instruction="x") for i in range(3)],
+        max_concurrency=1,
+    )
+    result = await run(store, flow, _slow_answer())
+    assert result.ok
+    starts = kinds(result.events, "task_started")
+    assert [e.limit for e in starts] == [None, "max_concurrency 1", "max_concurrency 1"]  # type: ignore[attr-defined]
+    throttle = project(result.run_id, result.events).throttles["max_concurrency 1"]
+    assert throttle.waits == 2
+
+
+async def test_with_no_limit_set_nothing_is_held_back(store: SqliteStore) -> None:
+    flow = Workflow(
+        name="w",
+        agents=team("a"),
+        tasks=[Task(id=f"t{i}", agent="a", instruction="x") for i in range(50)],
+    )
+    assert flow.max_concurrency is None
+    result = await run(store, flow, _slow_answer())
+    assert result.ok
+    assert all(e.limit is None for e in kinds(result.events, "task_started"))  # type: ignore[attr-defined]
+    assert project(result.run_id, result.events).throttles == {}
