@@ -77,7 +77,8 @@ async def arun(
         on_event: called with each event as it is recorded (it is durable once the engine
             acts on it; see ``podium.engine.recorder``).
         on_token: called with ``(task id, text)`` as models stream their answers.
-        max_concurrency: at most this many agent tasks at once (default: the workflow's).
+        max_concurrency: at most this many agent tasks at once (default: the workflow's, else
+            no limit).
 
     Returns:
         The result: status, final output, per-task states, the context and the events.
