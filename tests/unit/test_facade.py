@@ -6,6 +6,9 @@ server would.
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -214,3 +217,35 @@ async def test_an_agent_needs_a_prompt_and_a_workflow_takes_no_prompt() -> None:
         await podium.arun(Agent(name="a"), {"prompt": "hi"}, store=":memory:")
     with pytest.raises(ConfigError, match="a prompt goes with an agent"):
         await podium.arun(FLOW, "hi", store=":memory:")
+
+
+def test_import_podium_loads_no_module_until_a_name_is_used() -> None:
+    script = (
+        "import sys, podium\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('podium.', 'pydantic', 'jinja2'))))\n"
+        "podium.ConfigError\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('podium.', 'pydantic', 'jinja2'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["[]", "['podium.errors']"]
+
+
+def test_a_task_can_be_made_first_thing_in_a_fresh_process() -> None:
+    script = "from podium import Task\nprint(Task(id='a', agent='w', instruction='x').id)\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout == "a\n", done.stderr
+
+
+def test_each_public_name_is_what_its_module_defines_even_where_a_module_has_its_name() -> None:
+    import podium.feedback  # modules named like public functions: importing them first
+    import podium.run  # must not replace podium.run, podium.tool or podium.feedback
+    import podium.tool
+
+    for name in podium.__all__:
+        module, attribute = podium._PUBLIC[name]
+        assert getattr(podium, name) is getattr(importlib.import_module(module), attribute)
+    assert callable(podium.run) and callable(podium.tool) and callable(podium.feedback)
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        podium.nothing  # noqa: B018
