@@ -161,15 +161,18 @@ def _compile(source: str, *, is_expression: bool) -> _Compiled:
             expression = _ENV.compile_expression(source, undefined_to_none=True)
             return _Compiled(frozenset(names), lambda values: expression(**values))
         ast = _ENV.parse(source)
-        names = frozenset(meta.find_undeclared_variables(ast))
-        return _Compiled(names, _fill_in(ast) or _ENV.from_string(ast).render)
+        simple = _fill_in(ast)
+        if simple is not None:
+            return simple
+        names = frozenset(meta.find_undeclared_variables(ast))  # runs Jinja's code generator
+        return _Compiled(names, _ENV.from_string(ast).render)
     except TemplateSyntaxError as exc:
         return _Compiled(error=exc.with_traceback(None))  # keeps no frames alive
 
 
-def _fill_in(ast: nodes.Template) -> _Run | None:
-    """A renderer for a template that only fills in names (``{{ a }} and {{ b }}``), with no
-    filters, tags or expressions; None for any other template, which Jinja compiles.
+def _fill_in(ast: nodes.Template) -> _Compiled | None:
+    """A template that only fills in names (``{{ a }} and {{ b }}``), with no filters, tags or
+    expressions, compiled without Jinja; None for any other template, which Jinja compiles.
 
     It renders what Jinja would: text as parsed (whitespace control and newlines applied),
     ``str(value)`` for a name, and nothing for a name without a value.
@@ -193,4 +196,4 @@ def _fill_in(ast: nodes.Template) -> _Run | None:
             for is_name, text in parts
         )
 
-    return fill_in
+    return _Compiled(frozenset(text for is_name, text in parts if is_name), fill_in)

@@ -8,7 +8,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from jinja2 import ChainableUndefined, TemplateSyntaxError
+from jinja2 import ChainableUndefined, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -265,3 +265,4 @@ def test_a_template_that_only_fills_in_names_renders_as_jinja_renders_it(source:
         assert check_syntax(source) is not None
         return
     assert render(source, values) == (expected if "{" in source else source)
+    assert variables(source) == meta.find_undeclared_variables(_JINJA.parse(source))

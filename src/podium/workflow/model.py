@@ -48,6 +48,28 @@ class KeySpec(BaseModel):
     reducer: str | None = None
 
 
+class _AgentIndex:
+    """A workflow's agents by name, built on first use and again when the agents differ (a
+    ``model_copy`` shares it). It is no part of what a workflow is: any two compare equal."""
+
+    __slots__ = ("_agents", "_by_name")
+
+    def __init__(self) -> None:
+        self._agents: tuple[Agent, ...] | None = None
+        self._by_name: dict[str, Agent] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _AgentIndex)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def get(self, agents: tuple[Agent, ...], name: str) -> Agent | None:
+        if self._agents is not agents:
+            self._by_name = {a.name: a for a in reversed(agents)}  # the first of a name wins
+            self._agents = agents
+        return self._by_name.get(name)
+
+
 class Workflow(BaseModel):
     """A team of agents and the graph of tasks they carry out."""
 
@@ -81,6 +103,7 @@ class Workflow(BaseModel):
 
     _locations: dict[str, Location] = PrivateAttr(default_factory=dict)
     _templates: Templates = PrivateAttr(default_factory=Templates)
+    _agent_index: _AgentIndex = PrivateAttr(default_factory=_AgentIndex)
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -107,7 +130,7 @@ class Workflow(BaseModel):
 
     def agent(self, name: str) -> Agent | None:
         """The agent called ``name``, if the team has one."""
-        return next((a for a in self.agents if a.name == name), None)
+        return self._agent_index.get(self.agents, name)
 
     def task(self, task_id: str) -> Task | None:
         """The top-level task ``task_id``, if there is one."""
