@@ -12,7 +12,8 @@ store, pointed at a temporary directory with ``PODIUM_STORE``; ``memory``: an in
 each with the CPU time per task and the peak RSS of the process. Every workload runs in a
 fresh process (so its peak RSS is its own): one warm-up run, then the median of ``--repeat``.
 Then the time to ``import podium`` and to print ``podium --help`` (median of 5 fresh processes).
-``benchmarks/peers.py`` runs the same workloads on plain asyncio and on LangGraph.
+``benchmarks/peers.py`` runs the same workloads on plain asyncio and on LangGraph; ``--peers``
+runs it first, so that all the figures come from one run.
 
 Run: ``python benchmarks/engine.py [--repeat N]``; ``--profile chain`` prints where the CPU
 time of one workload goes.
@@ -190,6 +191,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", choices=list(WORKLOADS))
+    parser.add_argument("--peers", action="store_true", help="run benchmarks/peers.py first")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -198,4 +200,8 @@ if __name__ == "__main__":
     elif args.profile:
         profile(args.profile)
     else:
+        if args.peers:
+            import peers
+
+            asyncio.run(peers.main(args.repeat))
         main(args.repeat)
