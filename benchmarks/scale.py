@@ -4,8 +4,8 @@ Prints, through the public API with a fake model at zero latency:
 
 1. the big run: wall time, events per second, peak RSS of its process and the size of its log;
 2. with the store holding ``--runs`` runs (the big one and small three-task runs), the wall
-   time of ``podium runs``, ``podium show RUN`` and ``podium show PREFIX`` as a user types
-   them (start-up included).
+   time of ``podium runs``, ``podium show RUN`` and ``podium show PREFIX`` of a small run,
+   and ``podium show --json`` of the big one, as a user types them (start-up included).
 
 Run: ``python benchmarks/scale.py [--agents 500] [--tasks 10000] [--runs 10000]``.
 """
@@ -74,13 +74,14 @@ def big_run(agents: int, tasks: int) -> dict[str, float | str]:
     }
 
 
-async def fill(store_path: Path, runs: int) -> None:
-    """Record ``runs`` small runs in the store."""
+async def fill(store_path: Path, runs: int) -> str:
+    """Record ``runs`` small runs in the store; the id of the last."""
     flow, model = small_flow(), FakeModel(timedelta(0))
     async with podium.SqliteStore(store_path) as store:
         for _ in range(runs):
             result = await podium.arun(flow, model=model, store=store)
             assert result.ok, result.error
+    return result.run_id
 
 
 def command_seconds(args: list[str], env: dict[str, str], times: int = 3) -> float:
@@ -111,9 +112,15 @@ def main(agents: int, tasks: int, runs: int) -> None:
             f"log {size:.1f} MB"
         )
         started = time.perf_counter()
-        asyncio.run(fill(store_path, runs - 1))
+        small = asyncio.run(fill(store_path, runs - 1))
         print(f"recorded {runs - 1} more runs in {time.perf_counter() - started:.0f} s")
-        for args in (["runs"], ["show", big["run_id"]], ["show", big["run_id"][:8]]):
+        commands = (
+            ["runs"],
+            ["show", small],
+            ["show", small[:8]],
+            ["show", "--json", big["run_id"]],
+        )
+        for args in commands:
             wall = command_seconds(args, env)
             print(f"podium {' '.join(args)} over {runs} runs: {wall:.2f} s")
 
