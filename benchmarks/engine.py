@@ -200,8 +200,7 @@ if __name__ == "__main__":
     elif args.profile:
         profile(args.profile)
     else:
-        if args.peers:
-            import peers
-
-            asyncio.run(peers.main(args.repeat))
+        if args.peers:  # in its own process: a child's peak RSS starts at its parent's
+            peers = Path(__file__).with_name("peers.py")
+            subprocess.run([sys.executable, peers, "--repeat", str(args.repeat)], check=True)
         main(args.repeat)
