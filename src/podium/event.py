@@ -60,7 +60,7 @@ __all__ = [
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
@@ -75,6 +75,8 @@ SCHEMA_VERSION: Final = 4
 4: ``run_started`` and ``run_resumed`` record the host as well as the process, for stores
    that processes on several machines share; ``task_started`` records how long the attempt
    waited on a concurrency limit, and which.
+5: ``loop_iterated`` records a loop's ``rank`` of the iteration (with ``best``) and, on its
+   last, the iteration it ``kept``.
 """
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -328,6 +330,11 @@ class LoopIterated:
     iteration: int
     is_done: bool
     reason: str
+    rank: JsonValue = None
+    """The loop's ``best`` expression after this iteration (None without one)."""
+    kept: int | None = None
+    """On the last iteration of a loop with ``best``: the iteration whose results it ends
+    with (its keys hold them again)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -190,6 +190,8 @@ class RunState:
     """Every verdict of a verifier on a claim of a draft, in order."""
     throttles: dict[str, Throttle] = field(default_factory=dict)
     """Concurrency limits that held tasks back, by limit."""
+    kept: dict[TaskId, int] = field(default_factory=dict)
+    """The iteration each loop with ``best`` kept, by loop task id."""
 
     def task(self, task_id: TaskId) -> TaskState:
         """The state of ``task_id``, created pending when first seen."""
@@ -217,12 +219,15 @@ class RunState:
     @property
     def final_claims(self) -> list[ClaimVerified]:
         """The verdicts of the run's last verification: the last draft checked, at its last
-        check (a revision loop checks a draft once per round; the last speaks for the answer)."""
+        check (a revision loop checks a draft once per round; the last speaks for the answer),
+        or at the round its loop kept (``best``)."""
         if not self.claims:
             return []
         subject = self.claims[-1].subject
-        last = max(c.iteration for c in self.claims if c.subject == subject)
-        return [c for c in self.claims if c.subject == subject and c.iteration == last]
+        checked = [c for c in self.claims if c.subject == subject]
+        loops = [i for t, i in self.kept.items() if checked[-1].task_id.startswith(f"{t}/")]
+        chosen = loops[-1] if loops else max(c.iteration for c in checked)
+        return [c for c in checked if c.iteration == chosen]
 
     @property
     def final_hallucination_rate(self) -> float | None:
@@ -515,6 +520,12 @@ def _claim_verified(state: RunState, e: ClaimVerified) -> None:
     state.claims.append(e)
 
 
+def _loop_iterated(state: RunState, e: LoopIterated) -> None:
+    if e.kept is not None:
+        state.kept[e.task_id] = e.kept
+    _note(state, e)
+
+
 def _describe(e: Event) -> str:
     """One line of ``notes`` for an event that records a decision."""
     match e:
@@ -524,7 +535,8 @@ def _describe(e: Event) -> str:
             return f"{e.task_id}: mapped over {e.items} items"
         case LoopIterated():
             verdict = "done" if e.is_done else "again"
-            return f"{e.task_id}: iteration {e.iteration} {verdict} ({e.reason})"
+            kept = f", keeping iteration {e.kept}" if e.kept is not None else ""
+            return f"{e.task_id}: iteration {e.iteration} {verdict} ({e.reason}){kept}"
         case OutputRejected():
             return f"{e.task_id}: output rejected, repair {e.repair}: {e.errors}"
         case TaskRetried():
@@ -628,10 +640,11 @@ def _apply_task_event(state: RunState, e: _TaskEvent | _DecisionEvent) -> None:
 
 def _apply_decision(state: RunState, e: _DecisionEvent) -> None:
     match e:
+        case LoopIterated():
+            _loop_iterated(state, e)
         case (
             RouteChosen()
             | MapExpanded()
-            | LoopIterated()
             | OutputRejected()
             | TaskRetried()
             | TaskRerouted()

@@ -96,6 +96,11 @@ class LoopSpec(BaseModel):
     """Exit condition over the context, checked after each iteration (required)."""
     max_iterations: int | None = Field(default=None, ge=1)
     """Bound on iterations (required)."""
+    best: str | None = None
+    """Rank of an iteration, an expression over the context checked after each one (lower is
+    better, e.g. ``[check.unsupported, -check.supported]``). When set, the loop ends with the
+    keys its tasks write as they were after the best iteration (the latest of equals), not the
+    last; ``loop_kept`` records which."""
 
 
 class PlanSpec(BaseModel):

@@ -3,7 +3,9 @@
 - **map**: evaluates ``over`` to a list, runs one copy of its task per item in parallel (each
   sees the item under ``map.item``), and writes the outputs, in item order, to its key;
 - **loop**: runs its tasks as a graph, evaluates ``until`` after each iteration, and stops when
-  it holds or after ``max_iterations``; its output is the last body task's output;
+  it holds or after ``max_iterations``; its output is the last body task's output. With
+  ``best``, it ends with the best iteration's results instead of the last's: the keys its
+  tasks wrote are written back as they were then (``loop_iterated.kept``);
 - **sub-workflow**: runs another workflow in its own context namespace (``<task id>/``) with
   inputs rendered from this context, and writes that workflow's output to its key;
 - **plan**: plans a goal into agent tasks and runs them (a node kind registered from
@@ -25,7 +27,7 @@ from podium.engine.host import NodeHost
 from podium.engine.inputs import resolve_inputs
 from podium.engine.scheduler import Outcome
 from podium.errors import ApprovalRequired, TaskError
-from podium.event import GraphNode, LoopIterated, MapExpanded
+from podium.event import ContextWritten, GraphNode, LoopIterated, MapExpanded
 from podium.ids import TaskId
 from podium.task import LoopSpec, Task
 from podium.template import Templates
@@ -87,7 +89,7 @@ async def _run_loop(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Jso
     spec = task.loop
     bound = spec.max_iterations or 1
     last = spec.tasks[-1].id
-    output: JsonValue = None
+    outputs: dict[int, JsonValue] = {0: None}
     for iteration in range(1, bound + 1):
         body = frame.child(prefix=f"{qid}/", iteration=iteration)
         outcomes = await run.run_graph(spec.tasks, body)
@@ -95,31 +97,83 @@ async def _run_loop(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Jso
         broken = [tid for tid, o in outcomes.items() if o.status == "failed"]
         if broken:
             raise TaskError(f"iteration {iteration}: {', '.join(broken)} failed", task_id=qid)
-        output = outcomes[last].output if last in outcomes else output
-        if await _is_loop_done(run, spec, frame, qid, iteration):
+        outputs[iteration] = outcomes[last].output if last in outcomes else outputs[iteration - 1]
+        decision = await _decide(run, spec, frame, qid, iteration)
+        if decision.kept is not None:
+            await _restore(run, spec, frame, qid, _iterated(run, qid)[decision.kept].seq)
+            return outputs[decision.kept]
+        if decision.is_done:
             break
-    return output
+    return outputs[iteration]
 
 
-async def _is_loop_done(
+async def _decide(
     run: NodeHost, spec: LoopSpec, frame: Frame, qid: TaskId, iteration: int
-) -> bool:
-    """Decide (and record) whether the loop stops after ``iteration``.
+) -> LoopIterated:
+    """Decide (and record) whether the loop stops after ``iteration``, and, when it does and
+    has ``best``, which iteration it keeps (the lowest rank, the latest of equals).
 
     A resumed run reuses the decision its log recorded: the context may hold later values.
+
+    Raises:
+        TaskError: ``best`` gave ranks that cannot be compared.
     """
     recorded = run.journal.loop_decision(qid, iteration) if run.journal else None
     if recorded is not None:
-        return recorded.is_done
+        return recorded
     bound = spec.max_iterations or 1
     is_done = bool(frame.evaluate(spec.until or "true"))
     reason = f"{spec.until} is {'true' if is_done else 'false'}"
     if not is_done and iteration == bound:
         reason += f"; stopping at max_iterations={bound}"
-    await run.recorder.emit(
-        partial(LoopIterated, task_id=qid, iteration=iteration, is_done=is_done, reason=reason)
+    rank = _json(frame.evaluate(spec.best)) if spec.best else None
+    kept = None
+    if spec.best and (is_done or iteration == bound):
+        ranks = {i: e.rank for i, e in _iterated(run, qid).items() if i < iteration}
+        ranks[iteration] = rank
+        try:
+            kept = min(ranks, key=lambda i: (ranks[i], -i))
+        except TypeError as exc:
+            msg = f"the ranks {list(ranks.values())} of best {spec.best!r} cannot be compared"
+            raise TaskError(msg, task_id=qid) from exc
+        if kept != iteration:
+            reason += f"; iteration {kept} ranks best by {spec.best}"
+    return await run.recorder.emit(
+        partial(
+            LoopIterated,
+            task_id=qid,
+            iteration=iteration,
+            is_done=is_done or kept is not None,
+            reason=reason,
+            rank=rank,
+            kept=kept,
+        )
     )
-    return is_done
+
+
+def _iterated(run: NodeHost, qid: TaskId) -> dict[int, LoopIterated]:
+    """The loop's recorded decisions by iteration (the latest of each)."""
+    events = run.recorder.events
+    return {e.iteration: e for e in events if isinstance(e, LoopIterated) and e.task_id == qid}
+
+
+async def _restore(run: NodeHost, spec: LoopSpec, frame: Frame, qid: TaskId, seq: int) -> None:
+    """Write the loop's keys back to the values they held when event ``seq`` was recorded
+    (those that changed since; nothing when it was the last iteration)."""
+    keys = {frame.context.namespace + t.output_key: t.output_key for t in spec.tasks}
+    then: dict[str, JsonValue] = {}
+    for event in run.recorder.events:
+        if isinstance(event, ContextWritten) and event.seq < seq and event.key in keys:
+            then[keys[event.key]] = event.value
+    for key, value in then.items():
+        if frame.context.get(key) != value:
+            await run.recorder.write(frame.context, key, value, task_id=qid, writer=None)
+
+
+def _json(value: Any) -> JsonValue:  # Any: what an expression computes
+    if isinstance(value, tuple | list):
+        return [_json(v) for v in value]
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
 async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:

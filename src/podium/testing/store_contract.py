@@ -152,7 +152,7 @@ def sample_events(
                     reason="notes are complete"),
         MapExpanded(seq=9, run_id=run_id, at=at(9), task_id=_WRITE, items=2),
         LoopIterated(seq=10, run_id=run_id, at=at(10), task_id=_WRITE, iteration=1,
-                     is_done=False, reason="too short"),
+                     is_done=False, reason="too short", rank=[2, -1]),
         TaskFailed(seq=11, run_id=run_id, at=at(11), task_id=_WRITE, agent="writer",
                    error_type="ModelError", message="timed out", retryable=True),
         TaskRetried(seq=12, run_id=run_id, at=at(12), task_id=_WRITE, attempt=1, delay_s=0.5),

@@ -336,6 +336,8 @@ def _one_task_sources(
     if task.loop is not None:
         if task.loop.until:
             yield _Source(f"{path}.loop.until", task.loop.until, True, scope, None)
+        if task.loop.best:
+            yield _Source(f"{path}.loop.best", task.loop.best, True, scope, None)
         yield from _task_sources(workflow, task.loop.tasks, f"{path}.loop.tasks", scope)
     if task.plan is not None:
         yield _Source(f"{path}.plan.goal", task.plan.goal, False, scope, None)

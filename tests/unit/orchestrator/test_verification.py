@@ -133,6 +133,48 @@ async def test_the_default_team_revises_a_draft_until_its_claims_are_supported(
     model.assert_complete()
 
 
+async def test_revision_ends_with_the_best_round_not_the_last(
+    store: SqliteStore, docs: Path
+) -> None:
+    whole = "The e-bike market grew 20% in 2025 to 4 billion euros."  # a passage's sentence
+    best = {"answer": "It grew 20%.", "claims": [claim(whole, "market.md#1"), claim(ZEBRAS)]}
+    model = ScriptedModel(
+        {
+            "planner": [PLAN],
+            "size": ["- grew 20% [market.md#1]"],
+            "leaders": ["- Volta and Kettle [market.md#2]"],
+            "synthesizer": [  # 1 supported, 1 not; then worse; then worse again
+                best,
+                {"answer": ZEBRAS, "claims": [claim(ZEBRAS)]},
+                {
+                    "answer": "Both.",
+                    "claims": [claim(ZEBRAS), claim("Cats rule Mars and its two moons.")],
+                },
+            ],
+        }
+    )
+    result = await podium.arun(DEFAULT_TEAM, goal=GOAL, docs=docs, model=model, store=store)
+
+    assert result.ok, result.error
+    ranks = [(e.task_id, e.iteration, e.rank, e.kept) for e in of(result, LoopIterated)]
+    assert ranks == [
+        ("answer", 1, [1, -1], None),
+        ("answer", 2, [1, 0], None),
+        ("answer", 3, [2, 0], 1),
+    ]
+    assert result.output == best
+    check_output: Any = result.context["check"]  # Any: a Verification as JSON
+    assert (check_output["supported"], check_output["unsupported"]) == (1, 1)
+    state = project(result.run_id, result.events)
+    assert [(c.iteration, c.verdict) for c in state.final_claims] == [
+        (1, "supported"),
+        (1, "unsupported"),
+    ]
+    assert (state.final_hallucination_rate, state.verification) == (0.5, "partial")
+    assert "keeping iteration 1" in "\n".join(state.notes)
+    model.assert_complete()
+
+
 async def test_the_hallucination_rate_is_unsupported_claims_over_claims_checked(
     store: SqliteStore, docs: Path
 ) -> None:
