@@ -3,13 +3,15 @@
 Each claim first goes through a deterministic pass (``first_pass``) over the passages it
 cites: a claim that is one of their sentences word for word is supported; one that states a
 number or a name they do not hold, or shares too few of its content words with them, is
-unsupported. Only the claims this pass leaves open need the verifier agent (a task with
-``verifies: <draft key>``), which answers with a ``Verification``: per claim, ``supported``,
-``unsupported`` or ``contradicted``, with the evidence. ``verdicts`` gives the final word on
-every claim of the draft: the draft's own list of claims is authoritative (a verifier cannot
-drop one), a claim that cites no retrieved passage while passages exist is unsupported
-whatever the verifier said, the first pass overrules the verifier (a "contradicted" stays
-contradicted), and a claim the verifier skipped is unsupported. Each final verdict is
+unsupported. Only the claims this pass leaves open (``open_claims``) go to the verifier agent
+(a task with ``verifies: <draft key>``): it is asked one yes/no ``question`` per claim, and
+each answer (a ``Judgement``) is matched to its claim by the claim's index in the draft, never
+by the position of a verdict in a list the model wrote nor by its text. ``verdicts`` gives the
+final word on every claim of the draft: the draft's own list of claims is authoritative (a
+verifier cannot drop one), a claim that cites no retrieved passage while passages exist is
+unsupported whatever the verifier said, the first pass overrules the verifier (a
+"contradicted" stays contradicted), and a claim the verifier gave no answer on is
+unsupported. Each final verdict is
 recorded as a ``claim_verified`` event; unsupported and contradicted ones over all checked give
 the hallucination rate (``podium metrics``).
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -27,7 +29,18 @@ from podium.sentences import content_words, names, numbers, split_sentences
 from podium.synthesis import Claim, read_claim
 from podium.tool import without_docstring
 
-__all__ = ["ClaimCheck", "Verification", "draft_claims", "first_pass", "is_settled", "verdicts"]
+__all__ = [
+    "ClaimCheck",
+    "Judgement",
+    "Verification",
+    "draft_claims",
+    "first_pass",
+    "is_settled",
+    "judged",
+    "open_claims",
+    "question",
+    "verdicts",
+]
 
 _MIN_OVERLAP = 0.6
 """Share of a claim's content words the cited passages must hold for it to be plausible."""
@@ -44,6 +57,15 @@ class ClaimCheck(BaseModel):
     evidence: str = ""
     sources: list[str] = Field(default_factory=list[str])
     """Passage ids the claim cites (filled in from the draft)."""
+    index: int | None = None
+    """The claim's index in the draft (0 is the first): what a verdict is matched by."""
+
+
+class Judgement(BaseModel):
+    """The verifier's answer to one question: do the cited passages say what the claim says?"""
+
+    model_config = ConfigDict(frozen=True, json_schema_extra=without_docstring)
+    answer: Literal["yes", "no"]
 
 
 class Verification(BaseModel):
@@ -114,12 +136,35 @@ def first_pass(
     return None
 
 
+def open_claims(claims: Sequence[Claim], sources: Mapping[str, Any]) -> list[int]:  # Any: JSON
+    """Indexes of the claims whose verdict the first pass leaves to the verifier agent."""
+    return [
+        index
+        for index, c in enumerate(claims)
+        if not (sources and not any(s in sources for s in c.sources)) and not first_pass(c, sources)
+    ]
+
+
 def is_settled(claims: Sequence[Claim], sources: Mapping[str, Any]) -> bool:  # Any: passages
     """Whether every claim's verdict is known without asking the verifier agent."""
-    return all(
-        (sources and not any(s in sources for s in c.sources)) or first_pass(c, sources)
-        for c in claims
+    return not open_claims(claims, sources)
+
+
+def question(claim: Claim, sources: Mapping[str, Any]) -> str:  # Any: passages as JSON
+    """The one yes/no question the verifier agent is asked about ``claim``."""
+    cited = [f"[{s}] {' '.join(_text(sources[s]).split())}" for s in claim.sources if s in sources]
+    shown = "\n".join(cited) or "(it cites no passage)"
+    return (
+        f"Passages:\n{shown}\n\nClaim: {claim.text}\n\n"
+        "Do the passages say what the claim says? Answer yes or no."
     )
+
+
+def judged(index: int, claim: Claim, judgement: Judgement) -> ClaimCheck:
+    """The verifier's verdict on claim ``index`` from its answer to that claim's question."""
+    verdict: Verdict = "supported" if judgement.answer == "yes" else "unsupported"
+    evidence = f"the verifier answered {judgement.answer}: do the passages say it?"
+    return ClaimCheck(claim=claim.text, verdict=verdict, evidence=evidence, index=index)
 
 
 def verdicts(
@@ -130,19 +175,19 @@ def verdicts(
     Args:
         claims: the draft's claims (authoritative).
         checks: what the verifier answered (none when ``is_settled``), matched to claims by
-            text, else by position when it answered as many verdicts as there are claims.
+            their ``index`` (a check without one is matched to no claim).
         sources: the retrieved passages by id; when there are some, a claim must cite one.
     """
-    by_text = {c.claim.strip().lower(): c for c in checks}
+    by_index = {c.index: c for c in checks if c.index is not None}
     final: list[ClaimCheck] = []
     for index, claim in enumerate(claims):
         cited = [s for s in claim.sources if s in sources]
-        check = by_text.get(claim.text.strip().lower())
-        if check is None and len(checks) == len(claims):  # same count: matched by position
-            check = checks[index]
+        check = by_index.get(index)
         verdict, evidence = _verdict(claim, check, sources, has_citation=bool(cited))
         final.append(
-            ClaimCheck(claim=claim.text, verdict=verdict, evidence=evidence, sources=cited)
+            ClaimCheck(
+                claim=claim.text, verdict=verdict, evidence=evidence, sources=cited, index=index
+            )
         )
     return Verification(claims=final)
 

@@ -44,7 +44,9 @@ def test_the_first_pass_settles_what_the_cited_passage_can_settle(
 
 def test_the_first_pass_overrules_a_verifier_that_says_supported() -> None:
     wrong = claim("Nguyen Van A is the chief technology officer of VinFast in 2023.", "c.md#2")
-    result = verdicts([wrong], [ClaimCheck(claim=wrong.text, verdict="supported")], SOURCES)
+    result = verdicts(
+        [wrong], [ClaimCheck(claim=wrong.text, verdict="supported", index=0)], SOURCES
+    )
     assert result.claims[0].verdict == "unsupported"
     assert "2023" in result.claims[0].evidence
 

@@ -35,6 +35,7 @@ from podium.synthesis import Answer, answer_model
 from podium.task import Task
 from podium.template import Templates
 from podium.tool import Tool, ToolContext, json_schema
+from podium.verifier import Judgement
 
 __all__ = ["AgentCall", "call_agent"]
 
@@ -61,6 +62,9 @@ class AgentCall:
     """Waits for (or applies) a human's decision on a tool that needs approval: returns to
     go ahead, raises ``ApprovalRequired`` to pause the run or ``ToolError`` when denied."""
     iteration: int = 0
+    questions: tuple[tuple[int, str], ...] = ()
+    """A verifying task's yes/no questions, one per claim still open, with the claim's index:
+    each is asked on its own, and the answers come back by that index."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +104,8 @@ async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> Agent
     Raises:
         TaskError: the model failed, a tool failed, or the output stayed invalid.
     """
+    if call.task.verifies is not None:
+        return await _judge(call, recorder, clock)
     choice = _choice(call)
     if choice is not None and not choice.sentences:  # nothing to choose from: say so
         return AgentAnswer(output=choice.not_found())
@@ -123,6 +129,26 @@ async def call_agent(call: AgentCall, recorder: Recorder, clock: Clock) -> Agent
             return _answer(call, parsed, journal)
     msg = f"agent {call.agent.name!r} did not answer within {call.agent.max_turns} model calls"
     raise TaskError(msg, task_id=call.task_id)
+
+
+async def _judge(call: AgentCall, recorder: Recorder, clock: Clock) -> AgentAnswer:
+    """Ask each of a verifying task's questions on its own (yes or no); the answers, each
+    with the index of the claim it is about, are the output.
+
+    Raises:
+        TaskError: the model failed, or an answer stayed invalid.
+    """
+    answers: list[JsonValue] = []
+    for index, asked in call.questions:
+        talk = _Conversation(messages=_prompt(call, Judgement, question=asked))
+        parsed: BaseModel | None = None
+        while parsed is None:  # _validate raises once the repairs are spent
+            response, journal = await _complete(call, clock, talk, Judgement, must_answer=True)
+            parsed = await _validate(call, recorder, Judgement, response, journal, talk)
+            if parsed is not None:
+                await recorder.emit_all([journal] if journal else [])
+        answers.append({"index": index, **parsed.model_dump(mode="json")})
+    return AgentAnswer(output={"answers": answers})
 
 
 async def _validate(
@@ -180,17 +206,21 @@ def _choice(call: AgentCall) -> Choice | None:
 
 
 def _prompt(
-    call: AgentCall, schema: type[BaseModel] | None, choice: Choice | None = None
+    call: AgentCall,
+    schema: type[BaseModel] | None,
+    choice: Choice | None = None,
+    *,
+    question: str | None = None,
 ) -> list[Message]:
+    """The messages that open an attempt: the agent's instructions, then the task's (or, for
+    a grounded choice or one verifier question, what podium asks instead)."""
     render = call.templates.render
     system = render(call.agent.instructions, call.values) if call.agent.instructions else ""
     if not system:
         system = f"You are {call.agent.name}. {call.agent.description}".strip()
-    if choice is not None:
-        return [
-            Message(role="system", content=system),
-            Message(role="user", content=choice.prompt()),
-        ]
+    if choice is not None or question is not None:
+        user = choice.prompt() if choice is not None else question or ""
+        return [Message(role="system", content=system), Message(role="user", content=user)]
     user = render(call.task.instruction, call.values)
     if call.task.routes:
         options = ", ".join(call.task.routes)

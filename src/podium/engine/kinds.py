@@ -22,7 +22,7 @@ from podium.event import ClaimVerified
 from podium.ids import TaskId
 from podium.task import Task
 
-__all__ = ["GroundDraft", "NodeKinds", "RecordVerdicts", "RunPlan"]
+__all__ = ["AskQuestions", "GroundDraft", "NodeKinds", "RecordVerdicts", "RunPlan"]
 
 RunPlan = Callable[[NodeHost, Task, Frame, TaskId], Awaitable[JsonValue]]
 """Runs a ``plan:`` task to its output (each step's output by id)."""
@@ -31,6 +31,9 @@ GroundDraft = Callable[
 ]
 """Before a ``verifies:`` task's agent runs: ground the draft it checks; the verification and
 its verdict events when that settles every claim without a model, else None."""
+AskQuestions = Callable[[Task, Frame], tuple[tuple[int, str], ...]]
+"""Then: the yes/no question to ask its agent about each claim still open, with the claim's
+index in the draft (each is asked on its own; the answers come back by that index)."""
 RecordVerdicts = Callable[
     [NodeHost, Task, Frame, TaskId, JsonValue], tuple[JsonValue, list[Draft[ClaimVerified]]]
 ]
@@ -43,4 +46,5 @@ class NodeKinds:
 
     plan: RunPlan | None = None
     ground: GroundDraft | None = None
+    questions: AskQuestions | None = None
     verdicts: RecordVerdicts | None = None

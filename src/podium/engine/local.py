@@ -509,6 +509,7 @@ class _Run:
             on_token=partial(listener, qid) if listener else None,
             replay=self.journal.replay(qid, frame.iteration) if self.journal else None,
             iteration=frame.iteration,
+            questions=self._questions(task, frame),
         )
         call = replace(call, approve_tool=partial(approve_tool, self, call))
         owner = agent
@@ -540,6 +541,11 @@ class _Run:
             route = partial(RouteChosen, task_id=qid, choice=choice, reason=reason)
             journal = (*journal, route)
         return await self.succeed(task, frame, qid, outcome, writer=agent, journal=journal)
+
+    def _questions(self, task: Task, frame: Frame) -> tuple[tuple[int, str], ...]:
+        """A verifying task's yes/no questions, one per claim still open (none otherwise)."""
+        ask = self.engine.kinds.questions
+        return ask(task, frame) if task.verifies is not None and ask is not None else ()
 
     async def _settled(self, task: Task, frame: Frame, qid: TaskId, agent: Agent) -> Outcome | None:
         """Ground a verifying task's draft; when every claim's verdict is then known without

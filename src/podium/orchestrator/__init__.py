@@ -8,9 +8,11 @@ verifier's verdicts. They sit on top of the engine's scheduler and recorder.
 
 from podium.engine.kinds import NodeKinds
 from podium.orchestrator.planning import run_plan
-from podium.orchestrator.verification import ground_and_settle, record_verdicts
+from podium.orchestrator.verification import ground_and_settle, questions, record_verdicts
 
 __all__ = ["KINDS"]
 
-KINDS = NodeKinds(plan=run_plan, ground=ground_and_settle, verdicts=record_verdicts)
+KINDS = NodeKinds(
+    plan=run_plan, ground=ground_and_settle, questions=questions, verdicts=record_verdicts
+)
 """The orchestrator's node kinds, for ``LocalEngine(kinds=KINDS)`` (``podium.run`` does it)."""

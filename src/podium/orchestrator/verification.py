@@ -2,11 +2,12 @@
 
 Before the verifier is asked, the draft's citations are grounded in the retrieved passages
 (``podium.synthesis.ground``; the grounded draft is written back, so the final answer never
-cites a passage that does not exist). After it answers, ``podium.verifier.verdicts`` gives the
-final verdict on every claim; the task's output is that ``Verification`` (with its
-``unsupported`` count, which a revision loop's ``until`` can read), and each verdict is a
-``claim_verified`` event committed with it, charged to the agent and model that wrote the
-draft.
+cites a passage that does not exist). The verifier is then asked one yes/no question per claim
+the deterministic pass leaves open (``questions``), and its answers come back by claim index;
+``podium.verifier.verdicts`` gives the final verdict on every claim; the task's output is
+that ``Verification`` (with its ``unsupported`` count, which a revision loop's ``until`` can
+read), and each verdict is a ``claim_verified`` event committed with it, charged to the agent
+and model that wrote the draft.
 """
 
 from __future__ import annotations
@@ -25,11 +26,27 @@ from podium.errors import TaskError
 from podium.event import ClaimVerified
 from podium.ids import TaskId
 from podium.orchestrator.retrieval import SOURCES_KEY
-from podium.synthesis import ground
+from podium.synthesis import Claim, ground
 from podium.task import Task
-from podium.verifier import Verification, draft_claims, is_settled, verdicts
+from podium.verifier import (
+    ClaimCheck,
+    Judgement,
+    Verification,
+    draft_claims,
+    is_settled,
+    judged,
+    open_claims,
+    question,
+    verdicts,
+)
 
-__all__ = ["ground_and_settle", "ground_draft", "record_verdicts", "settled_verdicts"]
+__all__ = [
+    "ground_and_settle",
+    "ground_draft",
+    "questions",
+    "record_verdicts",
+    "settled_verdicts",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +86,15 @@ def settled_verdicts(
     return record_verdicts(run, task, frame, qid, {"claims": []})
 
 
+def questions(task: Task, frame: Frame) -> tuple[tuple[int, str], ...]:
+    """The yes/no question to ask the verifier about each claim the first pass leaves open,
+    with the claim's index in the draft."""
+    assert task.verifies is not None
+    claims = draft_claims(frame.context.get(task.verifies))
+    sources = _sources(frame)
+    return tuple((i, question(claims[i], sources)) for i in open_claims(claims, sources))
+
+
 def record_verdicts(
     run: NodeHost, task: Task, frame: Frame, qid: TaskId, output: JsonValue
 ) -> tuple[JsonValue, list[Draft[ClaimVerified]]]:
@@ -78,15 +104,16 @@ def record_verdicts(
         TaskError: the verifier's answer is not a ``Verification``.
     """
     assert task.verifies is not None
+    claims = draft_claims(frame.context.get(task.verifies))
     try:
-        checks = Verification.model_validate(output).claims
+        checks = _checks(output, claims)
     except ValidationError as exc:
         msg = (
             f"a verifying task's answer must be a podium.verifier:Verification "
             f"(give its agent that output_schema): {exc.errors()[0]['msg']}"
         )
         raise TaskError(msg, task_id=qid) from exc
-    result = verdicts(draft_claims(frame.context.get(task.verifies)), checks, _sources(frame))
+    result = verdicts(claims, checks, _sources(frame))
     agent, model = _author(run, frame, task.verifies)
     events: list[Draft[ClaimVerified]] = [
         partial(
@@ -104,6 +131,19 @@ def record_verdicts(
         for check in result.claims
     ]
     return result.model_dump(mode="json"), events
+
+
+def _checks(output: JsonValue, claims: list[Claim]) -> list[ClaimCheck]:
+    """The verifier's verdicts: its answers by claim index (``{"answers": [{"index",
+    "answer"}]}``), or a ``Verification`` whose checks carry their claim's index."""
+    if isinstance(output, dict) and isinstance(output.get("answers"), list):
+        found: list[ClaimCheck] = []
+        for item in output["answers"]:
+            index = item.get("index") if isinstance(item, dict) else None
+            if isinstance(index, int) and 0 <= index < len(claims):
+                found.append(judged(index, claims[index], Judgement.model_validate(item)))
+        return found
+    return list(Verification.model_validate(output).claims)
 
 
 def _sources(frame: Frame) -> Mapping[str, Mapping[str, Any]]:  # Any: passages as JSON

@@ -69,8 +69,8 @@ def claim(text: str, *sources: str) -> dict[str, JsonValue]:
     return {"text": text, "sources": list(sources)}
 
 
-def check(text: str, verdict: str, evidence: str = "") -> dict[str, JsonValue]:
-    return {"claim": text, "verdict": verdict, "evidence": evidence}
+YES = "the verifier answered yes: do the passages say it?"
+NO = "the verifier answered no: do the passages say it?"
 
 
 def prompts(model: ScriptedModel, task_id: str) -> list[str]:
@@ -89,9 +89,8 @@ async def test_the_default_team_revises_a_draft_until_its_claims_are_supported(
                 {"answer": ZEBRAS, "claims": [claim(ZEBRAS, "nowhere.md#9")]},
                 {"answer": "It grew 20%.", "claims": [claim(GROWTH, "market.md#1")]},
             ],
-            "verifier": [  # not asked in iteration 1: a claim citing nothing is unsupported
-                {"claims": [check(GROWTH, "supported", "grew 20% in 2025")]},
-            ],
+            "verifier": [{"answer": "yes"}],  # not asked in iteration 1: a claim citing
+            # nothing is unsupported; asked once in iteration 2, about its one claim
         }
     )
     result = await podium.arun(DEFAULT_TEAM, goal=GOAL, docs=docs, model=model, store=store)
@@ -190,17 +189,15 @@ async def test_the_hallucination_rate_is_unsupported_claims_over_claims_checked(
                 },
                 {"answer": "It grew 20%.", "claims": [claim(GROWTH, "market.md#1")]},
             ],
-            "verifier": [
-                {"claims": [check(GROWTH, "supported"), check(ZEBRAS, "contradicted")]},
-                {"claims": [check(GROWTH, "supported")]},
-            ],
+            # asked about GROWTH in each round; ZEBRAS names what its passage does not
+            "verifier": [{"answer": "yes"}, {"answer": "yes"}],
         }
     )
     result = await podium.arun(DEFAULT_TEAM, goal=GOAL, docs=docs, model=model, store=store)
 
     assert result.ok, result.error
     verdicts = [c.verdict for c in of(result, ClaimVerified)]
-    assert verdicts == ["supported", "contradicted", "supported"]
+    assert verdicts == ["supported", "unsupported", "supported"]
     unsupported = sum(1 for v in verdicts if v != "supported")
     assert project(result.run_id, result.events).hallucination_rate == unsupported / 3
     facts = facts_of(await store.read(result.run_id))
@@ -220,7 +217,7 @@ async def test_a_claim_that_cites_nothing_is_given_the_passage_that_shares_its_w
             "size": ["notes"],
             "leaders": ["notes"],
             "synthesizer": [{"answer": leaders, "claims": [claim(leaders)]}],
-            "verifier": [{"claims": [check(leaders, "supported", "sell half")]}],
+            "verifier": [{"answer": "yes"}],
         }
     )
     result = await podium.arun(DEFAULT_TEAM, goal=GOAL, docs=docs, model=model, store=store)
@@ -255,7 +252,7 @@ def drafting(verifier: Agent | None = None) -> Workflow:
     )
 
 
-async def test_without_sources_the_verifier_decides_and_cannot_drop_a_claim(
+async def test_the_verifier_is_asked_one_question_per_claim_and_answers_by_its_index(
     store: SqliteStore,
 ) -> None:
     claims = [
@@ -266,15 +263,8 @@ async def test_without_sources_the_verifier_decides_and_cannot_drop_a_claim(
     model = ScriptedModel(
         {
             "draft": [{"answer": "Three facts.", "claims": claims}],
-            # the third claim is left out: it counts as unsupported
-            "check": [
-                {
-                    "claims": [
-                        check("Water is wet at room temperature.", "supported"),
-                        check("The moon is made of cheese.", "contradicted", "it is rock"),
-                    ]
-                }
-            ],
+            # one question per claim, in the draft's order, each answered on its own
+            "check": [{"answer": "yes"}, {"answer": "no"}, {"answer": "no"}],
         }
     )
     engine = LocalEngine(kinds=KINDS, store=store, model=model, retry=RetryPolicy(max_attempts=1))
@@ -283,11 +273,18 @@ async def test_without_sources_the_verifier_decides_and_cannot_drop_a_claim(
     assert result.ok, result.error
     verdicts = [(c.claim, c.verdict, c.evidence) for c in of(result, ClaimVerified)]
     assert verdicts == [
-        ("Water is wet at room temperature.", "supported", ""),
-        ("The moon is made of cheese.", "contradicted", "it is rock"),
-        ("Fire is cold to the touch.", "unsupported", "the verifier gave no verdict on it"),
+        ("Water is wet at room temperature.", "supported", YES),
+        ("The moon is made of cheese.", "unsupported", NO),
+        ("Fire is cold to the touch.", "unsupported", NO),
     ]
+    asked = prompts(model, "check")
+    assert len(asked) == 3
+    for index, (text, question) in enumerate(zip(claims, asked, strict=True)):
+        assert f"Claim: {text['text']}" in question and question.endswith("Answer yes or no.")
+        others = [c["text"] for i, c in enumerate(claims) if i != index]
+        assert not any(str(o) in question for o in others)  # one claim per question
     output: Any = result.output  # Any: a Verification as JSON
+    assert [c["index"] for c in output["claims"]] == [0, 1, 2]
     assert (output["supported"], output["unsupported"]) == (1, 2)
     assert project(result.run_id, result.events).hallucination_rate == pytest.approx(2 / 3)
 
@@ -331,20 +328,21 @@ def test_a_verifier_chosen_by_capability_needs_the_verification_schema_too() -> 
     assert [p.path for p in problems(broken)] == ["tasks.1.capability"]
 
 
-def test_a_verdict_on_another_claim_is_not_taken_for_this_one() -> None:
-    # matched by position only when the verifier answered one verdict per claim
+def test_a_verdict_is_matched_by_its_claims_index_never_by_text_or_position() -> None:
     claims = [
         Claim(text="VinFast leads the market with 40 percent."),
         read_claim({"text": "Sales fell."}),
     ]
-    checks = [ClaimCheck(claim="VinFast", verdict="supported")]
+    same_text = ClaimCheck(claim=claims[0].text, verdict="supported")  # no index: no claim's
+    by_index = ClaimCheck(claim=claims[0].text, verdict="supported", index=1)
 
-    result = verdicts(claims, checks, {})
-
+    result = verdicts(claims, [same_text], {})
     assert [c.verdict for c in result.claims] == ["unsupported", "unsupported"]
     assert result.claims[0].evidence == "the verifier gave no verdict on it"
-    paired = verdicts(claims[:1], checks, {})
-    assert [c.verdict for c in paired.claims] == ["supported"]
+    paired = verdicts(claims[:1], [same_text], {})  # as many verdicts as claims: still none
+    assert [c.verdict for c in paired.claims] == ["unsupported"]
+    indexed = verdicts(claims, [by_index], {})  # its index says which claim, not its text
+    assert [c.verdict for c in indexed.claims] == ["unsupported", "supported"]
 
 
 def test_a_plain_text_draft_is_checked_sentence_by_sentence_however_short() -> None:
