@@ -60,7 +60,7 @@ __all__ = [
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
@@ -77,6 +77,7 @@ SCHEMA_VERSION: Final = 5
    waited on a concurrency limit, and which.
 5: ``loop_iterated`` records a loop's ``rank`` of the iteration (with ``best``) and, on its
    last, the iteration it ``kept``.
+6: ``sources_retrieved`` records the documents that could not be read (``skipped``).
 """
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -543,6 +544,9 @@ class SourcesRetrieved:
     task_id: TaskId
     query: str
     passages: tuple[dict[str, JsonValue], ...]
+    skipped: tuple[dict[str, str], ...] = ()
+    """Documents of the knowledge base that could not be read, each ``{"document",
+    "reason"}`` (on the first retrieval after the documents were read)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

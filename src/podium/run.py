@@ -190,6 +190,8 @@ class RunState:
     """Every verdict of a verifier on a claim of a draft, in order."""
     throttles: dict[str, Throttle] = field(default_factory=dict)
     """Concurrency limits that held tasks back, by limit."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Documents of a knowledge base that could not be read, with why, by document."""
     kept: dict[TaskId, int] = field(default_factory=dict)
     """The iteration each loop with ``best`` kept, by loop task id."""
 
@@ -242,12 +244,15 @@ class RunState:
 
     @property
     def verification(self) -> Verification | None:
-        """How the final answer's claims fared: ``verified`` (all supported), ``partial``
-        (some), ``unverified`` (none); None when no verifier checked a claim."""
+        """How the final answer's claims fared: ``verified`` (all supported, and every document
+        was read), ``partial`` (some, or all but with documents ``skipped``), ``unverified``
+        (none); None when no verifier checked a claim."""
         rate = self.final_hallucination_rate
         if rate is None:
             return None
-        return "verified" if rate == 0 else "unverified" if rate == 1 else "partial"
+        if rate == 0:
+            return "partial" if self.skipped else "verified"
+        return "unverified" if rate == 1 else "partial"
 
     @property
     def input_tokens(self) -> int:
@@ -510,6 +515,7 @@ def _plan_rejected(state: RunState, e: PlanRejected) -> None:
 
 
 def _sources_retrieved(state: RunState, e: SourcesRetrieved) -> None:
+    state.skipped |= {s.get("document", ""): s.get("reason", "") for s in e.skipped}
     for passage in e.passages:
         passage_id = passage.get("id")
         if passage_id is not None:

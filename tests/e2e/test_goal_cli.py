@@ -550,6 +550,8 @@ def test_unreadable_documents_are_listed_and_the_answer_is_not_called_verified(
     assert "skipped 1 unreadable document; the answer is not verified against them:" in said
     assert "broken.pdf" in said
     assert _run_id(result.stdout)  # the answer is still given
+    shown = cli("show", _run_id(result.stdout))  # the run's log says so too
+    assert "skipped broken.pdf (unreadable:" in _words(shown.stdout)
 
 
 def test_an_empty_docs_folder_is_refused_before_anything_runs(cli: PodiumCli) -> None:

@@ -182,10 +182,11 @@ def summary_line(state: RunState) -> Text:
     if state.verification not in (None, "verified"):
         unsupported = sum(1 for c in state.final_claims if c.verdict != "supported")
         count = len(state.final_claims)
-        line.append(
-            f" · verified: {state.verification} ({unsupported} of {count} claims unsupported)",
-            style="yellow",
-        )
+        why = f"{unsupported} of {count} claims unsupported"
+        if state.skipped:
+            noun = "document" if len(state.skipped) == 1 else "documents"
+            why += f"; {len(state.skipped)} unreadable {noun} skipped"
+        line.append(f" · verified: {state.verification} ({why})", style="yellow")
     line.append(f" — podium show {state.run_id}", style="dim")
     return line
 

@@ -275,6 +275,8 @@ def _sources(state: RunState) -> Text:
     text.append(_count(len(documents), "document"))
     if state.claims:
         text.append(f"; {len(cited)} cited by the claims checked")
+    for document, reason in state.skipped.items():
+        text.append(f"\nskipped {document} (unreadable: {reason})", style="yellow")
     return text
 
 

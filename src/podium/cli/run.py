@@ -479,8 +479,9 @@ def _json_verification(state: RunState) -> dict[str, JsonValue]:
     """The final verification's verdicts, the passages they cite and the hallucination rate
     (over every claim checked, as ``podium show`` gives it); nothing when no claim was checked."""
     verdicts = final_verdicts(state)
+    skipped: list[JsonValue] = [{"document": d, "reason": r} for d, r in state.skipped.items()]
     if not verdicts:
-        return {}
+        return {"skipped": skipped} if skipped else {}
     claims: list[JsonValue] = [
         {"claim": v.claim, "verdict": v.verdict, "sources": list(v.sources), "evidence": v.evidence}
         for v in verdicts
@@ -495,6 +496,7 @@ def _json_verification(state: RunState) -> dict[str, JsonValue]:
         "verification": state.verification,
         "hallucination_rate": state.final_hallucination_rate,
         "hallucination_rate_all_rounds": state.hallucination_rate,
+        "skipped": skipped,
     }
 
 

@@ -3,8 +3,10 @@
 Every retrieval is a ``sources_retrieved`` event, and what a log recorded is reused: a resumed
 run or a replay is shown the passages the first execution was, even if the documents changed
 or are gone. The knowledge base (``podium.knowledge``) is opened only when a step needs a
-search the log does not hold. The passages are also merged into the context key ``sources``,
-where synthesis and verification find them.
+search the log does not hold; the documents it could not read are recorded with the first
+retrieval after (``skipped``), so an answer drawn from part of them is not called verified.
+The passages are also merged into the context key ``sources``, where synthesis and
+verification find them.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Retrieval:
         self._limit = limit
         self._goal_limit = goal_limit
         self._knowledge: KnowledgeBase | None = None
+        self._unreported: tuple[dict[str, str], ...] = ()
+        """Documents the knowledge base could not read that no event records yet."""
 
     @property
     def is_on(self) -> bool:
@@ -95,20 +99,23 @@ class Retrieval:
         journal = self._run.journal
         if journal is not None and step in journal.retrievals:  # a replay: the recorded run's
             recorded = journal.retrievals[step]
-            query, passages = recorded.query, recorded.passages
+            query, passages, skipped = recorded.query, recorded.passages, recorded.skipped
         else:
             knowledge = await self._open(required=True)
             assert knowledge is not None
             hits = knowledge.search(query, limit=limit) if limit > 0 else []
             passages = tuple(_passage_json(p) for p in hits)
+            skipped, self._unreported = self._unreported, ()
         await self._run.recorder.emit(
-            partial(SourcesRetrieved, task_id=step, query=query, passages=passages)
+            partial(SourcesRetrieved, task_id=step, query=query, passages=passages, skipped=skipped)
         )
         return list(passages)
 
     async def _open(self, *, required: bool) -> KnowledgeBase | None:
         if self._knowledge is None and self._directory is not None:
             self._knowledge = await asyncio.to_thread(_open, self._directory, required)
+            problems = self._knowledge.problems if self._knowledge else ()
+            self._unreported = tuple({"document": d, "reason": r} for d, r in problems)
         return self._knowledge
 
 

@@ -174,6 +174,34 @@ async def test_revision_ends_with_the_best_round_not_the_last(
     model.assert_complete()
 
 
+async def test_documents_that_could_not_be_read_are_in_the_log_and_the_answer_is_not_verified(
+    store: SqliteStore, docs: Path
+) -> None:
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    whole = "The e-bike market grew 20% in 2025 to 4 billion euros."  # a passage's sentence
+    script: dict[str, list[Any]] = {  # Any: scripted replies
+        "planner": [PLAN],
+        "size": ["- grew 20% [market.md#1]"],
+        "leaders": ["- Volta and Kettle [market.md#2]"],
+        "synthesizer": [{"answer": "It grew 20%.", "claims": [claim(whole, "market.md#1")]}],
+    }
+    model = ScriptedModel(script)
+    result = await podium.arun(DEFAULT_TEAM, goal=GOAL, docs=docs, model=model, store=store)
+
+    assert result.ok, result.error
+    skipped = [s for e in of(result, SourcesRetrieved) for s in e.skipped]
+    assert [s["document"] for s in skipped] == ["broken.pdf"]  # recorded once
+    assert skipped[0]["reason"]  # why it could not be read
+    state = await podium.get_run(result.run_id, store=store)  # what show and --json read
+    assert list(state.skipped) == ["broken.pdf"]
+    assert [c.verdict for c in state.final_claims] == ["supported"]
+    assert state.verification == "partial"  # every claim supported, not every document read
+    (docs / "broken.pdf").unlink()
+    model = ScriptedModel(script)
+    again = await podium.arun(DEFAULT_TEAM, goal=GOAL, docs=docs, model=model, store=store)
+    assert project(again.run_id, again.events).verification == "verified"
+
+
 async def test_the_hallucination_rate_is_unsupported_claims_over_claims_checked(
     store: SqliteStore, docs: Path
 ) -> None:
