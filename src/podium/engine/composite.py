@@ -90,6 +90,7 @@ async def _run_loop(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Jso
     bound = spec.max_iterations or 1
     last = spec.tasks[-1].id
     outputs: dict[int, JsonValue] = {0: None}
+    iteration = 0
     for iteration in range(1, bound + 1):
         body = frame.child(prefix=f"{qid}/", iteration=iteration)
         outcomes = await run.run_graph(spec.tasks, body)
@@ -172,7 +173,8 @@ async def _restore(run: NodeHost, spec: LoopSpec, frame: Frame, qid: TaskId, seq
 
 def _json(value: Any) -> JsonValue:  # Any: what an expression computes
     if isinstance(value, tuple | list):
-        return [_json(v) for v in value]
+        items = cast("Sequence[Any]", value)  # Any: what an expression computes
+        return [_json(v) for v in items]
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 

@@ -136,9 +136,10 @@ def record_verdicts(
 def _checks(output: JsonValue, claims: list[Claim]) -> list[ClaimCheck]:
     """The verifier's verdicts: its answers by claim index (``{"answers": [{"index",
     "answer"}]}``), or a ``Verification`` whose checks carry their claim's index."""
-    if isinstance(output, dict) and isinstance(output.get("answers"), list):
+    answers = output.get("answers") if isinstance(output, dict) else None
+    if isinstance(answers, list):
         found: list[ClaimCheck] = []
-        for item in output["answers"]:
+        for item in answers:
             index = item.get("index") if isinstance(item, dict) else None
             if isinstance(index, int) and 0 <= index < len(claims):
                 found.append(judged(index, claims[index], Judgement.model_validate(item)))
