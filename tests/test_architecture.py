@@ -123,6 +123,7 @@ PUBLIC_API = [
     "list_runs",
     "load_suite",
     "load_workflow",
+    "load_yaml",
     "metrics",
     "metrics_series",
     "opened_store",

@@ -87,6 +87,7 @@ if TYPE_CHECKING:
     from podium.workflow.model import InputSpec, KeySpec, Workflow
     from podium.workflow.validate import validate as validate_workflow
     from podium.workflow.yaml import load_workflow
+    from podium.yaml_reader import load as load_yaml
 
 _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "Agent": ("podium.agent", "Agent"),
@@ -166,6 +167,7 @@ _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "list_runs": ("podium.history", "list_runs"),
     "load_suite": ("podium.scoring", "load_suite"),
     "load_workflow": ("podium.workflow.yaml", "load_workflow"),
+    "load_yaml": ("podium.yaml_reader", "load"),
     "metrics": ("podium.history", "metrics"),
     "metrics_series": ("podium.history", "metrics_series"),
     "opened_store": ("podium.stores.argument", "opened_store"),
@@ -291,6 +293,7 @@ __all__ = [
     "list_runs",
     "load_suite",
     "load_workflow",
+    "load_yaml",
     "metrics",
     "metrics_series",
     "opened_store",

@@ -33,7 +33,9 @@ class Agent(BaseModel):
     neither shown in the agent's prompt nor usable in its templates.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, arbitrary_types_allowed=True
+    )
 
     name: str = Field(pattern=r"^[A-Za-z_][\w-]*$")
     description: str = ""

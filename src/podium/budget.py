@@ -29,7 +29,7 @@ __all__ = ["Budget"]
 class Budget(BaseModel):
     """Limits on tokens, cost, model calls, wall time and tasks; ``None`` means no limit."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_tokens: int | None = Field(default=None, ge=0)
     """Input plus output tokens of every model call in scope."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
-from pydantic import Field, JsonValue, TypeAdapter
+from pydantic import ConfigDict, Field, JsonValue, TypeAdapter
 
 from podium.errors import StoreError
 from podium.ids import RunId, TaskId
@@ -606,7 +606,12 @@ Event = Annotated[
     Field(discriminator="kind"),
 ]
 
-EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
+EventAdapter: TypeAdapter[Event] = TypeAdapter(
+    Event,
+    # Inputs refuse NaN and infinity (``podium.input_limits``), but a log must stay readable
+    # whatever reaches it: a non-finite float is stored as NaN/Infinity, which loads back.
+    config=ConfigDict(ser_json_inf_nan="constants"),
+)
 
 
 def check_schema_version(version: int, *, where: str) -> None:

@@ -28,6 +28,7 @@ from typing import Final, Self
 import platformdirs
 
 from podium.errors import ConfigError
+from podium.input_limits import LIMITS, check_size
 from podium.tool import Tool, tool
 
 __all__ = ["DOCUMENT_SUFFIXES", "KnowledgeBase", "Passage", "document_files", "search_tool"]
@@ -232,6 +233,7 @@ class KnowledgeBase:
                 stat = file.stat()
                 if known.get(name) == (stat.st_size, stat.st_mtime_ns):
                     continue
+                check_size(f"document {name}", stat.st_size, LIMITS.document_bytes)
                 title, passages = _parse(file)
             # Any exception: third-party parsers raise many kinds on malformed files.
             except Exception as exc:

@@ -103,7 +103,7 @@ class RetryPolicy(BaseModel):
     over the computed backoff (capped by ``max_backoff``).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_attempts: int = Field(default=3, ge=1)
     """Attempts in all, the first included (1 means no retry)."""
@@ -152,7 +152,7 @@ class CircuitPolicy(BaseModel):
     opens it again.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     failure_threshold: int = Field(default=5, ge=1)
     reset_timeout: Duration = Field(default=timedelta(seconds=30), gt=timedelta(0))
@@ -168,7 +168,7 @@ class Policy(BaseModel):
     circuit is open, each with its own retries.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     retry: RetryPolicy | None = None
     """None: the engine's retry policy (three attempts for retryable failures)."""

@@ -58,7 +58,7 @@ class Approval(BaseModel):
     ``timeout`` applies ``on_timeout`` when the run is next resumed after the deadline.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     reason: str = ""
     """Why a human must look (shown in ``podium approvals``), e.g. "sends an email"."""
     timeout: timedelta | None = None
@@ -68,7 +68,7 @@ class Approval(BaseModel):
 class AtLeast(BaseModel):
     """Join that starts a task once ``at_least`` of its needs have succeeded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     at_least: int = Field(ge=1)
 
 
@@ -78,7 +78,7 @@ Join = Literal["all", "any"] | AtLeast
 class MapSpec(BaseModel):
     """Run ``task`` once per item of the list ``over`` (a context expression)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     over: str
     """Expression over the context giving a list, e.g. ``documents`` or ``plan.sections``."""
     item: str = Field(default="item", pattern=_ID_PATTERN)
@@ -90,7 +90,7 @@ class MapSpec(BaseModel):
 class LoopSpec(BaseModel):
     """Repeat a small graph of tasks until a condition holds, at most ``max_iterations`` times."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     tasks: tuple[Task, ...] = Field(min_length=1)
     until: str | None = None
     """Exit condition over the context, checked after each iteration (required)."""
@@ -115,7 +115,7 @@ class PlanSpec(BaseModel):
     output; each step also writes its own context key (its id).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     goal: str
     """What to achieve, a template over the context (e.g. ``"{{ goal }}"``)."""
     planner: str
@@ -174,7 +174,7 @@ class GroundingSpec(BaseModel):
 class Task(BaseModel):
     """One node of a workflow graph."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: TaskId = Field(pattern=_ID_PATTERN)
     agent: str | None = None

@@ -2,9 +2,16 @@
 
 Instructions are Jinja templates (``Summarize {{ research }}``); conditions such as ``when``
 and ``until`` are Jinja expressions (``review.approved and review.score >= 4``). Both run in
-Jinja's sandbox, so a workflow file cannot reach Python internals. ``variables`` lists the
-context keys a template or expression reads, so validation can check that each one is
-produced by something before the run starts.
+Jinja's sandbox, so a workflow file cannot reach Python internals: reaching for one
+(``cycler.__init__.__globals__``) is a ``SecurityError``, never a silent empty value.
+``variables`` lists the context keys a template or expression reads, so validation can check
+that each one is produced by something before the run starts.
+
+A template also runs within resource limits (``podium.input_limits``): ``range()`` sizes,
+the length of strings and lists it builds (``'x' * 10**10``), the size of big powers, and
+its render time. Going over one raises ``TemplateLimitError``, and any other failure of a
+template (``1 / 0``) a ``TemplateRuntimeError``: both are ``jinja2.TemplateError``s, which
+the engine records as the failure of the task whose template it was.
 
 Each workflow compiles its templates once: validation compiles every template and expression
 of a workflow into the workflow's ``Templates`` and its runs reuse them. Text without a ``{``
@@ -15,22 +22,146 @@ Jinja's cost. The module-level functions compile afresh on each call, for one-of
 
 from __future__ import annotations
 
+import contextvars
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from podium.clock import SystemClock
 from podium.errors import ConfigError
+from podium.input_limits import LIMITS
 
-__all__ = ["Templates", "check_syntax", "evaluate", "literal", "render", "variables"]
+__all__ = [
+    "TemplateLimitError",
+    "Templates",
+    "check_syntax",
+    "evaluate",
+    "literal",
+    "render",
+    "variables",
+]
+
+_CLOCK = SystemClock()
+_WIDTH = re.compile(r"%[-#0 +]*(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Render:
+    """The limits of the render in progress, read once from the environment."""
+
+    deadline: float
+    max_chars: int
+
+
+_render: contextvars.ContextVar[_Render | None] = contextvars.ContextVar(
+    "podium_template_render", default=None
+)
+
+
+class TemplateLimitError(SecurityError):
+    """A template went over a resource limit (range size, string size, render time)."""
+
+
+def _check_deadline() -> None:
+    current = _render.get()
+    if current is not None and _CLOCK.monotonic() > current.deadline:
+        found = LIMITS.template_seconds.exceeded()
+        raise TemplateLimitError(f"the template took too long to render: {found}")
+
+
+def _check_length(length: int, what: str) -> None:
+    current = _render.get()
+    if length > (current.max_chars if current else LIMITS.template_chars.value()):
+        found = LIMITS.template_chars.exceeded(f"{what} of {length:,} characters")
+        raise TemplateLimitError(f"the template builds {found}")
+
+
+def _bounded_range(*args: int) -> Iterator[int]:
+    """``range`` within ``PODIUM_MAX_TEMPLATE_RANGE``, checking the render deadline as it goes."""
+    items = range(*args)
+    if len(items) > LIMITS.template_range.value():
+        found = LIMITS.template_range.exceeded(
+            f"range({', '.join(map(str, args))}) has {len(items):,} items"
+        )
+        raise TemplateLimitError(f"the template asks for too large a range: {found}")
+    for index, item in enumerate(items):
+        if index % 1024 == 0:
+            _check_deadline()
+        yield item
+
+
+def _sized(value: object) -> int | None:
+    return len(value) if isinstance(value, str | list | tuple) else None  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _check_ints(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:  # Any: template values
+    """Refuse a width or count above the string cap (``'x'.ljust(10**10)``, ``center``)."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool):
+            _check_length(value, "a string")
+
+
+def _bounded_filter(function: Callable[..., Any]) -> Callable[..., Any]:  # Any: jinja filters
+    @wraps(function)
+    def bounded(*args: Any, **kwargs: Any) -> Any:  # Any: as the filter takes and gives
+        _check_deadline()
+        _check_ints(args[1:], kwargs)
+        return function(*args, **kwargs)
+
+    return bounded
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, refusing unsafe attributes and bounding what templates build."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:  # Any: any template value
+        raise SecurityError(
+            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
+        )
+
+    def call_binop(
+        self, context: Context, operator: str, left: Any, right: Any
+    ) -> Any:  # Any: template values
+        _check_deadline()
+        if operator == "*":
+            for one, other in ((left, right), (right, left)):
+                size = _sized(one)
+                if size is not None and isinstance(other, int):
+                    _check_length(size * other, "a value")
+        elif operator == "+" and _sized(left) is not None and _sized(right) is not None:
+            _check_length(len(left) + len(right), "a value")
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
+            _check_length(abs(right) * left.bit_length() // 3, "a number")  # ~digits
+        elif operator == "%" and isinstance(left, str):
+            for width in _WIDTH.findall(left):
+                _check_length(int(width), "a string")
+        return super().call_binop(context, operator, left, right)
+
+    def call(
+        __self, __context: Context, __obj: Any, *args: Any, **kwargs: Any
+    ) -> Any:  # Any: template values
+        _check_deadline()
+        if __obj is not _bounded_range:  # which has its own limit
+            _check_ints(args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
 
 # Keys that exist but have no value yet (a loop's first iteration) render as empty;
 # names that no task produces are caught by validation before the run.
-_ENV = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
+_ENV = _Sandbox(undefined=ChainableUndefined, autoescape=False)
 _ENV.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
+_ENV.globals["range"] = _bounded_range
+_ENV.filters = {name: _bounded_filter(f) for name, f in _ENV.filters.items()}
 
 _Run = Callable[[Mapping[str, Any]], Any]  # Any: template values in, text or a value out
 
@@ -145,6 +276,48 @@ def literal(text: str) -> str:
     return "{{ " + json.dumps(text, ensure_ascii=False) + " }}"
 
 
+def _call(expression: Any, values: Mapping[str, Any]) -> Any:  # Any: jinja2's expression
+    return expression(**values)
+
+
+def _join_chunks(template: Any, values: Mapping[str, Any]) -> str:  # Any: jinja2.Template
+    """The rendered text, refused as soon as it grows past the string cap."""
+    current = _render.get()
+    cap = current.max_chars if current else LIMITS.template_chars.value()
+    chunks: list[str] = []
+    length = 0
+    for chunk in template.generate(values):
+        length += len(chunk)
+        if length > cap:
+            _check_length(length, "a text")
+        chunks.append(chunk)
+    return "".join(chunks)
+
+
+def _bounded(
+    run: Callable[[Any, Mapping[str, Any]], Any], compiled: Any, values: Mapping[str, Any]
+) -> Any:  # Any: jinja2's compiled objects and what they compute
+    """Run a compiled template under the render deadline, its Python errors as template errors."""
+    token = None
+    if _render.get() is None:  # the outermost render of this context sets the limits
+        deadline = _CLOCK.monotonic() + LIMITS.template_seconds.value()
+        token = _render.set(_Render(deadline=deadline, max_chars=LIMITS.template_chars.value()))
+    try:
+        return run(compiled, values)
+    except (TemplateError, UndefinedError):
+        raise
+    except RecursionError as exc:
+        raise TemplateLimitError(
+            "the template recurses too deeply (a macro calling itself?)"
+        ) from exc
+    # A template is user code: its Python errors (1 / 0, 'a' + 1) are its failure, not ours.
+    except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        raise TemplateRuntimeError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        if token is not None:
+            _render.reset(token)
+
+
 def _valid(source: str, compiled: _Compiled) -> _Compiled:
     if compiled.error is not None:
         msg = f"invalid template {source!r}: {compiled.error.message}"
@@ -159,13 +332,14 @@ def _compile(source: str, *, is_expression: bool) -> _Compiled:
         if is_expression:
             names = meta.find_undeclared_variables(_ENV.parse("{{ (" + source + ") }}"))
             expression = _ENV.compile_expression(source, undefined_to_none=True)
-            return _Compiled(frozenset(names), lambda values: expression(**values))
+            return _Compiled(frozenset(names), lambda values: _bounded(_call, expression, values))
         ast = _ENV.parse(source)
         simple = _fill_in(ast)
         if simple is not None:
             return simple
         names = frozenset(meta.find_undeclared_variables(ast))  # runs Jinja's code generator
-        return _Compiled(names, _ENV.from_string(ast).render)
+        template = _ENV.from_string(ast)
+        return _Compiled(names, lambda values: _bounded(_join_chunks, template, values))
     except TemplateSyntaxError as exc:
         return _Compiled(error=exc.with_traceback(None))  # keeps no frames alive
 

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, overload
 
 from pydantic import (
@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from podium.errors import ToolError, validation_problems
+from podium.input_limits import non_finite
 from podium.models.base import ToolSpec
 from podium.task import Approval
 
@@ -114,7 +115,7 @@ class Tool:
         try:
             async with asyncio.timeout(self.timeout.total_seconds()):
                 result = await self._invoke(kwargs)
-            return _JSON.validate_python(_jsonable(result))
+            return _JSON.validate_python(_jsonable(result, self.name))
         except TimeoutError as exc:
             msg = f"tool {self.name!r} did not finish within {self.timeout.total_seconds():g}s"
             raise ToolError(msg, retryable=True) from exc
@@ -244,13 +245,24 @@ def _arg_docs(doc: str) -> dict[str, str]:
     return docs
 
 
-def _jsonable(value: Any) -> Any:  # Any: converts arbitrary tool results
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+def _jsonable(value: Any, name: str) -> Any:  # Any: converts arbitrary tool results
+    """``value``, the result of tool ``name``, as JSON data.
+
+    Raises:
+        ToolError: a number in it is NaN or infinite (JSON mode would make it a silent null).
+    """
     if value is None:
         return None
-    result: object = value
-    return TypeAdapter[object](type(result)).dump_python(result, mode="json")
+    if isinstance(value, BaseModel):
+        plain, dump = value.model_dump(), value.model_dump
+    else:
+        adapter = TypeAdapter(type(value))
+        plain, dump = adapter.dump_python(value), partial(adapter.dump_python, value)
+    where = non_finite(plain)
+    if where is not None:
+        at = f" at {where}" if where else ""
+        raise ToolError(f"tool {name!r} returned a NaN or infinite number{at}; JSON has none")
+    return dump(mode="json")
 
 
 def _short(exc: ValidationError) -> str:

@@ -172,14 +172,6 @@ def test_context_written_round_trips_any_json_value(
     assert load_event(dump_event(event)) == event
 
 
-@pytest.mark.xfail(
-    reason=(
-        "pydantic dumps an infinite or NaN float field of an event dataclass as null (a "
-        "per-class ser_json_inf_nan config is not applied through the Event union), and "
-        "load_event then refuses the null, so such an event makes its log unreadable"
-    ),
-    strict=True,
-)
 def test_infinite_and_nan_costs_and_latencies_survive_a_round_trip() -> None:
     called = ModelCalled(
         seq=3,

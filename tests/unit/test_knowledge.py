@@ -201,6 +201,18 @@ def test_unreadable_files_are_reported_and_the_rest_is_indexed(docs: Path, cache
     assert "UnicodeDecodeError" in problems["latin1.txt"]
 
 
+def test_a_document_over_the_size_cap_is_reported_not_read(
+    docs: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (docs / "huge.md").write_text("# Huge\n\n" + "groceries " * 200, encoding="utf-8")
+    monkeypatch.setenv("PODIUM_MAX_DOCUMENT_BYTES", "1000")
+    with KnowledgeBase.open(docs, cache_dir=cache) as kb:
+        problems = dict(kb.problems)
+        assert "huge.md" not in [d for d, _, _ in kb.documents()]
+    assert "document huge.md is too large: 2,008 bytes" in problems["huge.md"]
+    assert "set PODIUM_MAX_DOCUMENT_BYTES to raise it" in problems["huge.md"]
+
+
 def test_a_file_that_breaks_is_dropped_from_the_index(docs: Path, cache: Path) -> None:
     KnowledgeBase.open(docs, cache_dir=cache).close()
     (docs / "cargo.pdf").write_bytes(b"%PDF-1.4 truncated")

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, TemplateRuntimeError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from podium import Agent, InputSpec, Task, Workflow
 from podium.errors import ConfigError
-from podium.template import check_syntax, evaluate, render, variables
+from podium.template import TemplateLimitError, check_syntax, evaluate, render, variables
 from podium.workflow.validate import validate
 
 # -- render ------------------------------------------------------------------------------------
@@ -154,15 +154,19 @@ def test_check_syntax_rejects_what_evaluate_cannot_compile() -> None:
     [
         "{{ ''.__class__.__mro__ }}",
         "{{ ''.__class__ }}",
-        "{{ f.__globals__ }}",
         "{{ f.__code__ }}",
         "{{ cycler.__init__.__globals__ }}",
         "{{ lipsum.__globals__['os'] }}",
     ],
 )
-def test_the_sandbox_hides_python_internals(source: str) -> None:
-    # Unsafe attributes are undefined in the sandbox; with chainable undefined they render empty.
-    assert render(source, {"f": len}) == ""
+def test_reaching_for_python_internals_is_an_error(source: str) -> None:
+    with pytest.raises(SecurityError, match=r"access to attribute '__.*__' of .* is unsafe"):
+        render(source, {"f": lambda: None})
+
+
+def test_a_condition_reaching_for_python_internals_is_an_error_not_false() -> None:
+    with pytest.raises(SecurityError, match="'__init__' of 'type' object is unsafe"):
+        evaluate("cycler.__init__.__globals__", {})
 
 
 @pytest.mark.parametrize(
@@ -189,7 +193,8 @@ def test_the_sandbox_is_immutable(source: str, attribute: str) -> None:
 
 
 def test_expressions_run_in_the_sandbox_too() -> None:
-    assert evaluate("''.__class__", {}) is None
+    with pytest.raises(SecurityError, match="unsafe"):
+        evaluate("''.__class__", {})
     with pytest.raises(SecurityError, match="unsafe"):
         evaluate("items.pop()", {"items": [1]})
 
@@ -243,7 +248,7 @@ def test_a_copy_of_a_workflow_shares_its_templates_and_still_equals_it() -> None
 
 
 _JINJA = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
-_NAMES = st.sampled_from(["a", "b", "range", "missing"])
+_NAMES = st.sampled_from(["a", "b", "cycler", "missing"])
 _TEXT = st.text(alphabet="xy -\n\r\t}%#", max_size=6)
 _SPACE_LEFT = st.sampled_from([" ", "- ", ""])
 _SPACE_RIGHT = st.sampled_from([" ", " -", ""])
@@ -266,3 +271,71 @@ def test_a_template_that_only_fills_in_names_renders_as_jinja_renders_it(source:
         return
     assert render(source, values) == (expected if "{" in source else source)
     assert variables(source) == meta.find_undeclared_variables(_JINJA.parse(source))
+
+
+# -- resource limits ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "{% for i in range(10**12) %}x{% endfor %}",
+            r"range\(1000000000000\) has 1,000,000,000,000",
+        ),
+        ("{{ 'x' * 10**10 }}", "a value of 10,000,000,000 characters"),
+        ("{{ [1, 2] * 10**9 }}", "a value of 2,000,000,000 characters"),
+        ("{{ 2 ** (10**10) }}", "a number of"),
+        ("{{ 'x' | center(10**10) }}", "a string of 10,000,000,000 characters"),
+        ("{{ 'x'.ljust(10**10) }}", "a string of 10,000,000,000 characters"),
+        ("{{ '%999999999s' % 'x' }}", "a string of 999,999,999 characters"),
+        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recurses too deeply"),
+    ],
+)
+def test_a_template_over_a_resource_limit_is_refused(source: str, message: str) -> None:
+    with pytest.raises(TemplateLimitError, match=message):
+        render(source, {})
+
+
+def test_the_limits_are_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert render("{{ 'ab' * 3 }}", {}) == "ababab"
+    monkeypatch.setenv("PODIUM_MAX_TEMPLATE_CHARS", "5")
+    with pytest.raises(TemplateLimitError, match=r"set PODIUM_MAX_TEMPLATE_CHARS to raise it"):
+        render("{{ 'ab' * 3 }}", {})
+    monkeypatch.setenv("PODIUM_MAX_TEMPLATE_RANGE", "2")
+    with pytest.raises(TemplateLimitError, match=r"range\(3\) has 3 items, over the limit of 2"):
+        render("{% for i in range(3) %}{% endfor %}", {})
+
+
+def test_the_rendered_text_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_MAX_TEMPLATE_CHARS", "50")
+    with pytest.raises(TemplateLimitError, match="a text of 51 characters"):
+        render("{% for i in range(60) %}x{% endfor %}", {})
+
+
+def test_a_render_that_runs_past_its_time_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_MAX_TEMPLATE_SECONDS", "1")
+    monkeypatch.setattr("podium.template._CLOCK", _Jumping())  # each reading is 1 s later
+    loops = "{% for i in range(5000) %}{% for j in range(5000) %}{% endfor %}{% endfor %}"
+    with pytest.raises(TemplateLimitError, match="took too long to render"):
+        render(loops, {})
+
+
+class _Jumping:
+    """A clock that moves one second on each reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("{{ 1 / 0 }}", "ZeroDivisionError: division by zero"), ("{{ 'a' + 1 }}", "TypeError: ")],
+)
+def test_a_python_error_in_a_template_is_a_template_error(source: str, message: str) -> None:
+    with pytest.raises(TemplateRuntimeError, match=message):
+        render(source, {})

@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 import podium
-from podium import ConfigError, PodiumError, RunState, Store, TaskId
+from podium import ConfigError, PodiumError, RunState, Store, TaskId, load_yaml
 from podium.cli.live import RunView
 from podium.cli.output import (
     format_time,
@@ -272,7 +272,7 @@ def _edited(text: str, proposed: JsonValue) -> JsonValue:
     if not isinstance(proposed, dict | list):
         return text
     try:
-        value: JsonValue = yaml.safe_load(text)
+        value: JsonValue = load_yaml(text)
     except yaml.YAMLError as exc:
         msg = f"the edited output must be YAML or JSON like the proposed one: {exc}"
         raise ConfigError(msg) from exc

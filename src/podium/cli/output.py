@@ -152,12 +152,13 @@ def preview(value: JsonValue, width: int = 60) -> str:
 
 def jsonable(value: object) -> JsonValue:
     """``value`` (dataclasses, datetimes included) as plain JSON data."""
-    return to_jsonable_python(value)
+    return to_jsonable_python(value, inf_nan_mode="null")  # JSON has no NaN or infinity
 
 
 def print_json(value: object) -> None:
     """Write ``value`` as indented JSON to stdout, bypassing Rich (nothing is wrapped)."""
-    sys.stdout.write(json.dumps(jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

@@ -21,7 +21,16 @@ from rich.console import Console
 from rich.text import Text
 
 import podium
-from podium import Budget, Model, PodiumError, RunState, Store, Workflow, default_store
+from podium import (
+    Budget,
+    Model,
+    PodiumError,
+    RunState,
+    Store,
+    Workflow,
+    default_store,
+    load_yaml,
+)
 from podium.cli.live import LineView, LiveView, RunView
 from podium.cli.output import (
     EXIT_FAILED,
@@ -259,6 +268,13 @@ def run_command(
                 msg += "; a workflow takes documents as an input: -i docs=DIR"
             raise typer.BadParameter(msg, param_hint="FILE|GOAL")
         raise typer.Exit(run_workflow(path, options))
+    if target.strip() and _is_dir(path):  # "" would be the current directory
+        msg = (
+            f"{target!r} is a directory: give a workflow file (podium run {target}/flow.yaml), "
+            f'or a goal in plain words with the directory as its documents (podium run "GOAL" '
+            f"--docs {target})"
+        )
+        raise typer.BadParameter(msg, param_hint="FILE|GOAL")
     if plan_only and approve_plan:  # the plan-only workflow lives in memory: none to approve
         msg = (
             "--plan-only and --approve-plan do not go together: --plan-only prints the plan "
@@ -314,7 +330,7 @@ def parse_input(text: str) -> tuple[str, JsonValue]:
 
 def _yaml_value(raw: str) -> JsonValue:
     try:
-        value: object = yaml.safe_load(raw)
+        value: object = load_yaml(raw)
     except yaml.YAMLError:
         return raw
     if value is None and raw.strip() not in _YAML_NULLS:
@@ -330,6 +346,13 @@ def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
     except OSError:  # ENAMETOOLONG and the like, which is_file() does not swallow
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # as in _is_file
         return False
 
 

@@ -30,6 +30,7 @@ from podium.errors import (
 from podium.event import Event, ModelCalled, OutputRejected, ToolCalled
 from podium.grounding import Choice, choose_from, is_small_model
 from podium.ids import TaskId
+from podium.input_limits import non_finite
 from podium.models.base import CallInfo, Message, Model, ModelRequest, ModelResponse, ToolCall
 from podium.synthesis import Answer, answer_model
 from podium.task import Task
@@ -165,7 +166,7 @@ async def _validate(
         OutputValidationError: the answer is still invalid after the repair budget.
     """
     try:
-        return schema.model_validate_json(_json_part(response.text))
+        return _finite(schema.model_validate_json(_json_part(response.text)))
     except ValidationError as exc:
         talk.repairs += 1
         errors = _errors(exc)
@@ -374,6 +375,21 @@ def _json_part(text: str) -> str:
     """The JSON object in ``text``, tolerating a Markdown fence or prose around it."""
     start, end = text.find("{"), text.rfind("}")
     return text[start : end + 1] if 0 <= start < end else text
+
+
+def _finite(parsed: BaseModel) -> BaseModel:
+    """``parsed``, unless a number in it is NaN or infinite (JSON has none; the log could not
+    keep it).
+
+    Raises:
+        ValidationError: where the non-finite number is, to send back for repair.
+    """
+    where = non_finite(parsed.model_dump())
+    if where is None:
+        return parsed
+    loc = tuple(int(p) if p.isdigit() else p for p in where.split(".")) if where else ()
+    error = {"type": "finite_number", "loc": loc, "input": None}
+    raise ValidationError.from_exception_data(type(parsed).__name__, [error])  # pyright: ignore[reportArgumentType]
 
 
 def _errors(exc: ValidationError) -> str:

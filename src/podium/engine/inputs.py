@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pydantic import JsonValue
 
 from podium.errors import ConfigError, Problem
+from podium.input_limits import input_problems
 from podium.workflow.model import Workflow
 
 __all__ = ["resolve_inputs"]
@@ -16,9 +17,11 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, JsonValue]) -> dict[s
     """Inputs with defaults filled in.
 
     Raises:
-        ConfigError: an input is unknown, or a required one is missing.
+        ConfigError: an input is unknown, a required one is missing, one holds a NaN or
+            infinite number, or they are over ``PODIUM_MAX_INPUT_BYTES``.
     """
-    problems = [
+    problems = input_problems(given)
+    problems += [
         Problem(
             f"unknown input {name!r}; this workflow takes: {', '.join(workflow.inputs) or 'none'}"
         )

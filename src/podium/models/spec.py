@@ -34,7 +34,7 @@ Provider = Literal["local", "scripted", "openai", "anthropic"]
 class Price(BaseModel):
     """US dollars per million input and output tokens."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
 
@@ -42,7 +42,7 @@ class Price(BaseModel):
 class ModelSpec(BaseModel):
     """How to reach one model."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     provider: Provider
     name: str | None = None

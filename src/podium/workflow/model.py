@@ -28,7 +28,7 @@ __all__ = ["InputSpec", "KeySpec", "Workflow"]
 class InputSpec(BaseModel):
     """An input of a workflow, with its default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     description: str = ""
     default: JsonValue = None
     required: bool = False
@@ -42,7 +42,7 @@ class KeySpec(BaseModel):
     and the latest stays. ``reducer``: ``reducer`` (``module:function``) combines old and new.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     description: str = ""
     merge: Literal["single", "append", "last_writer_wins", "reducer"] = "single"
     reducer: str | None = None
@@ -73,7 +73,7 @@ class _AgentIndex:
 class Workflow(BaseModel):
     """A team of agents and the graph of tasks they carry out."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     description: str = ""

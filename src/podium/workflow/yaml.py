@@ -42,8 +42,10 @@ from typing import Any, Literal, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, create_model
 
+from podium import yaml_reader
 from podium.errors import ConfigError, Location, Problem
 from podium.ids import TaskId
+from podium.input_limits import LIMITS, check_size
 from podium.task import Task
 from podium.tool import Tool, tool
 from podium.toolserver import MCP_PREFIX
@@ -166,6 +168,7 @@ def _importable(directory: Path | None) -> Generator[None]:
 
 def _load_file(path: Path, chain: tuple[Path, ...]) -> Workflow:
     try:
+        check_size(f"workflow file {path}", path.stat().st_size, LIMITS.yaml_bytes)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"workflow file not found: {path}") from exc
@@ -225,16 +228,14 @@ class _Loader:
 
     def _read(self, text: str) -> dict[str, Any]:  # Any: raw YAML data
         try:
-            # The node tree keeps line numbers; PyYAML's stub leaves compose's stream untyped.
-            node = cast("yaml.Node | None", yaml.compose(text, Loader=yaml.SafeLoader))  # pyright: ignore[reportUnknownMemberType]
+            node = yaml_reader.compose(text)  # the node tree keeps line numbers
             if node is not None:
                 self._visit(node, "", set())
-            data: object = yaml.safe_load(text)
+            data: object = yaml_reader.construct(node)
         except yaml.YAMLError as exc:
             problem = self._yaml_problem(exc)
-            raise ConfigError(
-                f"cannot load workflow {self.file}: invalid YAML", (problem,)
-            ) from exc
+            what = "over a limit" if isinstance(exc, yaml_reader.YamlLimitError) else "invalid YAML"
+            raise ConfigError(f"cannot load workflow {self.file}: {what}", (problem,)) from exc
         workflow = _mapping(data)
         if workflow is None:
             found = "an empty document" if data is None else f"a {type(data).__name__}"
@@ -247,6 +248,8 @@ class _Loader:
         if not isinstance(exc, yaml.MarkedYAMLError):
             return Problem(f"invalid YAML: {exc}", Location(self.file))
         message = f"invalid YAML: {exc.problem or exc.context or 'cannot parse this'}"
+        if isinstance(exc, yaml_reader.YamlLimitError):
+            message = str(exc.problem)
         if exc.context and exc.problem:
             message += f" ({exc.context}"
             start, end = exc.context_mark, exc.problem_mark
@@ -568,7 +571,7 @@ def _annotation(name: str, spec: dict[str, Any]) -> Any:  # Any: raw YAML data; 
 
 
 def _output_model(name: str, definitions: dict[str, Any]) -> type[BaseModel]:  # Any: field defs
-    config = ConfigDict(extra="forbid", protected_namespaces=())
+    config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. a field name that shadows a BaseModel attribute
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,13 @@ from rich.console import Console, Group
 from rich.text import Text
 
 from podium.cli.live import LineView, LiveView, RunView, progress
-from podium.cli.output import answer_renderable, format_duration, preview, task_rows
+from podium.cli.output import (
+    answer_renderable,
+    format_duration,
+    preview,
+    print_json,
+    task_rows,
+)
 from podium.event import (
     ClaimVerified,
     Event,
@@ -272,3 +279,14 @@ def test_an_answer_nothing_verified_is_not_shown_as_verified() -> None:
 
     assert line.plain == "\nnot verified: no verifier checked these claims"
     assert [span.style for span in line.spans] == ["yellow"]
+
+
+def test_json_output_is_strict_json_even_with_a_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    print_json({"price": float("nan"), "limits": [float("inf"), 1.5]})
+
+    printed = capsys.readouterr().out
+    assert json.loads(printed, parse_constant=_refuse) == {"price": None, "limits": [None, 1.5]}
+
+
+def _refuse(name: str) -> object:
+    raise AssertionError(f"{name} is not JSON")

@@ -237,11 +237,11 @@ def test_store_path_falls_back_to_user_data(
 
 # dump -> load identity ------------------------------------------------------------------------
 
-# Non-finite floats are left out: they do not survive JSON (see the xfail test below).
-_finite = st.floats(allow_nan=False, allow_infinity=False)
+# NaN is left out: it is not equal to itself (infinity: see the test below).
+_floats = st.floats(allow_nan=False)
 _texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
 _json: st.SearchStrategy[JsonValue] = st.recursive(
-    st.none() | st.booleans() | st.integers() | _finite | _texts,
+    st.none() | st.booleans() | st.integers() | _floats | _texts,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_texts, inner, max_size=4),
     max_leaves=10,
 )
@@ -255,7 +255,7 @@ _events: st.SearchStrategy[Event] = st.one_of(
     st.builds(TaskStarted, **_task, agent=st.none() | _texts, attempt=st.integers()),
     st.builds(
         ModelCalled, **_task, agent=_texts, model=_texts, input_tokens=st.integers(),
-        output_tokens=st.integers(), latency_s=_finite, response=_json,
+        output_tokens=st.integers(), latency_s=_floats, response=_json,
     ),
     st.builds(
         ToolCalled, **_task, agent=_texts, tool=_texts,
@@ -278,7 +278,6 @@ def test_event_dump_load_identity(event: Event) -> None:
     assert load_event(dump_event(event)) == event
 
 
-@pytest.mark.xfail(reason="pydantic dumps inf as null, so the stored log no longer loads")
 def test_infinite_float_survives_dump_load() -> None:
     event = sample_events(RUN)[11]
     assert isinstance(event, TaskRetried)
