@@ -59,6 +59,7 @@ from podium.event import (
     ClaimVerified,
     EndStatus,
     Event,
+    ModelCalled,
     RouteChosen,
     RunCompleted,
     RunResumed,
@@ -71,9 +72,9 @@ from podium.event import (
 )
 from podium.ids import IdFactory, RunId, TaskId, UuidIdFactory
 from podium.liveness import ensure_not_running, this_host
-from podium.models.base import Model
+from podium.models.base import CallInfo, Model
 from podium.models.registry import DEFAULT_MODEL, resolve
-from podium.models.scripted import Reply
+from podium.models.scripted import Reply, unused_replies
 from podium.models.spec import ModelSpec
 from podium.policy import DEFAULT_RETRY, Policy, RetryPolicy
 from podium.router import LearningRouter, Router
@@ -288,7 +289,7 @@ class _Run:
         self.limits = Limits(engine.max_concurrency or workflow.max_concurrency, engine.clock)
         self._models: dict[str, Model] = {}
         self._rng = random.Random(self.run_id)  # jitter, reproducible per run
-        self._canned = _canned(workflow)
+        self._canned = _canned(workflow, history)
         self.circuits = Circuits(self.recorder, engine.clock)
         """Circuit breakers per model and agent, for this run only (``engine.breaker``)."""
 
@@ -822,9 +823,15 @@ def _workflows(workflow: Workflow) -> list[Workflow]:
     return found
 
 
-def _canned(workflow: Workflow) -> dict[str, list[Reply]]:
+def _canned(workflow: Workflow, history: Sequence[Event]) -> dict[str, list[Reply]]:
+    """The workflow's scripted replies, less those the calls in ``history`` already took."""
     canned: dict[str, list[Reply]] = {}
     for current in _workflows(workflow):
         for key, replies in current.scripted.items():
             canned.setdefault(key, list[Any](replies))
-    return canned
+    used = (
+        CallInfo(run_id=e.run_id, task_id=e.task_id, agent=e.agent)
+        for e in history
+        if isinstance(e, ModelCalled)
+    )
+    return unused_replies(canned, used)

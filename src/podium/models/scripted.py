@@ -17,7 +17,7 @@ import inspect
 import itertools
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal, cast
 
@@ -25,9 +25,10 @@ from pydantic import BaseModel, JsonValue
 
 from podium.clock import Clock, SystemClock
 from podium.errors import ModelError
-from podium.models.base import ModelRequest, ModelResponse, ToolCall, Usage
+from podium.event import Event, ModelCalled, TaskFailed, TaskRetried, TaskSucceeded
+from podium.models.base import CallInfo, ModelRequest, ModelResponse, ToolCall, Usage
 
-__all__ = ["Reply", "Script", "ScriptedModel"]
+__all__ = ["Reply", "Script", "ScriptedModel", "unused_replies"]
 
 Reply = str | Mapping[str, Any] | list[Any] | ToolCall | ModelResponse | BaseException
 """One answer: text, a JSON object/list (as JSON text), a tool call (a ``ToolCall`` or, from
@@ -135,16 +136,7 @@ class ScriptedModel:
         return self._exhausted(request, key)
 
     def _key_for(self, request: ModelRequest) -> str | None:
-        caller = request.caller
-        candidates = [""]
-        if caller is not None:
-            task = caller.task_id
-            base = _INDEX.sub("", task.rsplit("/", 1)[-1])
-            candidates = [task, base, caller.agent, ""]
-        for key in candidates:
-            if key in self._queues and (self._queues[key] or key in self._last):
-                return key
-        return None
+        return _key(self._queues, self._last.keys(), request.caller)
 
     def _exhausted(self, request: ModelRequest, key: str | None) -> Reply:
         if self._when_exhausted == "repeat_last" and key is not None and key in self._last:
@@ -172,6 +164,57 @@ class ScriptedModel:
             output_tokens=_count_tokens(text) + 8 * len(calls),
         )
         return ModelResponse(model=self._name, text=text, tool_calls=calls, usage=usage)
+
+
+def unused_replies(
+    script: Mapping[str, Sequence[Reply]], history: Sequence[Event]
+) -> dict[str, list[Reply]]:
+    """The replies of a per-task ``script`` left once the calls a run's log records took theirs.
+
+    A resumed run builds its scripted model afresh in a new process: the script goes on where
+    the interrupted process left it instead of starting over (which answered a loop's second
+    draft with its first, again and again). A task whose last attempt failed is asked afresh,
+    as a model would be: its calls give their replies back.
+    """
+    queues = {str(k): list(v) for k, v in script.items()}
+    taken: set[str] = set()
+    for caller in _calls_that_count(history):
+        key = _key(queues, taken, caller)
+        if key is not None and queues[key]:
+            queues[key].pop(0)
+            taken.add(key)
+    return queues
+
+
+def _calls_that_count(history: Sequence[Event]) -> list[CallInfo]:
+    """The model calls of ``history``, less those of tasks whose last attempt failed."""
+    calls: dict[str, list[CallInfo]] = {}
+    failed: set[str] = set()
+    for event in history:
+        if isinstance(event, ModelCalled):
+            info = CallInfo(run_id=event.run_id, task_id=event.task_id, agent=event.agent)
+            calls.setdefault(event.task_id, []).append(info)
+        elif isinstance(event, TaskFailed):
+            failed.add(event.task_id)
+        elif isinstance(event, TaskRetried | TaskSucceeded):
+            failed.discard(event.task_id)
+    return [c for task, made in calls.items() if task not in failed for c in made]
+
+
+def _key(
+    queues: Mapping[str, Sequence[Reply]], taken: Collection[str], caller: CallInfo | None
+) -> str | None:
+    """The script key that answers ``caller``: its task, the task's base id, its agent, or
+    the shared list; a key whose list ran out still answers if it ever had a reply taken."""
+    candidates = [""]
+    if caller is not None:
+        task = caller.task_id
+        base = _INDEX.sub("", task.rsplit("/", 1)[-1])
+        candidates = [task, base, caller.agent, ""]
+    for key in candidates:
+        if key in queues and (queues[key] or key in taken):
+            return key
+    return None
 
 
 def _tool_call(spec: Any, number: int) -> ToolCall:  # Any: a JSON mapping from a script

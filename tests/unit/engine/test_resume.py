@@ -296,3 +296,47 @@ async def test_a_replay_keeps_the_routers_choices_and_teaches_it_nothing(
         log = await store.read(replayed.run_id)
         assert facts_of(log) is None  # metrics skip replays
         assert learn([log]) == {}  # and so does the router
+
+
+async def test_a_scripted_workflow_resumed_afresh_goes_on_with_its_script(
+    store: SqliteStore,
+) -> None:
+    from podium.budget import Budget
+
+    flow = Workflow(
+        name="drafts",
+        model="scripted",
+        agents=[Agent(name="writer"), Agent(name="reviewer")],
+        tasks=[
+            Task(
+                id="revise",
+                loop=LoopSpec(
+                    until="review == 'ok'",
+                    max_iterations=3,
+                    tasks=(
+                        Task(id="draft", agent="writer", instruction="draft"),
+                        Task(
+                            id="review",
+                            agent="reviewer",
+                            instruction="{{ draft }}",
+                            needs=("draft",),
+                        ),
+                    ),
+                ),
+            )
+        ],
+        output="draft",
+        scripted={"draft": ["v1", "v2", "v3"], "review": ["redo", "ok", "never"]},
+    )
+    stopped = await LocalEngine(store=store).execute(flow, budget=Budget(max_model_calls=2))
+    assert stopped.status == "failed"  # stopped by its budget after draft v1 and its review
+
+    # A new engine builds the scripted model afresh, as `podium resume` does in a new process.
+    resumed = await LocalEngine(store=store).resume(
+        flow, stopped.run_id, budget=Budget(max_model_calls=10)
+    )
+
+    assert resumed.ok, resumed.error
+    assert resumed.output == "v2"
+    calls = [e for e in await store.read(stopped.run_id) if e.kind == "model_called"]
+    assert [c.response["text"] for c in calls] == ["v1", "redo", "v2", "ok"]  # type: ignore[attr-defined]
