@@ -2,6 +2,10 @@
 
 Each time, the resumed run must end exactly as an uninterrupted run does, no task may have
 succeeded twice, and every event committed before the kill must still be in the log.
+
+The last task calls a tool that waits until the test opens a gate (creates a file), so a run
+cannot finish before the test kills it, however loaded the machine; kill points are
+fractions of the events committed before the gate (1.0: at the gate).
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ WORKFLOW = textwrap.dedent(
       reviewer:
         instructions: You review.
         output_schema: {approved: bool, note: str}
+      closer:
+        instructions: You finish once the gate opens.
+        tools: [gate:wait_for_gate]
     tasks:
       - {id: facts, agent: researcher, instruction: "Facts about {{ topic }}"}
       - {id: risks, agent: researcher, instruction: "Risks of {{ topic }}"}
@@ -57,13 +64,41 @@ WORKFLOW = textwrap.dedent(
           tasks:
             - {id: draft, agent: writer, instruction: "Draft from {{ summary }}"}
             - {id: review, agent: reviewer, needs: [draft], instruction: "Review {{ draft }}"}
-      - {id: final, agent: writer, needs: [revise], instruction: "Final: {{ draft }}"}
+      - {id: final, agent: closer, needs: [revise], instruction: "Final: {{ draft }}"}
+    scripted:
+      final: [{tool_call: {name: wait_for_gate, arguments: {}}}, "The final report."]
+    """
+)
+
+GATE = textwrap.dedent(
+    """\
+    import asyncio
+    import os
+    from pathlib import Path
+
+
+    async def wait_for_gate() -> str:
+        \"\"\"Wait until the test creates the gate file.\"\"\"
+        gate = Path(os.environ["PODIUM_TEST_GATE"])
+        while not gate.exists():
+            await asyncio.sleep(0.01)
+        return "open"
     """
 )
 
 
+def environment(store: Path) -> dict[str, str]:
+    """The CLI's environment: this store, and a gate file next to it."""
+    gate = store.with_name("gate.open")
+    return {**os.environ, "PODIUM_STORE": str(store), "PODIUM_TEST_GATE": str(gate)}
+
+
+def open_gate(store: Path) -> None:
+    store.with_name("gate.open").touch()
+
+
 def podium(*args: str, store: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PODIUM_STORE": str(store)}
+    env = environment(store)
     return subprocess.run(
         [sys.executable, "-m", "podium", *args],
         env=env,
@@ -92,7 +127,7 @@ def stored_events(store: Path, run_id: str | None = None) -> list[tuple[str, int
 
 def kill_after(events: int, workflow: Path, store: Path) -> str:
     """Start a run, SIGKILL it once at least ``events`` events are committed; return its id."""
-    env = {**os.environ, "PODIUM_STORE": str(store)}
+    env = environment(store)
     process = subprocess.Popen(
         [sys.executable, "-m", "podium", "run", str(workflow), "--quiet"],
         env=env,
@@ -122,6 +157,7 @@ def final_state(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
 def workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("crash") / "crashy.yaml"
     path.write_text(WORKFLOW, encoding="utf-8")
+    path.with_name("gate.py").write_text(GATE, encoding="utf-8")
     return path
 
 
@@ -129,24 +165,31 @@ def workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reference(
     workflow: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[dict[str, object], int]:
-    """The uninterrupted run: its final state and how many events it records."""
+    """The uninterrupted run: its final state, and how many events it commits before the
+    gate (its last task's first model call, which asks for the gate tool)."""
     store = tmp_path_factory.mktemp("reference") / "runs.db"
+    open_gate(store)
     state = final_state(podium("run", str(workflow), "--json", store=store))
-    return state, len(stored_events(store))
+    bodies = [body for _, _, body in stored_events(store)]
+    at_gate = next(
+        n for n, body in enumerate(bodies, 1) if '"model_called"' in body and '"final"' in body
+    )
+    return state, at_gate
 
 
-@pytest.mark.parametrize("fraction", [0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9])
+@pytest.mark.parametrize("fraction", [0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.0])
 def test_a_killed_run_resumes_to_the_same_result(
     fraction: float, workflow: Path, reference: tuple[dict[str, object], int], tmp_path: Path
 ) -> None:
-    expected, total = reference
+    expected, at_gate = reference
     store = tmp_path / "runs.db"
-    run_id = kill_after(max(2, int(total * fraction)), workflow, store)
+    run_id = kill_after(max(2, round(at_gate * fraction)), workflow, store)  # 1.0: at the gate
     before = stored_events(store, run_id)
     assert not any('"run_completed"' in body for _, _, body in before), "killed too late"
     (listed,) = json.loads(podium("runs", "--json", store=store).stdout)
     assert listed["status"] == "interrupted"
 
+    open_gate(store)
     resumed = podium("resume", run_id, "--json", store=store)
 
     assert final_state(resumed) == expected
