@@ -38,7 +38,13 @@ from podium.engine.fallback import attempt_with_fallbacks, fallback_agents
 from podium.engine.frame import Frame
 from podium.engine.guard import Guard
 from podium.engine.host import Target
-from podium.engine.inputs import resolve_inputs
+from podium.engine.inputs import (
+    recorded_inputs,
+    resolve_inputs,
+    secret_env_names,
+    secret_values,
+    workflows_in,
+)
 from podium.engine.journal import Journal
 from podium.engine.kinds import NodeKinds
 from podium.engine.limits import Limits, Wait
@@ -59,7 +65,6 @@ from podium.event import (
     ClaimVerified,
     EndStatus,
     Event,
-    ModelCalled,
     RouteChosen,
     RunCompleted,
     RunResumed,
@@ -72,18 +77,19 @@ from podium.event import (
 )
 from podium.ids import IdFactory, RunId, TaskId, UuidIdFactory
 from podium.liveness import ensure_not_running, this_host
-from podium.models.base import CallInfo, Model
+from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply, unused_replies
 from podium.models.spec import ModelSpec
 from podium.policy import DEFAULT_RETRY, Policy, RetryPolicy
 from podium.router import LearningRouter, Router
 from podium.run import RunResult, project
+from podium.secrets import environment_secrets
 from podium.stores.base import Store
 from podium.task import Task
 from podium.telemetry.logs import bind_run, bind_task
 from podium.template import Templates
-from podium.workflow.model import Workflow, walk
+from podium.workflow.model import Workflow
 from podium.workflow.validate import validate
 
 __all__ = ["LocalEngine", "TokenListener"]
@@ -284,6 +290,7 @@ class _Run:
             clock=engine.clock,
             subscribers=(*engine.subscribers, self.guard.observe, engine.router.observe),
             history=history,
+            secrets=environment_secrets(secret_env_names(workflow)),
         )
         self.clock = engine.clock
         self.limits = Limits(engine.max_concurrency or workflow.max_concurrency, engine.clock)
@@ -309,7 +316,7 @@ class _Run:
         Raises:
             ConfigError: an agent names a model that does not exist.
         """
-        for workflow in _workflows(self.workflow):
+        for workflow in workflows_in(self.workflow):
             for agent in workflow.agents:
                 self.model_for(agent, workflow)
                 for fallback in fallback_agents(self, agent, workflow):
@@ -325,7 +332,8 @@ class _Run:
         budget: Budget | None = None,
     ) -> RunResult:
         """Record the run's start, write its inputs and run it to the end."""
-        with bind_run(self.run_id):
+        with bind_run(self.run_id, self.recorder.secrets):
+            self.recorder.secrets.add(*secret_values(self.workflow, inputs))
             model = self.engine.model
             await self.recorder.emit(
                 partial(
@@ -350,7 +358,9 @@ class _Run:
     async def resume(self, *, budget: Budget | None = None) -> RunResult:
         """Record that the run continues (with ``budget``, its new limits, if given) and run
         what its log does not show as done."""
-        with bind_run(self.run_id):
+        with bind_run(self.run_id, self.recorder.secrets):
+            inputs = recorded_inputs(self.workflow, self.recorder.events[0])
+            self.recorder.secrets.add(*secret_values(self.workflow, inputs))
             await self.recorder.emit(
                 partial(
                     RunResumed,
@@ -361,7 +371,14 @@ class _Run:
                     budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
                 )
             )
-            return await self._drive(self.context("", self.workflow), {})
+            context = self.context("", self.workflow)
+            specs = self.workflow.inputs
+            missing = {
+                name: value
+                for name, value in inputs.items()
+                if name not in context or (name in specs and specs[name].is_secret)
+            }
+            return await self._drive(context, missing)
 
     def context(self, namespace: str, workflow: Workflow) -> Context:
         """A context for ``workflow``'s keys, holding what the journal recorded in it."""
@@ -815,23 +832,10 @@ def _names(templates: Templates, agent: Agent, task: Task) -> frozenset[str]:
     return names
 
 
-def _workflows(workflow: Workflow) -> list[Workflow]:
-    """The workflow and every sub-workflow in it."""
-    found = [workflow]
-    for current in found:
-        found.extend(t.workflow for _, t in walk(current.tasks) if t.workflow is not None)
-    return found
-
-
 def _canned(workflow: Workflow, history: Sequence[Event]) -> dict[str, list[Reply]]:
     """The workflow's scripted replies, less those the calls in ``history`` already took."""
     canned: dict[str, list[Reply]] = {}
-    for current in _workflows(workflow):
+    for current in workflows_in(workflow):
         for key, replies in current.scripted.items():
             canned.setdefault(key, list[Any](replies))
-    used = (
-        CallInfo(run_id=e.run_id, task_id=e.task_id, agent=e.agent)
-        for e in history
-        if isinstance(e, ModelCalled)
-    )
-    return unused_replies(canned, used)
+    return unused_replies(canned, history)

@@ -25,6 +25,7 @@ from podium.context import Context, Provenance
 from podium.event import ContextWritten, Event
 from podium.ids import RunId, TaskId
 from podium.run import project
+from podium.secrets import Secrets
 from podium.stores.base import Store
 
 __all__ = ["Draft", "Recorder", "Subscriber"]
@@ -58,8 +59,11 @@ class Recorder:
         clock: Clock,
         subscribers: Sequence[Subscriber] = (),
         history: Sequence[Event] = (),
+        secrets: Secrets | None = None,
     ) -> None:
         self.run_id = run_id
+        self.secrets = secrets or Secrets()
+        """Values masked in every event before anything sees it (``podium.secrets``)."""
         self.state = project(run_id, history)
         self.events: list[Event] = list(history)
         """The whole log: ``history`` (stored already, for a resumed run) and what follows."""
@@ -143,6 +147,8 @@ class Recorder:
     def _add(self, events: Sequence[Event]) -> None:
         """Fold stamped events into the state and pass them on; they are flushed next."""
         for event in events:
+            if self.secrets:
+                event = self.secrets.redact_event(event)
             self.events.append(event)
             self.state.apply(event)
             self._pending.append(event)

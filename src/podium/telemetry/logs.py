@@ -4,6 +4,8 @@ The engine binds ``RUN_ID`` for a whole run and ``TASK_ID`` while a task runs (a
 copy contextvars, so concurrent tasks each see their own); ``ContextFilter`` copies both onto
 every record; ``JsonFormatter`` writes one JSON object a line, ``TextFormatter`` a readable
 line. Only the CLI and the server install them (``configure_logging``): the library only logs.
+Secrets (``podium.secrets``: those of the environment, and those the running run binds) are
+masked in every record the installed handler writes.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
 
+from podium.secrets import Secrets, environment_secrets
+
 __all__ = [
     "RUN_ID",
+    "SECRETS",
     "TASK_ID",
     "ContextFilter",
     "JsonFormatter",
@@ -30,15 +35,18 @@ __all__ = [
 
 RUN_ID: ContextVar[str | None] = ContextVar("podium_run_id", default=None)
 TASK_ID: ContextVar[str | None] = ContextVar("podium_task_id", default=None)
+SECRETS: ContextVar[Secrets | None] = ContextVar("podium_secrets", default=None)
 
 
 @contextmanager
-def bind_run(run_id: str) -> Generator[None]:
-    """Log records made inside carry ``run_id``."""
+def bind_run(run_id: str, secrets: Secrets | None = None) -> Generator[None]:
+    """Log records made inside carry ``run_id`` and have the run's ``secrets`` masked."""
     token = RUN_ID.set(run_id)
+    masked = SECRETS.set(secrets)
     try:
         yield
     finally:
+        SECRETS.reset(masked)
         RUN_ID.reset(token)
 
 
@@ -53,11 +61,24 @@ def bind_task(task_id: str) -> Generator[None]:
 
 
 class ContextFilter(logging.Filter):
-    """Copies the current run and task ids onto each record (``run_id``, ``task_id``)."""
+    """Copies the current run and task ids onto each record (``run_id``, ``task_id``) and
+    masks secrets in its message: ``secrets``, and those the current run binds."""
+
+    def __init__(self, secrets: Secrets | None = None) -> None:
+        super().__init__()
+        self.secrets = secrets or Secrets()
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.run_id = RUN_ID.get()
         record.task_id = TASK_ID.get()
+        for secrets in (self.secrets, SECRETS.get()):
+            if secrets:
+                record.msg = secrets.redact(record.getMessage())
+                record.args = None
+                if record.exc_info and not record.exc_text:
+                    record.exc_text = logging.Formatter().formatException(record.exc_info)
+                record.exc_info = None
+                record.exc_text = secrets.redact(record.exc_text) if record.exc_text else None
         return True
 
 
@@ -98,7 +119,7 @@ def configure_logging(level: str, stream: TextIO | None = None) -> logging.Handl
     terminal. Every record carries the run and task ids. Returns the handler installed."""
     stream = stream if stream is not None else sys.stderr
     handler = _PodiumHandler(stream)
-    handler.addFilter(ContextFilter())
+    handler.addFilter(ContextFilter(environment_secrets()))
     is_tty = getattr(stream, "isatty", lambda: False)()
     handler.setFormatter(TextFormatter() if is_tty else JsonFormatter())
     root = logging.getLogger()

@@ -32,6 +32,16 @@ class InputSpec(BaseModel):
     description: str = ""
     default: JsonValue = None
     required: bool = False
+    env: str | None = None
+    """The environment variable the value is read from when it is not given (an API token);
+    its value is a secret, and a resumed run reads it again from there."""
+    secret: bool = False
+    """The value is masked (``[redacted]``) in every event, trace and log; true with ``env``."""
+
+    @property
+    def is_secret(self) -> bool:
+        """Whether the value is kept out of the log."""
+        return self.secret or self.env is not None
 
 
 class KeySpec(BaseModel):

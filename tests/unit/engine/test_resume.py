@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
@@ -20,7 +21,7 @@ from podium import (
     tool,
 )
 from podium.engine import LocalEngine
-from podium.event import Event
+from podium.event import Event, dump_event
 from podium.models.base import ToolCall
 from podium.policy import RetryPolicy
 from podium.run import RunResult, project
@@ -340,3 +341,34 @@ async def test_a_scripted_workflow_resumed_afresh_goes_on_with_its_script(
     assert resumed.output == "v2"
     calls = [e for e in await store.read(stopped.run_id) if e.kind == "model_called"]
     assert [c.response["text"] for c in calls] == ["v1", "redo", "v2", "ok"]  # type: ignore[attr-defined]
+
+
+async def test_a_run_killed_before_writing_all_its_inputs_resumes_with_all_of_them(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_TOKEN", "tok-9f8e7d6c")
+    flow = Workflow(
+        name="inputs",
+        inputs={name: {"default": name.upper()} for name in ("a", "b", "c")}  # type: ignore[misc]
+        | {"token": {"env": "TEST_TOKEN"}},
+        agents=[Agent(name="w")],
+        tasks=[Task(id="t", agent="w", instruction="{{ a }} {{ b }} {{ c }} {{ token }}")],
+    )
+    echo = ScriptedModel(lambda request: request.messages[-1].content)
+    full = await engine(store, echo).execute(flow)
+    assert full.output == "A B C [redacted]"  # the model saw the token; the log masks it
+    log = await store.read(full.run_id)
+    # The process died after run_started and the write of input a: b, c and token are lost.
+    first_write = next(i for i, e in enumerate(log) if e.kind == "context_written")
+    async with SqliteStore(":memory:") as crashed:
+        await crashed.append(full.run_id, log[: first_write + 1])
+
+        resumed = await engine(crashed, ScriptedModel(lambda r: r.messages[-1].content)).resume(
+            flow, full.run_id
+        )
+
+        assert resumed.ok, resumed.error
+        assert resumed.context["b"] == "B" and resumed.context["c"] == "C"
+        calls = [e for e in resumed.events if e.kind == "model_called"]
+        assert [c.response["text"] for c in calls] == ["A B C [redacted]"]  # type: ignore[attr-defined]
+        assert "tok-9f8e7d6c" not in json.dumps([dump_event(e).decode() for e in resumed.events])
