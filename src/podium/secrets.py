@@ -14,9 +14,10 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from podium.event import Event, dump_event, load_event
+if TYPE_CHECKING:  # the event types load pydantic: not for `podium --help`'s log handler
+    from podium.event import Event
 
 __all__ = ["REDACTED", "Secrets", "environment_secrets"]
 
@@ -61,6 +62,8 @@ class Secrets:
         """``event`` with every secret in any of its fields replaced by ``[redacted]``."""
         if self._json_pattern is None:
             return event
+        from podium.event import dump_event, load_event
+
         text = dump_event(event).decode()
         masked = self._json_pattern.sub(REDACTED, text)
         return event if masked == text else load_event(masked)
