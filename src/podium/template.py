@@ -160,7 +160,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 # names that no task produces are caught by validation before the run.
 _ENV = _Sandbox(undefined=ChainableUndefined, autoescape=False)
 _ENV.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
-_ENV.globals["range"] = _bounded_range
+_ENV.globals["range"] = _bounded_range  # pyright: ignore[reportArgumentType] - jinja types its globals as its own defaults
 _ENV.filters = {name: _bounded_filter(f) for name, f in _ENV.filters.items()}
 
 _Run = Callable[[Mapping[str, Any]], Any]  # Any: template values in, text or a value out

@@ -256,8 +256,9 @@ def _jsonable(value: Any, name: str) -> Any:  # Any: converts arbitrary tool res
     if isinstance(value, BaseModel):
         plain, dump = value.model_dump(), value.model_dump
     else:
-        adapter = TypeAdapter(type(value))
-        plain, dump = adapter.dump_python(value), partial(adapter.dump_python, value)
+        result: object = value
+        adapter = TypeAdapter[object](type(result))
+        plain, dump = adapter.dump_python(result), partial(adapter.dump_python, result)
     where = non_finite(plain)
     if where is not None:
         at = f" at {where}" if where else ""

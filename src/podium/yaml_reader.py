@@ -1,3 +1,5 @@
+# PyYAML's stubs leave the loader's internals (marks, nodes, dispose) untyped:
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false
 """Read YAML safely: PyYAML's safe loader, bounded in size, nesting and alias expansion.
 
 ``yaml.safe_load`` refuses Python objects but not resource exhaustion: a kilobyte of nested
@@ -56,7 +58,7 @@ def compose(text: str) -> yaml.Node | None:
         raise YamlLimitError(problem=f"document too large: {problem}")
     loader = _BoundedLoader(text)
     try:
-        node = cast("yaml.Node | None", loader.get_single_node())  # pyright: ignore[reportUnknownMemberType]
+        node: yaml.Node | None = loader.get_single_node()
     finally:
         loader.dispose()
     if node is not None:
