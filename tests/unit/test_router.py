@@ -32,6 +32,7 @@ from podium.event import (
 from podium.ids import RunId, TaskId
 from podium.policy import RetryPolicy
 from podium.router import Choice, LearningRouter, learn, routing_preferences
+from podium.testing.clock import ManualClock
 from podium.workflow.validate import validate
 
 NO_RETRY = RetryPolicy(max_attempts=1)
@@ -233,10 +234,13 @@ async def test_the_router_learns_to_avoid_a_flaky_agent(store: SqliteStore) -> N
 
     model = ScriptedModel(answer)
     rng = random.Random(5)
+    # A clock that stands still: every call takes no time, so the router's latency factor is
+    # equal for both agents and only their outcomes (seeded) decide the picks.
+    clock = ManualClock(datetime.now(UTC))
     picks: list[str] = []
     for _ in range(50):
-        router = LearningRouter(store, rng=rng)
-        engine = LocalEngine(store=store, model=model, retry=NO_RETRY, router=router)
+        router = LearningRouter(store, rng=rng, clock=clock)
+        engine = LocalEngine(store=store, model=model, retry=NO_RETRY, router=router, clock=clock)
         result = await engine.execute(summarize_flow())
         picks.append(result.tasks[TaskId("summary")].agent or "")
 
