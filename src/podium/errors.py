@@ -16,6 +16,7 @@ PodiumError
 │   └── ApprovalDeniedError       a human (or an approval's timeout) denied the output
 ├── ContextAccessError            an agent read or wrote outside its scopes
 ├── StoreError                    storage failure (the driver error is in __cause__)
+│   └── AppendConflictError       another writer appended to the run first
 └── ApprovalRequired              control flow: persist, suspend, wait for a human decision
 
 Exceptions are plain data: no I/O in ``__init__``, picklable, and the message says what is
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 __all__ = [
+    "AppendConflictError",
     "ApprovalDeniedError",
     "ApprovalRequired",
     "CircuitOpenError",
@@ -241,6 +243,11 @@ class ContextAccessError(PodiumError):
 
 class StoreError(PodiumError):
     """The store failed to read or write; the driver's error is in ``__cause__``."""
+
+
+class AppendConflictError(StoreError):
+    """Events were not appended: another writer had appended to the run first (its log no
+    longer ends where this writer read it), or the run was deleted meanwhile."""
 
 
 class ApprovalRequired(PodiumError):

@@ -55,12 +55,13 @@ __all__ = [
     "TaskStarted",
     "TaskSucceeded",
     "ToolCalled",
+    "ToolDenied",
     "check_schema_version",
     "dump_event",
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 6
+SCHEMA_VERSION: Final = 7
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
@@ -78,6 +79,8 @@ SCHEMA_VERSION: Final = 6
 5: ``loop_iterated`` records a loop's ``rank`` of the iteration (with ``best``) and, on its
    last, the iteration it ``kept``.
 6: ``sources_retrieved`` records the documents that could not be read (``skipped``).
+7: ``tool_denied``: a model asked for a tool its agent was not given, and the call was
+   not made.
 """
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -205,6 +208,21 @@ class ToolCalled:
     result: JsonValue = None
     error: str | None = None
     latency_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolDenied:
+    """A model asked for a tool its agent may not call; the call was not made."""
+
+    kind: Literal["tool_denied"] = "tool_denied"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str
+    tool: str
+    arguments: dict[str, JsonValue]
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -580,6 +598,7 @@ Event = Annotated[
     | TaskStarted
     | ModelCalled
     | ToolCalled
+    | ToolDenied
     | OutputRejected
     | ContextWritten
     | TaskSucceeded

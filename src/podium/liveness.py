@@ -23,6 +23,7 @@ from podium.run import RunState, RunStatus, project
 from podium.stores.base import Store
 
 __all__ = [
+    "conflict_error",
     "ensure_not_running",
     "is_alive",
     "read_stopped_run",
@@ -100,3 +101,16 @@ def ensure_not_running(state: RunState, *, doing: str) -> None:
     if not is_here:
         msg += f" on {host}"
     raise RunStateError(msg)
+
+
+async def conflict_error(store: Store, run_id: RunId, *, doing: str) -> RunStateError:
+    """What to say when an append to ``run_id`` lost to another writer
+    (``AppendConflictError``): it is running elsewhere now, or it was deleted."""
+    events = await store.read(run_id)
+    if not events:
+        return RunStateError(f"run {run_id} was deleted (podium gc?) as we went to {doing}")
+    try:
+        ensure_not_running(project(run_id, events), doing=doing)
+    except RunStateError as running:
+        return running
+    return RunStateError(f"run {run_id} changed as we went to {doing}: another process wrote to it")

@@ -46,6 +46,7 @@ from podium.event import (
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
+    ToolDenied,
 )
 from podium.ids import RunId, TaskId
 
@@ -305,6 +306,8 @@ class RunSummary:
     """The process that last ran it; a "running" run whose process is gone was interrupted."""
     host: str | None = None
     """The machine of ``pid`` (None: this machine)."""
+    last_seq: int = 0
+    """The ``seq`` its log ends at (``podium gc`` deletes it only if it still does)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -349,6 +352,7 @@ def summarize(state: RunState) -> RunSummary:
         error=state.error,
         pid=state.pid,
         host=state.host,
+        last_seq=state.last_seq,
     )
 
 
@@ -567,6 +571,8 @@ def _describe_approval(e: Event) -> str:
             return f"{e.task_id}: approved by {e.by}{edited}{comment}"
         case ApprovalDenied():
             return f"{e.task_id}: denied by {e.by}: {e.reason}"
+        case ToolDenied():
+            return f"{e.task_id}: tool {e.tool} not called: {e.reason}"
         case _:
             return e.kind
 
@@ -589,6 +595,7 @@ _NoteEvent = (
     | TaskRerouted
     | CircuitChanged
     | BudgetExceeded
+    | ToolDenied
 )
 _DecisionEvent = (
     _NoteEvent
@@ -656,6 +663,7 @@ def _apply_decision(state: RunState, e: _DecisionEvent) -> None:
             | TaskRerouted()
             | CircuitChanged()
             | BudgetExceeded()
+            | ToolDenied()
         ):
             _note(state, e)
         case ApprovalRequested():

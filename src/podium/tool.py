@@ -91,6 +91,9 @@ class Tool:
     """The arguments' JSON schema when another program owns the tool (an MCP server): shown
     to the model as it is, and ``function`` receives the arguments as one mapping,
     ``function(arguments)``, for its owner to check."""
+    side_effects: bool = False
+    """It changes the world (sends, pays, deletes): ``@tool(side_effects=True)`` asks for
+    approval of each call unless ``approval=False`` says otherwise."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -160,6 +163,7 @@ def tool(
     description: str | None = None,
     timeout: timedelta | None = None,
     approval: Approval | bool | None = None,
+    side_effects: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     function: Callable[..., Any] | None = None,
@@ -169,13 +173,17 @@ def tool(
     description: str | None = None,
     timeout: timedelta | None = None,
     approval: Approval | bool | None = None,
+    side_effects: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a ``Tool`` from a typed function; usable as ``@tool`` or ``@tool(name=...)``.
 
     The arguments' JSON schema comes from the type hints; descriptions come from the
     docstring's first paragraph and its ``Args:`` section. With ``approval`` every call waits
-    for a human to approve it (``podium approvals``) before it runs.
+    for a human to approve it (``podium approvals``) before it runs; with ``side_effects``
+    too, unless ``approval=False``.
     """
+    if approval is None and side_effects:
+        approval = Approval(reason="it has side effects")
 
     def build(func: Callable[..., Any]) -> Tool:
         doc = inspect.getdoc(func) or ""
@@ -187,6 +195,7 @@ def tool(
             timeout=timeout or timedelta(seconds=60),
             context_parameter=_context_parameter(func),
             approval=Approval() if approval is True else approval or None,
+            side_effects=side_effects,
         )
 
     return build(function) if function is not None else build

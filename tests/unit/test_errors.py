@@ -10,6 +10,7 @@ import pytest
 
 from podium import errors
 from podium.errors import (
+    AppendConflictError,
     ApprovalDeniedError,
     ApprovalRequired,
     CircuitOpenError,
@@ -44,6 +45,7 @@ SIMPLE_ERRORS: list[PodiumError] = [
     RoutingError("no agent can take task 'draft'"),
     ContextAccessError("agent 'writer' may not write context key 'review'"),
     StoreError("database is locked"),
+    AppendConflictError("run r1: expected seq 7, got 6"),
     ApprovalRequired("task 'publish' needs approval"),
 ]
 

@@ -412,6 +412,7 @@ def test_summarize_counts_tasks_tokens_and_cost(state: RunState) -> None:
         tokens=530,
         cost=pytest.approx(0.04),  # type: ignore[arg-type]  # approx compares equal to a float
         error="task 'publish' failed",
+        last_seq=38,
     )
 
 

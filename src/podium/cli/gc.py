@@ -106,8 +106,11 @@ async def _sweep(path: str | Path, cutoff: datetime, *, force: bool, dry_run: bo
             if status == "running" or (status != "succeeded" and not force):
                 sweep.kept.append((summary, status))
                 continue
-            if not dry_run:
-                await store.delete_run(summary.run_id)
+            if not dry_run and not await store.delete_run(
+                summary.run_id, if_last_seq=summary.last_seq
+            ):  # resumed since it was listed: a live run now, or one that goes on
+                sweep.kept.append((summary, "running"))
+                continue
             sweep.removed.append((summary, status))
     return sweep
 

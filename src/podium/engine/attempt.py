@@ -27,7 +27,7 @@ from podium.errors import (
     ToolError,
     validation_problems,
 )
-from podium.event import Event, ModelCalled, OutputRejected, ToolCalled
+from podium.event import Event, ModelCalled, OutputRejected, ToolCalled, ToolDenied
 from podium.grounding import Choice, choose_from, is_small_model
 from podium.ids import TaskId
 from podium.input_limits import non_finite
@@ -37,6 +37,8 @@ from podium.task import Task
 from podium.template import Templates
 from podium.tool import Tool, ToolContext, json_schema
 from podium.verifier import Judgement
+from podium.untrusted import NOTICE as UNTRUSTED_NOTICE
+from podium.untrusted import fence, has_fence
 
 __all__ = ["AgentCall", "call_agent"]
 
@@ -223,6 +225,8 @@ def _prompt(
         user = choice.prompt() if choice is not None else question or ""
         return [Message(role="system", content=system), Message(role="user", content=user)]
     user = render(call.task.instruction, call.values)
+    if call.agent.tools or has_fence(user):  # it will see, or sees, untrusted text
+        system += f"\n\n{UNTRUSTED_NOTICE}"
     if call.task.routes:
         options = ", ".join(call.task.routes)
         user += f"\n\nChoose exactly one of: {options}. Give the choice and a short reason."
@@ -311,7 +315,7 @@ async def _run_tool(
     if recorded is not None:  # completed before the process died: not run again
         if recorded.error is not None:
             raise ToolError(recorded.error, task_id=call.task_id)
-        return _as_text(recorded.result)
+        return fence(_as_text(recorded.result), origin=f"tool {tool_call.name}")
     tool = call.agent.tool_named(tool_call.name)
     started = clock.monotonic()
     called = partial(
@@ -321,10 +325,18 @@ async def _run_tool(
         tool=tool_call.name,
         arguments=tool_call.arguments,
     )
-    if tool is None:
+    if tool is None:  # an agent calls only the tools it was given: the call is not made
         names = ", ".join(t.name for t in call.agent.tools) or "none"
-        error = f"there is no tool {tool_call.name!r}; available tools: {names}"
-        await recorder.emit(partial(called, error=error))
+        error = f"agent {call.agent.name!r} has no tool {tool_call.name!r}; its tools: {names}"
+        denied = partial(
+            ToolDenied,
+            task_id=call.task_id,
+            agent=call.agent.name,
+            tool=tool_call.name,
+            arguments=tool_call.arguments,
+            reason=error,
+        )
+        await recorder.emit(denied)
         return f"error: {error}"
     if tool.approval is not None and call.approve_tool is not None:
         await call.approve_tool(tool, tool_call)
@@ -343,7 +355,7 @@ async def _run_tool(
         )
         raise
     await recorder.emit(partial(called, result=result, latency_s=clock.monotonic() - started))
-    return _as_text(result)
+    return fence(_as_text(result), origin=f"tool {tool_call.name}")
 
 
 def _as_text(result: JsonValue) -> str:

@@ -57,6 +57,7 @@ from podium.planner import (
 from podium.sentences import is_question
 from podium.task import PlanSpec, Task
 from podium.template import literal
+from podium.untrusted import fence
 from podium.workflow.model import walk
 
 __all__ = ["run_plan"]
@@ -388,7 +389,8 @@ def _decorated(task: Task, goal: str, passages: list[dict[str, JsonValue]]) -> T
     lines: list[str] = []
     room = _SHOWN_CHARS
     for p in passages:
-        line = f"[{p['id']}] {p['title']}: {' '.join(str(p['text']).split())}"
+        text_of = f"{p['title']}: {' '.join(str(p['text']).split())}"
+        line = f"[{p['id']}] " + fence(text_of, origin=f"document {p['id']}")
         if len(line) > room and lines:
             break
         lines.append(line)

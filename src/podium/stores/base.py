@@ -15,7 +15,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from podium.errors import StoreError
+from podium.errors import AppendConflictError, StoreError
 from podium.event import Event, RunStatus, check_schema_version, load_event
 from podium.ids import RunId
 from podium.run import RunSummary
@@ -41,7 +41,11 @@ class Store(Protocol):
         - ``delete_run`` removes a run's events and its place in ``list_runs`` atomically (all
           or nothing) and returns whether there was anything to remove; afterwards the run
           reads empty and its id may start a new log at ``seq`` 1. Other runs are untouched.
-          Deciding *which* runs may go (finished, not resumable) is the caller's job.
+          Deciding *which* runs may go (finished, not resumable) is the caller's job; with
+          ``if_last_seq`` the store deletes only a log that still ends at that ``seq``, so a
+          run resumed since the caller decided is kept.
+        - ``append`` of events whose ``seq`` does not continue the log raises
+          ``AppendConflictError``: two writers of one run cannot both succeed.
         - ``aclose`` releases the store's resources; it is safe to call twice.
         Driver errors surface as ``StoreError`` with the driver's error as ``__cause__``.
     """
@@ -66,8 +70,9 @@ class Store(Protocol):
         """Summaries of the ``limit`` most recent runs that match the filters, newest first."""
         ...
 
-    async def delete_run(self, run_id: RunId) -> bool:
-        """Delete the log of ``run_id``; False if the store holds no such run."""
+    async def delete_run(self, run_id: RunId, *, if_last_seq: int | None = None) -> bool:
+        """Delete the log of ``run_id``; False if the store holds no such run, or if
+        ``if_last_seq`` is given and the log no longer ends there (checked atomically)."""
         ...
 
     async def aclose(self) -> None:
@@ -84,12 +89,14 @@ def check_continues(run_id: RunId, next_seq: int, events: Sequence[Event]) -> in
         The seq that follows the last of ``events``.
 
     Raises:
-        StoreError: an event's seq is not the next one, or it belongs to another run.
+        AppendConflictError: an event's seq is not the next one (another writer appended
+            first, or the run was deleted).
+        StoreError: an event belongs to another run.
     """
     expected = next_seq
     for event in events:
         if event.seq != expected:
-            raise StoreError(f"run {run_id}: expected seq {expected}, got {event.seq}")
+            raise AppendConflictError(f"run {run_id}: expected seq {expected}, got {event.seq}")
         if event.run_id != run_id:
             raise StoreError(f"run {run_id}: event {event.seq} belongs to run {event.run_id}")
         expected += 1

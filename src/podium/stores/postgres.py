@@ -79,6 +79,7 @@ _UPDATE_RUN: Final = (
     "UPDATE runs SET last_seq = %s, started_at = coalesce(%s, started_at),"
     " workflow = coalesce(%s, workflow), status = coalesce(%s, status) WHERE run_id = %s"
 )
+_LOCK_LAST_SEQ: Final = "SELECT last_seq FROM runs WHERE run_id = %s FOR UPDATE"
 _SELECT_EVENTS: Final = (
     "SELECT seq, schema_version, body FROM events WHERE run_id = %s AND seq > %s ORDER BY seq"
 )
@@ -137,8 +138,9 @@ class PostgresStore:
         """Append ``events`` to the log of ``run_id`` in one transaction.
 
         Raises:
-            StoreError: the events do not continue the run's ``seq`` (another writer may
-                have appended first; nothing is stored), or PostgreSQL failed.
+            AppendConflictError: the events do not continue the run's ``seq`` (another
+                writer appended first; nothing is stored).
+            StoreError: PostgreSQL failed.
         """
         if not events:
             return
@@ -186,16 +188,25 @@ class PostgresStore:
             logs[run_id].append(self._load(run_id, seq, version, body))
         return [summarize(project(run_id, logs[run_id])) for run_id in ids]
 
-    async def delete_run(self, run_id: RunId) -> bool:
+    async def delete_run(self, run_id: RunId, *, if_last_seq: int | None = None) -> bool:
         """Delete the events and the ``runs`` row of ``run_id`` in one transaction.
 
+        Args:
+            run_id: the run to delete.
+            if_last_seq: delete only if the log still ends at this ``seq``; the run's row is
+                locked as appends lock it, so a resume that appends meanwhile keeps it.
+
         Returns:
-            Whether the store held any of it.
+            Whether anything was deleted.
 
         Raises:
             StoreError: PostgreSQL failed (nothing is deleted).
         """
         async with self._connection(f"delete run {run_id}") as conn, conn.transaction():
+            if if_last_seq is not None:
+                row = await (await conn.execute(_LOCK_LAST_SEQ, (run_id,))).fetchone()
+                if row is None or row[0] != if_last_seq:
+                    return False
             runs = (await conn.execute(_DELETE_RUN, (run_id,))).rowcount
             events = (await conn.execute(_DELETE_EVENTS, (run_id,))).rowcount
         return runs + events > 0

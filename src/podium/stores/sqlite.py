@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal, Self
 
-from podium.errors import StoreError
+from podium.errors import AppendConflictError, StoreError
 from podium.event import SCHEMA_VERSION, Event, RunStatus, dump_event
 from podium.ids import RunId
 from podium.run import RunSummary, project, summarize
@@ -159,19 +159,25 @@ class SqliteStore:
                 ids = [RunId(row[0]) for row in conn.execute(sql, params)]
                 return [summarize(project(i, self._read_now(conn, i, 0))) for i in ids]
 
-    async def delete_run(self, run_id: RunId) -> bool:
+    async def delete_run(self, run_id: RunId, *, if_last_seq: int | None = None) -> bool:
         """Delete the events and the ``runs`` row of ``run_id`` in one transaction.
 
+        Args:
+            run_id: the run to delete.
+            if_last_seq: delete only if the log still ends at this ``seq``, checked in the
+                deleting transaction: a run that another process resumed (or appended to)
+                since the caller looked is kept.
+
         Returns:
-            Whether the store held any of it.
+            Whether anything was deleted.
 
         Raises:
             StoreError: SQLite failed (nothing is deleted).
         """
         async with self._lock:
             if self._durability == "full":
-                return await asyncio.to_thread(self._delete_now, run_id)
-            return self._delete_now(run_id)
+                return await asyncio.to_thread(self._delete_now, run_id, if_last_seq)
+            return self._delete_now(run_id, if_last_seq)
 
     async def aclose(self) -> None:
         """Close the database; safe to call twice."""
@@ -243,8 +249,16 @@ class SqliteStore:
             if expected is None:
                 row = conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,))
                 expected = (row.fetchone()[0] or 0) + 1
-            expected = check_continues(run_id, expected, events)
-            conn.executemany(_INSERT_EVENT, _event_rows(events))
+            try:
+                expected = check_continues(run_id, expected, events)
+                conn.executemany(_INSERT_EVENT, _event_rows(events))
+            except AppendConflictError:
+                self._next_seq.pop(run_id, None)  # another process appended since we cached
+                raise
+            except sqlite3.IntegrityError as exc:  # the same, seen by the primary key
+                self._next_seq.pop(run_id, None)
+                msg = f"run {run_id}: another writer appended event {events[0].seq} first"
+                raise AppendConflictError(msg) from exc
             status = None
             for event in events:
                 if event.kind == "run_started":
@@ -255,8 +269,12 @@ class SqliteStore:
         # Known only once committed; another writer of the same run would hit the primary key.
         self._next_seq[run_id] = expected
 
-    def _delete_now(self, run_id: RunId) -> bool:
+    def _delete_now(self, run_id: RunId, if_last_seq: int | None) -> bool:
         with self._using(f"delete run {run_id}") as conn, _transaction(conn):
+            if if_last_seq is not None:
+                row = conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,))
+                if (row.fetchone()[0] or 0) != if_last_seq:
+                    return False
             events = conn.execute(_DELETE_EVENTS, (run_id,)).rowcount
             runs = conn.execute(_DELETE_RUN, (run_id,)).rowcount
         self._next_seq.pop(run_id, None)

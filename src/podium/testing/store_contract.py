@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - only without the test extra
 
 from pydantic import JsonValue
 
-from podium.errors import StoreError
+from podium.errors import AppendConflictError, StoreError
 from podium.event import (
     AgentChosen,
     ApprovalDenied,
@@ -60,6 +60,7 @@ from podium.event import (
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
+    ToolDenied,
 )
 from podium.ids import RunId, TaskId
 from podium.run import project, summarize
@@ -190,7 +191,9 @@ def sample_events(
                       claim="Tides follow the moon", verdict="supported",
                       evidence="The moon's pull raises the sea", sources=("tides.md#2",),
                       agent="writer", model="scripted", iteration=1),
-        RunCompleted(seq=28, run_id=run_id, at=at(28), status=status,
+        ToolDenied(seq=28, run_id=run_id, at=at(28), task_id=_GATHER, agent="researcher",
+                   tool="delete_all", arguments={}, reason="not one of its tools: search"),
+        RunCompleted(seq=29, run_id=run_id, at=at(29), status=status,
                      output=None if status == "failed" else "a report",
                      error="task 'write' failed" if status == "failed" else None),
     ]  # fmt: skip
@@ -353,11 +356,14 @@ class StoreContract:
 
         for status in ("succeeded", "failed", "cancelled", "running", "waiting"):
             assert await listed(status) == [status]
-        resumed = RunResumed(seq=29, run_id=RunId("failed"), at=SAMPLE_START + timedelta(days=1))
+        last = len(sample_events(RunId("failed")))
+        resumed = RunResumed(
+            seq=last + 1, run_id=RunId("failed"), at=SAMPLE_START + timedelta(days=1)
+        )
         await store.append(RunId("failed"), [resumed])  # a later append changes the status
         assert await listed("failed") == []
         assert await listed("running") == ["running", "failed"]
-        done = RunCompleted(seq=30, run_id=RunId("failed"), at=resumed.at, status="succeeded")
+        done = RunCompleted(seq=last + 2, run_id=RunId("failed"), at=resumed.at, status="succeeded")
         await store.append(RunId("failed"), [done])
         assert await listed("succeeded") == ["failed", "succeeded"]
         assert await listed("running") == ["running"]
@@ -393,6 +399,23 @@ class StoreContract:
         assert await store.delete_run(RunId("nope")) is False
         assert await store.delete_run(RunId("r1")) is True
         assert await store.delete_run(RunId("r1")) is False  # deleting twice is harmless
+
+    async def test_delete_if_last_seq_keeps_a_log_that_grew(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        await store.append(RunId("r1"), events[:5])
+        await store.append(RunId("r1"), events[5:6])  # resumed after the caller looked
+        assert await store.delete_run(RunId("r1"), if_last_seq=5) is False
+        assert await store.read(RunId("r1")) == events[:6]
+        assert await store.delete_run(RunId("r1"), if_last_seq=6) is True
+        assert await store.read(RunId("r1")) == []
+
+    async def test_a_second_writer_of_a_run_gets_an_append_conflict(self, store: Store) -> None:
+        events = sample_events(RunId("r1"))
+        await store.append(RunId("r1"), events[:5])
+        await store.append(RunId("r1"), events[5:6])
+        with pytest.raises(AppendConflictError, match="run r1: expected seq 7, got 6"):
+            await store.append(RunId("r1"), events[5:6])  # the loser read the log at seq 5
+        assert await store.read(RunId("r1")) == events[:6]
 
     async def test_a_deleted_run_id_starts_a_new_log(self, store: Store) -> None:
         events = sample_events(RunId("r1"))

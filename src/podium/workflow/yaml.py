@@ -370,8 +370,8 @@ class _Loader:
             self._problem(path, msg)
             return None
         function = self._import(item, path)
-        if function is None:
-            return None
+        if function is None or isinstance(function, Tool):  # made with @tool(...) in Python
+            return function
         if not callable(function):
             self._problem(path, f"{item!r} is not a function")
             return None

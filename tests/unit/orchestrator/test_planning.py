@@ -708,7 +708,8 @@ async def test_each_step_is_shown_the_passages_that_match_it(
     assert retrieved["plan/size"].query.endswith("how much e-bike market grew")
     # a step's prompt shows its passages by id; the planner is told what documents exist
     shown = prompts(model, "plan/size")[0]
-    assert "Sources (cite them by their [id]):\n[market.md#1] E-bike market:" in shown
+    fenced = '[market.md#1] <<untrusted origin="document market.md#1">>\nE-bike market:'
+    assert f"Sources (cite them by their [id]):\n{fenced}" in shown
     assert "The e-bike market grew 20% in 2025" in shown
     assert "[rules.md#1]" in prompts(model, "plan/helmets")[0]
     asked = prompts(model, "plan/planner")[0]

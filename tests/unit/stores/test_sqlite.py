@@ -134,7 +134,8 @@ _LAYOUT_1 = (
 
 
 def _waiting(run_id: RunId) -> RunCompleted:
-    return RunCompleted(seq=28, run_id=run_id, at=sample_events(run_id)[-1].at, status="waiting")
+    last = sample_events(run_id)[-1]
+    return RunCompleted(seq=last.seq, run_id=run_id, at=last.at, status="waiting")
 
 
 async def test_corrupted_body_names_run_and_seq(db: Path) -> None:
