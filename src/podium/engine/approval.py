@@ -76,7 +76,20 @@ async def gate(
         return ApprovalDeniedError(message, task_id=call.task_id)
     # what was approved is what was proposed (a re-run's fresh answer may differ)
     output = decision.output if decision.is_edited else asked.request.output
-    return replace(answer, output=output, journal=())
+    if not call.task.routes:
+        return replace(answer, output=output, journal=())
+    chosen = _route_in(call.task, output)  # an edit may choose the other route
+    if chosen is None:
+        routes = ", ".join(call.task.routes)
+        message = f"the approved output chooses no route: its 'choice' must be one of {routes}"
+        return ApprovalDeniedError(message, task_id=call.task_id)
+    return replace(answer, output=output, chosen=chosen, journal=())
+
+
+def _route_in(task: Task, output: JsonValue) -> TaskId | None:
+    """The route an approved router output chooses, if it names one of the task's routes."""
+    choice = output.get("choice") if isinstance(output, dict) else None
+    return TaskId(choice) if isinstance(choice, str) and choice in task.routes else None
 
 
 async def approve_tool(run: AttemptHost, call: AgentCall, tool: Tool, tool_call: ToolCall) -> None:

@@ -78,10 +78,11 @@ async def _run_map(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Json
         for index, item in enumerate(items):
             group.create_task(one(index, item))
     raise_if_waiting(o for o in outcomes if o is not None)
-    failed = [i for i, o in enumerate(outcomes) if o is None or not o.ok]
+    failed = [i for i, o in enumerate(outcomes) if o is None or o.status == "failed"]
     if failed:
         raise TaskError(f"{len(failed)} of {len(items)} items failed: {failed[:10]}", task_id=qid)
-    return [o.output for o in outcomes if o is not None]
+    # An item its ``when:`` skipped is left out, as a filter would (it did not fail).
+    return [o.output for o in outcomes if o is not None and o.status != "skipped"]
 
 
 async def _run_loop(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
@@ -91,17 +92,21 @@ async def _run_loop(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Jso
     last = spec.tasks[-1].id
     outputs: dict[int, JsonValue] = {0: None}
     iteration = 0
+    # Inside another loop's iteration k, this loop is instance ``qid#k``: its iterations and
+    # its children's ids then name the whole iteration path, so the journal of a resumed
+    # run tells the inner iterations of outer iteration 1 from those of outer iteration 2.
+    instance = TaskId(f"{qid}#{frame.iteration}") if frame.iteration else qid
     for iteration in range(1, bound + 1):
-        body = frame.child(prefix=f"{qid}/", iteration=iteration)
+        body = frame.child(prefix=f"{instance}/", iteration=iteration)
         outcomes = await run.run_graph(spec.tasks, body)
         raise_if_waiting(outcomes.values())
         broken = [tid for tid, o in outcomes.items() if o.status == "failed"]
         if broken:
             raise TaskError(f"iteration {iteration}: {', '.join(broken)} failed", task_id=qid)
         outputs[iteration] = outcomes[last].output if last in outcomes else outputs[iteration - 1]
-        decision = await _decide(run, spec, frame, qid, iteration)
+        decision = await _decide(run, spec, frame, instance, iteration)
         if decision.kept is not None:
-            await _restore(run, spec, frame, qid, _iterated(run, qid)[decision.kept].seq)
+            await _restore(run, spec, frame, instance, _iterated(run, instance)[decision.kept].seq)
             return outputs[decision.kept]
         if decision.is_done:
             break
@@ -190,7 +195,12 @@ async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) ->
     for name, value in inputs.items():
         if name not in context or context.get(name) != value:  # a resumed run may have them
             await run.recorder.write(context, name, value, task_id=qid, writer=None)
-    child = Frame(workflow=sub, context=context, prefix=f"{qid}/", iteration=frame.iteration)
+    slots = frame.slots
+    if "max_concurrency" in sub.model_fields_set:  # its own limit, inside its parent's
+        slots = (*slots, asyncio.Semaphore(sub.max_concurrency))
+    child = Frame(
+        workflow=sub, context=context, prefix=f"{qid}/", iteration=frame.iteration, slots=slots
+    )
     outcomes = await run.run_graph(sub.tasks, child)
     raise_if_waiting(outcomes.values())
     broken = [tid for tid, o in outcomes.items() if o.status == "failed"]

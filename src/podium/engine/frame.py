@@ -7,6 +7,7 @@ so every event names exactly one task instance.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -38,6 +39,9 @@ class Frame:
     iteration: int = 0
     writes_output: bool = True
     """False for map items: the map collects their outputs and writes once."""
+    slots: tuple[asyncio.Semaphore, ...] = ()
+    """The concurrency limits of the sub-workflows this frame is inside: an agent task holds
+    a slot of each (and of the run's ``Limits``) while it runs."""
 
     def qualify(self, task_id: str) -> TaskId:
         """The run-wide id of a task of this frame."""

@@ -221,12 +221,16 @@ class Journal:
         """This task instance's outcome, if it succeeded before."""
         return self.done.get((task_id, iteration))
 
-    def replay(self, task_id: TaskId, iteration: int) -> Replay | None:
-        """The recorded calls to feed this task instance, if there are any to feed."""
-        calls = self.calls.get((task_id, iteration))
+    def replay(self, task_id: TaskId, iteration: int, *, agent: str) -> Replay | None:
+        """The recorded calls ``agent`` made for this task instance, if there are any to feed.
+
+        A rerouted task's calls were made by its fallback agent: on resume they are fed to
+        that agent again, never to the one that failed before it.
+        """
+        calls = [c for c in self.calls.get((task_id, iteration), ()) if c.agent == agent]
         if not calls and not self.is_replay:
             return None
-        return Replay(task_id=task_id, calls=deque(calls or ()), is_strict=self.is_replay)
+        return Replay(task_id=task_id, calls=deque(calls), is_strict=self.is_replay)
 
     def _read_decision(
         self, event: ApprovalRequested | ApprovalGranted | ApprovalDenied | AgentChosen

@@ -17,6 +17,7 @@ import logging
 import os
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
@@ -45,12 +46,13 @@ from podium.engine.inputs import (
     secret_values,
     workflows_in,
 )
-from podium.engine.journal import Journal
+from podium.engine.journal import Journal, Replay
 from podium.engine.kinds import NodeKinds
 from podium.engine.limits import Limits, Wait
 from podium.engine.recorder import Draft, Recorder, Subscriber
 from podium.engine.scheduler import Outcome, execute_graph
 from podium.errors import (
+    AppendConflictError,
     ApprovalRequired,
     CircuitOpenError,
     ConfigError,
@@ -76,7 +78,7 @@ from podium.event import (
     TaskSucceeded,
 )
 from podium.ids import IdFactory, RunId, TaskId, UuidIdFactory
-from podium.liveness import ensure_not_running, this_host
+from podium.liveness import conflict_error, ensure_not_running, this_host
 from podium.models.base import Model
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply, unused_replies
@@ -361,16 +363,19 @@ class _Run:
         with bind_run(self.run_id, self.recorder.secrets):
             inputs = recorded_inputs(self.workflow, self.recorder.events[0])
             self.recorder.secrets.add(*secret_values(self.workflow, inputs))
-            await self.recorder.emit(
-                partial(
-                    RunResumed,
-                    pid=os.getpid(),
-                    host=this_host(),
-                    fingerprint=self.workflow.fingerprint(),
-                    is_replay=self.journal is not None and self.journal.is_replay,
-                    budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
-                )
+            resumed = partial(
+                RunResumed,
+                pid=os.getpid(),
+                host=this_host(),
+                fingerprint=self.workflow.fingerprint(),
+                is_replay=self.journal is not None and self.journal.is_replay,
+                budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
             )
+            try:  # two resumes read the log together: the first to append wins
+                await self.recorder.emit(resumed)
+            except AppendConflictError as exc:
+                store = self.engine.store
+                raise await conflict_error(store, self.run_id, doing="resume it") from exc
             context = self.context("", self.workflow)
             specs = self.workflow.inputs
             missing = {
@@ -525,7 +530,7 @@ class _Run:
             templates=frame.workflow.templates,
             run_id=self.run_id,
             on_token=partial(listener, qid) if listener else None,
-            replay=self.journal.replay(qid, frame.iteration) if self.journal else None,
+            replay=self._replay(qid, frame.iteration, agent),
             iteration=frame.iteration,
             questions=self._questions(task, frame),
         )
@@ -675,7 +680,10 @@ class _Run:
         The target's circuits are asked once the slot is held, right before the call: a call
         they refuse is not made (``CircuitOpenError``); the outcome of one made is theirs.
         """
-        async with self.limits.slot(call.agent) as wait:
+        async with AsyncExitStack() as held:
+            for limit in frame.slots:  # the sub-workflows' own limits, then the run's
+                await held.enter_async_context(limit)
+            wait = await held.enter_async_context(self.limits.slot(call.agent))
             refused = refusal(target.circuits, call.task_id)
             if refused is not None:
                 return refused
@@ -761,6 +769,8 @@ class _Run:
         values = frame.values(_names(frame.workflow.templates, agent, call.task), agent)
         model = self.model_for(agent, frame.workflow)
         moved = replace(call, agent=agent, model=model, values=values)
+        if agent.name != call.agent.name:  # the fallback's own recorded calls, if any
+            moved = replace(moved, replay=self._replay(call.task_id, call.iteration, agent))
         if call.approve_tool is not None:
             moved = replace(moved, approve_tool=partial(approve_tool, self, moved))
         return moved
@@ -783,6 +793,9 @@ class _Run:
         if verdicts is None:
             raise TaskError(_UNREGISTERED.format(what="a verifies: task"), task_id=qid)
         return verdicts(self, task, frame, qid, output)
+
+    def _replay(self, qid: TaskId, iteration: int, agent: Agent) -> Replay | None:
+        return self.journal.replay(qid, iteration, agent=agent.name) if self.journal else None
 
     def model_choice(self, agent: Agent, workflow: Workflow) -> str | ModelSpec | Model:
         """What names the model an agent uses in this run (the run-wide override wins)."""

@@ -248,3 +248,55 @@ async def test_no_decision_is_written_into_a_run_another_process_is_executing(
     finally:
         alive.kill()
         await alive.wait()
+
+
+ROUTER = Workflow(
+    name="triage",
+    agents=[Agent(name="router", approval=True), Agent(name="billing"), Agent(name="tech")],
+    tasks=[
+        Task(id="route", agent="router", instruction="Which team?", routes=("bill", "fix")),
+        Task(id="bill", agent="billing", instruction="refund", needs=("route",)),
+        Task(id="fix", agent="tech", instruction="debug", needs=("route",)),
+    ],
+)
+
+
+def router_model() -> ScriptedModel:
+    return ScriptedModel(
+        {
+            "route": [{"choice": "bill", "reason": "refund asked"}],
+            "bill": ["Refunded."],
+            "fix": ["Fixed."],
+        }
+    )
+
+
+async def test_an_approval_edited_to_choose_the_other_route_runs_that_route(
+    store: SqliteStore,
+) -> None:
+    waiting = await engine(store, router_model()).execute(ROUTER)
+    assert waiting.status == "waiting"
+    edited = {"choice": "fix", "reason": "it is a bug, not a refund"}
+    decision = Decision(kind="approval_granted", by="ana", is_edited=True, output=edited)
+    await record_decision(store, waiting.run_id, "route", decision)
+
+    done = await engine(store, router_model()).resume(ROUTER, waiting.run_id)
+
+    assert done.ok, done.error
+    assert done.tasks["fix"].status == "succeeded"
+    assert done.tasks["bill"].status == "skipped"
+    (routed,) = [e for e in done.events if e.kind == "route_chosen"]
+    assert routed.choice == "fix"  # type: ignore[attr-defined]
+
+
+async def test_an_approval_edited_to_no_route_fails_the_router(store: SqliteStore) -> None:
+    waiting = await engine(store, router_model()).execute(ROUTER)
+    decision = Decision(
+        kind="approval_granted", by="ana", is_edited=True, output={"choice": "nowhere"}
+    )
+    await record_decision(store, waiting.run_id, "route", decision)
+
+    done = await engine(store, router_model()).resume(ROUTER, waiting.run_id)
+
+    assert done.status == "failed"
+    assert "its 'choice' must be one of bill, fix" in (done.tasks["route"].error or "")

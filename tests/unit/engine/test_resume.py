@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import replace
+from subprocess import PIPE
 
 import pytest
 
@@ -22,6 +26,7 @@ from podium import (
 )
 from podium.engine import LocalEngine
 from podium.event import Event, dump_event
+from podium.ids import RunId
 from podium.models.base import ToolCall
 from podium.policy import RetryPolicy
 from podium.run import RunResult, project
@@ -148,7 +153,7 @@ async def test_an_in_flight_task_replays_its_completed_calls(store: SqliteStore)
     assert result.output == "Charged 5."
     assert len(charges) == 1  # the completed charge was not repeated
     assert len(second_life.calls) == 1  # the completed model call was not paid for again
-    assert second_life.calls[0].messages[-1].content == "charged 5"  # it saw the tool result
+    assert "\ncharged 5\n" in second_life.calls[0].messages[-1].content  # it saw the result
     model_calls = [e for e in await store.read(run_id) if e.kind == "model_called"]
     assert len(model_calls) == 2
 
@@ -372,3 +377,131 @@ async def test_a_run_killed_before_writing_all_its_inputs_resumes_with_all_of_th
         calls = [e for e in resumed.events if e.kind == "model_called"]
         assert [c.response["text"] for c in calls] == ["A B C [redacted]"]  # type: ignore[attr-defined]
         assert "tok-9f8e7d6c" not in json.dumps([dump_event(e).decode() for e in resumed.events])
+
+
+class _RacedStore(SqliteStore):
+    """A real store where another process resumes the run between our read and our append."""
+
+    rival: int = 0
+
+    async def append(self, run_id: RunId, events: Sequence[Event]) -> None:
+        if self.rival and events and events[0].kind == "run_resumed":
+            rival, self.rival = self.rival, 0
+            await super().append(run_id, [replace(events[0], pid=rival)])
+        await super().append(run_id, events)
+
+
+@pytest.fixture
+def rival() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process of ours, standing for another ``podium resume`` of the same run."""
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=PIPE)
+    yield process
+    process.communicate(b"")
+
+
+async def test_a_resume_that_loses_the_race_says_the_run_is_still_running(
+    rival: subprocess.Popen[bytes],
+) -> None:
+    from podium import ModelError
+
+    async with _RacedStore(":memory:") as store:
+        failing = ScriptedModel({"first": ["ok"], "second": [ModelError("down")]})
+        first = await engine(store, failing).execute(CHAIN)
+        store.rival = rival.pid
+
+        with pytest.raises(ConfigError) as caught:
+            await engine(store, ScriptedModel(by_task)).resume(CHAIN, first.run_id)
+
+        message = f"run {first.run_id} is still running (process {rival.pid}): resume it"
+        assert str(caught.value).startswith(message)
+        kinds = [e.kind for e in await store.read(first.run_id)]
+        assert kinds.count("run_resumed") == 1  # the winner's; ours was not written
+
+
+async def test_a_rerouted_task_resumes_with_each_agent_fed_only_its_own_calls(
+    store: SqliteStore,
+) -> None:
+    from podium import ModelError
+    from podium.policy import Policy
+
+    at_tool = asyncio.Event()
+    never = asyncio.Event()
+
+    @tool
+    async def lookup() -> str:
+        """Look something up (it hangs, and the run is cancelled there)."""
+        at_tool.set()
+        await never.wait()
+        return "unreachable"
+
+    policy = Policy(retry=RetryPolicy(max_attempts=1), fallbacks=("agent:backup",))
+    flow_with = lambda writer, backup: Workflow(  # noqa: E731
+        name="rerouted",
+        agents=[
+            Agent(name="writer", model=writer, policy=policy),
+            Agent(name="backup", model=backup, tools=(lookup,)),
+        ],
+        tasks=[Task(id="t", agent="writer", instruction="write")],
+    )
+    backup = ScriptedModel([ToolCall(id="c1", name="lookup", arguments={})])
+    failing = flow_with(ScriptedModel([ModelError("down")]), backup)
+    running = asyncio.get_running_loop().create_task(LocalEngine(store=store).execute(failing))
+    await at_tool.wait()  # the backup called its tool: its model call is in the log
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    (summary,) = await store.list_runs()
+
+    writer = ScriptedModel(["from the writer, asked afresh"])
+    resumed = await LocalEngine(store=store).resume(
+        flow_with(writer, ScriptedModel([])), summary.run_id
+    )
+
+    assert resumed.ok, resumed.error
+    assert resumed.output == "from the writer, asked afresh"
+    assert len(writer.calls) == 1  # the backup's recorded tool call was not fed to the writer
+    kinds = [e.kind for e in resumed.events]
+    after = kinds[kinds.index("run_resumed") :]
+    assert "tool_denied" not in after
+    assert "tool_called" not in after
+
+
+async def test_nested_loops_resume_each_outer_iteration_on_its_own(store: SqliteStore) -> None:
+    inner = LoopSpec(
+        until="true", max_iterations=1, tasks=(Task(id="draft", agent="w", instruction="go"),)
+    )
+    flow = Workflow(
+        name="nested",
+        agents=[Agent(name="w")],
+        tasks=[
+            Task(
+                id="rounds",
+                loop=LoopSpec(
+                    until="false", max_iterations=2, tasks=(Task(id="inner", loop=inner),)
+                ),
+            )
+        ],
+        output="draft",
+    )
+    second_round = asyncio.Event()
+    never = asyncio.Event()
+    drafts = 0
+
+    async def first_life(request: ModelRequest) -> str:
+        nonlocal drafts
+        drafts += 1
+        if drafts == 2:  # outer iteration 2, inner iteration 1
+            second_round.set()
+            await never.wait()
+        return f"draft {drafts}"
+
+    run_id = await interrupt(store, flow, ScriptedModel(first_life), second_round)
+    second_life = ScriptedModel(["draft of round 2"])
+
+    resumed = await engine(store, second_life).resume(flow, run_id)
+
+    assert resumed.ok, resumed.error
+    assert resumed.output == "draft of round 2"  # not round 1's draft, taken as done
+    second_life.assert_complete()
+    ids = [e.task_id for e in resumed.events if e.kind == "task_succeeded"]  # type: ignore[attr-defined]
+    assert "rounds/inner#1/draft" in ids and "rounds/inner#2/draft" in ids
