@@ -69,6 +69,7 @@ from podium.event import (
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
+    ToolDenied,
 )
 from podium.ids import RunId, TaskId
 from podium.stores.base import Store
@@ -411,6 +412,7 @@ class _Learner:
                 | PlanRejected()
                 | SourcesRetrieved()
                 | ClaimVerified()
+                | ToolDenied()
             ):
                 pass  # nothing a routing outcome depends on
             case _:

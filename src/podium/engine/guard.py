@@ -83,6 +83,7 @@ from podium.event import (
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
+    ToolDenied,
 )
 from podium.ids import TaskId
 from podium.task import Task
@@ -292,6 +293,7 @@ class Guard:
                 | PlanRejected()
                 | SourcesRetrieved()
                 | ClaimVerified()
+                | ToolDenied()
             ):
                 pass
             case _:
@@ -543,6 +545,7 @@ class _LoopDetector:
                 | PlanRejected()
                 | SourcesRetrieved()
                 | ClaimVerified()
+                | ToolDenied()
             ):
                 pass
             case _:

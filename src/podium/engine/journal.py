@@ -57,6 +57,7 @@ from podium.event import (
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
+    ToolDenied,
 )
 from podium.ids import TaskId
 from podium.models.base import ModelResponse, ToolCall, Usage
@@ -203,6 +204,7 @@ class Journal:
                 | PlanRepaired()
                 | PlanRejected()
                 | ClaimVerified()
+                | ToolDenied()
             ):
                 pass
             case _:

@@ -116,9 +116,9 @@ class WatchedStore:
             limit=limit, prefix=prefix, since=since, before=before, status=status
         )
 
-    async def delete_run(self, run_id: podium.RunId) -> bool:
+    async def delete_run(self, run_id: podium.RunId, *, if_last_seq: int | None = None) -> bool:
         """Delete through the inner store."""
-        return await self._inner.delete_run(run_id)
+        return await self._inner.delete_run(run_id, if_last_seq=if_last_seq)
 
     async def aclose(self) -> None:
         """Nothing: the inner store belongs to whoever opened it."""

@@ -49,6 +49,7 @@ from podium.event import (
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
+    ToolDenied,
 )
 from podium.ids import TaskId
 
@@ -301,6 +302,7 @@ class _Facts:
                 | PlanRejected()
                 | SourcesRetrieved()
                 | ClaimVerified()
+                | ToolDenied()
             ):
                 pass  # not a fact any metric counts
             case _:

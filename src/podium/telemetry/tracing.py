@@ -59,6 +59,7 @@ from podium.event import (
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
+    ToolDenied,
 )
 from podium.telemetry import names as n
 
@@ -174,7 +175,7 @@ class RunTracer:
                 | ClaimVerified()
             ):
                 self._plan_or_claim(event)
-            case BudgetExceeded() | CircuitChanged():
+            case BudgetExceeded() | CircuitChanged() | ToolDenied():
                 if self._run is not None:
                     self._run.add_event(f"podium.{event.kind}", _fields(event), _ns(event.at))
             case RunCompleted():
@@ -404,7 +405,9 @@ def _json(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _fields(event: BudgetExceeded | CircuitChanged) -> Attributes:
+def _fields(event: BudgetExceeded | CircuitChanged | ToolDenied) -> Attributes:
+    if isinstance(event, ToolDenied):
+        return {"podium.tool": event.tool, "podium.reason": event.reason}
     if isinstance(event, BudgetExceeded):
         return {
             "podium.scope": event.scope,
