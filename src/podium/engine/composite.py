@@ -196,7 +196,7 @@ async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) ->
         if name not in context or context.get(name) != value:  # a resumed run may have them
             await run.recorder.write(context, name, value, task_id=qid, writer=None)
     slots = frame.slots
-    if "max_concurrency" in sub.model_fields_set:  # its own limit, inside its parent's
+    if sub.max_concurrency is not None:  # its own limit, inside its parent's
         slots = (*slots, asyncio.Semaphore(sub.max_concurrency))
     child = Frame(
         workflow=sub, context=context, prefix=f"{qid}/", iteration=frame.iteration, slots=slots
