@@ -36,9 +36,9 @@ from podium.synthesis import Answer, answer_model
 from podium.task import Task
 from podium.template import Templates
 from podium.tool import Tool, ToolContext, json_schema
-from podium.verifier import Judgement
 from podium.untrusted import NOTICE as UNTRUSTED_NOTICE
 from podium.untrusted import fence, has_fence
+from podium.verifier import Judgement
 
 __all__ = ["AgentCall", "call_agent"]
 
