@@ -40,7 +40,7 @@ from podium.untrusted import NOTICE as UNTRUSTED_NOTICE
 from podium.untrusted import fence, has_fence
 from podium.verifier import Judgement
 
-__all__ = ["AgentCall", "call_agent"]
+__all__ = ["AgentCall", "Caller", "call_agent"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +80,12 @@ class AgentAnswer:
     """Events of the last model call, to commit with the task's output."""
     is_waiting: bool = False
     """The output awaits a human's approval (see ``podium.engine.approval``)."""
+
+
+Caller = Callable[[AgentCall, Recorder, Clock], Awaitable[AgentAnswer]]
+"""The innermost call of an attempt (model and tool calls): ``call_agent`` in this process,
+or an activity on any worker (``podium.engine.temporal``). It records the events of the calls
+it completes through the recorder and returns the answer, or raises ``TaskError``."""
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ from podium.clock import Clock, SystemClock
 from podium.context import Context
 from podium.engine import composite
 from podium.engine.approval import approve_tool, gate
-from podium.engine.attempt import AgentAnswer, AgentCall, call_agent
+from podium.engine.attempt import AgentAnswer, AgentCall, Caller, call_agent
 from podium.engine.breaker import Circuits, call_through, refusal
 from podium.engine.composite import graph_nodes
 from podium.engine.fallback import attempt_with_fallbacks, fallback_agents
@@ -125,6 +125,8 @@ class LocalEngine:
             ``LearningRouter`` learning from ``store``); it observes every event recorded.
         kinds: node kinds registered from outside the engine (``plan:`` tasks, grounding
             and verdicts of ``verifies:`` tasks): ``podium.orchestrator.KINDS``.
+        caller: makes the innermost call of each attempt (model and tool calls); by default
+            ``call_agent`` in this process (the Temporal engine runs it as an activity).
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class LocalEngine:
         retry: RetryPolicy = DEFAULT_RETRY,
         router: Router | None = None,
         kinds: NodeKinds | None = None,
+        caller: Caller = call_agent,
     ) -> None:
         self.store = store
         self.retry = retry
@@ -151,6 +154,7 @@ class LocalEngine:
         self.subscribers = tuple(subscribers)
         self.router = router or LearningRouter(store)
         self.kinds = kinds or NodeKinds()
+        self.caller = caller
 
     async def execute(
         self,
@@ -707,7 +711,7 @@ class _Run:
         )
         try:
             async with asyncio.timeout(time_limit.total_seconds()):
-                return await call_agent(call, self.recorder, self.clock)
+                return await self.engine.caller(call, self.recorder, self.clock)
         except TimeoutError as exc:
             msg = f"timed out after {time_limit}"
             error = TaskError(msg, task_id=call.task_id, retryable=True)
