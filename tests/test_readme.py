@@ -127,3 +127,23 @@ def test_remote_agents_fragment_declares_valid_peers() -> None:
     french, reviewer = (podium.Agent(name=name, **spec) for name, spec in agents.items())
     assert french.a2a is not None and french.a2a.url == "http://127.0.0.1:9999/"
     assert reviewer.a2a is not None and reviewer.a2a.timeout.total_seconds() == 300
+
+
+def test_control_flow_fragment_holds_valid_tasks() -> None:
+    (fragment,) = [b for b in blocks("yaml") if b.lstrip().startswith("- id: answer")]
+    tasks = [podium.Task.model_validate(t) for t in yaml.safe_load(fragment)]
+    assert [t.id for t in tasks] == ["answer", "merge", "verdict", "abort", "post", "search"]
+    assert tasks[0].cancel_rest and tasks[1].join == "activated" and tasks[2].end
+
+
+def test_the_pattern_table_covers_all_43_patterns_and_counts_them() -> None:
+    text = (ROOT / "docs" / "workflow-patterns.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| [^|]+ \| (.+) \|$", text, flags=re.MULTILINE)
+    assert [int(n) for n, _ in rows] == list(range(1, 44))
+    unsupported = sum(1 for _, how in rows if how.startswith("not supported"))
+    partly = sum(1 for _, how in rows if how.startswith("partly"))
+    direct = len(rows) - unsupported - partly
+    assert (
+        f"Coverage: {direct} patterns directly, {partly} partly, {unsupported} not supported"
+        in text
+    )

@@ -46,9 +46,11 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "EndStatus",
+    "SignalReceived",
     "SourcesRetrieved",
     "Verdict",
     "TaskFailed",
+    "TaskCancelled",
     "TaskKind",
     "TaskRetried",
     "TaskSkipped",
@@ -61,7 +63,7 @@ __all__ = [
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 7
+SCHEMA_VERSION: Final = 8
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
@@ -81,6 +83,8 @@ SCHEMA_VERSION: Final = 7
 6: ``sources_retrieved`` records the documents that could not be read (``skipped``).
 7: ``tool_denied``: a model asked for a tool its agent was not given, and the call was
    not made.
+8: ``task_cancelled`` (the workflow withdrew a task: a cancelling join, an early-stopping
+   map, an end, a cancel region) and ``signal_received`` (a named signal sent to the run).
 """
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -310,6 +314,38 @@ class TaskSkipped:
     task_id: TaskId
     reason: str
     iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskCancelled:
+    """The workflow withdrew a task: a join had what it waited for (``cancel_rest``), a map
+    stopped early, a task ended the workflow, or a task cancelled a region. Its in-flight
+    calls were cancelled; it did not fail, and a resumed run keeps it cancelled."""
+
+    kind: Literal["task_cancelled"] = "task_cancelled"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    reason: str
+    iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalReceived:
+    """A named signal was sent to the run (``podium signal``), with its payload.
+
+    A ``wait: {signal: NAME}`` task takes the first signal of that name it has not taken
+    yet, whether it was sent before or after the task began to wait (a persistent trigger).
+    """
+
+    kind: Literal["signal_received"] = "signal_received"
+    seq: int
+    run_id: RunId
+    at: datetime
+    name: str
+    data: JsonValue = None
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -605,6 +641,8 @@ Event = Annotated[
     | TaskFailed
     | TaskRetried
     | TaskSkipped
+    | TaskCancelled
+    | SignalReceived
     | RouteChosen
     | MapExpanded
     | LoopIterated

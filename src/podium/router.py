@@ -61,7 +61,9 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalReceived,
     SourcesRetrieved,
+    TaskCancelled,
     TaskFailed,
     TaskRerouted,
     TaskRetried,
@@ -413,6 +415,8 @@ class _Learner:
                 | SourcesRetrieved()
                 | ClaimVerified()
                 | ToolDenied()
+                | TaskCancelled()
+                | SignalReceived()
             ):
                 pass  # nothing a routing outcome depends on
             case _:

@@ -38,7 +38,9 @@ from podium.event import (
     RunResumed,
     RunStarted,
     RunStatus,
+    SignalReceived,
     SourcesRetrieved,
+    TaskCancelled,
     TaskFailed,
     TaskRerouted,
     TaskRetried,
@@ -67,10 +69,11 @@ __all__ = [
 ]
 
 TaskStatus = Literal[
-    "pending", "running", "waiting", "succeeded", "failed", "skipped", "interrupted"
+    "pending", "running", "waiting", "succeeded", "failed", "skipped", "cancelled", "interrupted"
 ]
-"""``waiting``: its output awaits a human's approval; ``interrupted``: it was running when the
-run was cancelled or crashed."""
+"""``waiting``: its output awaits a human's approval (or a signal); ``cancelled``: the workflow
+withdrew it (a cancelling join, an early-stopping map, an end); ``interrupted``: it was
+running when the run was cancelled or crashed."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -397,6 +400,11 @@ def _task_skipped(state: RunState, e: TaskSkipped) -> None:
     task.status, task.error, task.ended_at = "skipped", e.reason, e.at
 
 
+def _task_cancelled(state: RunState, e: TaskCancelled) -> None:
+    task = state.task(e.task_id)
+    task.status, task.error, task.ended_at = "cancelled", e.reason, e.at
+
+
 def _model_called(state: RunState, e: ModelCalled) -> None:
     state.calls.append(e)
     task = state.task(e.task_id)
@@ -573,6 +581,8 @@ def _describe_approval(e: Event) -> str:
             return f"{e.task_id}: denied by {e.by}: {e.reason}"
         case ToolDenied():
             return f"{e.task_id}: tool {e.tool} not called: {e.reason}"
+        case SignalReceived():
+            return f"signal {e.name!r} received" + (f" from {e.by}" if e.by else "")
         case _:
             return e.kind
 
@@ -582,6 +592,7 @@ _TaskEvent = (
     | TaskSucceeded
     | TaskFailed
     | TaskSkipped
+    | TaskCancelled
     | ModelCalled
     | ToolCalled
     | ContextWritten
@@ -596,6 +607,7 @@ _NoteEvent = (
     | CircuitChanged
     | BudgetExceeded
     | ToolDenied
+    | SignalReceived
 )
 _DecisionEvent = (
     _NoteEvent
@@ -641,6 +653,8 @@ def _apply_task_event(state: RunState, e: _TaskEvent | _DecisionEvent) -> None:
             _task_failed(state, e)
         case TaskSkipped():
             _task_skipped(state, e)
+        case TaskCancelled():
+            _task_cancelled(state, e)
         case ModelCalled():
             _model_called(state, e)
         case ToolCalled():
@@ -664,6 +678,7 @@ def _apply_decision(state: RunState, e: _DecisionEvent) -> None:
             | CircuitChanged()
             | BudgetExceeded()
             | ToolDenied()
+            | SignalReceived()
         ):
             _note(state, e)
         case ApprovalRequested():

@@ -19,7 +19,9 @@ A task is exactly one of:
 An agent task with ``verifies`` is a verification: its agent checks the claims of the draft
 in that context key, and each verdict is recorded (``claim_verified``).
 
-``needs`` and ``join`` say when it may start; ``when`` may skip it.
+``needs`` and ``join`` say when it may start; ``when`` may skip it. ``cancel_rest``, ``end``
+and ``cancels`` withdraw running tasks (``task_cancelled``, see ``podium.engine.region``);
+``lock`` makes a critical section.
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ class AtLeast(BaseModel):
     at_least: int = Field(ge=1)
 
 
-Join = Literal["all", "any"] | AtLeast
+Join = Literal["all", "any", "activated"] | AtLeast
+"""When a task with ``needs`` starts: ``all`` succeeded; ``any`` one did; ``{at_least: n}`` n
+did; ``activated``: every need that was not skipped (a route not taken, a false ``when``)
+succeeded, once all of them are decided (an OR-join: merge exactly the branches chosen)."""
 
 
 class MapSpec(BaseModel):
@@ -85,6 +90,12 @@ class MapSpec(BaseModel):
     """Name the current item has in ``task``'s templates."""
     task: Task
     max_concurrency: int | None = Field(default=None, ge=1)
+    until: str | None = None
+    """Stop early once this holds: an expression over the context and ``results`` (the
+    outputs of the items that succeeded so far, in item order); the items still running or
+    waiting are cancelled (``task_cancelled``) and the map's output is ``results``."""
+    at_least: int | None = Field(default=None, ge=1)
+    """Stop early once this many items succeeded, cancelling the others."""
 
 
 class LoopSpec(BaseModel):
@@ -184,6 +195,21 @@ class Task(BaseModel):
     """What to do, a Jinja template over the context."""
     needs: tuple[TaskId, ...] = ()
     join: Join = "all"
+    cancel_rest: bool = False
+    """With ``join: any`` or ``{at_least: n}``: once the join is met, cancel the tasks still
+    running that only feed this task's other needs (``task_cancelled``): stop paying for the
+    losers of a race."""
+    end: bool = False
+    """When this task succeeds its workflow is complete: the tasks still running are
+    cancelled and the ones not started are skipped (for the top workflow: the run ends)."""
+    cancels: tuple[TaskId, ...] = ()
+    """Tasks of the same level this task cancels when it succeeds: running ones (a
+    sub-workflow, a loop, a map: as a unit, with everything inside) are cancelled, ones not
+    started yet will not run. With ``when`` or a router's ``routes`` this is a cancel region
+    that does not fail the run."""
+    lock: str | None = Field(default=None, pattern=_ID_PATTERN)
+    """A critical section: tasks naming the same lock never run at the same time, anywhere
+    in the run (sub-workflows included)."""
     when: str | None = None
     """Condition over the context; when false the task is skipped."""
     output: str | None = None
@@ -225,6 +251,8 @@ class Task(BaseModel):
             raise ValueError("only an agent task can verify a draft")
         if self.grounding is not None and self.agent is None and self.capability is None:
             raise ValueError("only an agent task can ground its answer")
+        if self.cancel_rest and (self.join in ("all", "activated") or not self.needs):
+            raise ValueError("cancel_rest needs join: any or {at_least: n} over some needs")
         return self
 
     @property

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, cast
 
@@ -25,14 +25,15 @@ from pydantic import JsonValue
 from podium.engine.frame import Frame
 from podium.engine.host import NodeHost
 from podium.engine.inputs import resolve_inputs
+from podium.engine.map_task import emit_cancelled, raise_if_waiting, run_map
 from podium.engine.scheduler import Outcome
-from podium.errors import ApprovalRequired, TaskError
-from podium.event import ContextWritten, GraphNode, LoopIterated, MapExpanded
+from podium.errors import TaskError
+from podium.event import ContextWritten, GraphNode, LoopIterated
 from podium.ids import TaskId
 from podium.task import LoopSpec, Task
 from podium.template import Templates
 
-__all__ = ["graph_nodes", "raise_if_waiting", "run_composite"]
+__all__ = ["graph_nodes", "raise_if_waiting", "record_cancelled", "run_composite"]
 
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(.+)\}\}\s*$", re.DOTALL)
 
@@ -44,7 +45,7 @@ async def run_composite(run: NodeHost, task: Task, frame: Frame, qid: TaskId) ->
         TaskError: the map's list could not be computed, or a child failed.
     """
     if task.map is not None:
-        output = await _run_map(run, task, frame, qid)
+        output = await run_map(run, task, frame, qid)
     elif task.loop is not None:
         output = await _run_loop(run, task, frame, qid)
     elif task.plan is not None:
@@ -54,35 +55,6 @@ async def run_composite(run: NodeHost, task: Task, frame: Frame, qid: TaskId) ->
     return await run.succeed(
         task, frame, qid, Outcome(status="succeeded", output=output), writer=None
     )
-
-
-async def _run_map(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
-    assert task.map is not None
-    spec = task.map
-    over = frame.evaluate(spec.over)
-    if not isinstance(over, list | tuple):
-        got = type(over).__name__
-        msg = f"map over {spec.over!r} needs a list, got {got}: {str(over)[:80]!r}"
-        raise TaskError(msg, task_id=qid)
-    items = cast("Sequence[JsonValue]", over)
-    await run.recorder.emit(partial(MapExpanded, task_id=qid, items=len(items)))
-    limit = asyncio.Semaphore(spec.max_concurrency or len(items) or 1)
-    outcomes: list[Outcome | None] = [None] * len(items)
-
-    async def one(index: int, item: JsonValue) -> None:
-        item_frame = frame.child(extra={**frame.extra, spec.item: item}, writes_output=False)
-        async with limit:
-            outcomes[index] = await run.run_node(spec.task, item_frame, TaskId(f"{qid}[{index}]"))
-
-    async with asyncio.TaskGroup() as group:
-        for index, item in enumerate(items):
-            group.create_task(one(index, item))
-    raise_if_waiting(o for o in outcomes if o is not None)
-    failed = [i for i, o in enumerate(outcomes) if o is None or o.status == "failed"]
-    if failed:
-        raise TaskError(f"{len(failed)} of {len(items)} items failed: {failed[:10]}", task_id=qid)
-    # An item its ``when:`` skipped is left out, as a filter would (it did not fail).
-    return [o.output for o in outcomes if o is not None and o.status != "skipped"]
 
 
 async def _run_loop(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
@@ -199,7 +171,12 @@ async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) ->
     if sub.max_concurrency is not None:  # its own limit, inside its parent's
         slots = (*slots, asyncio.Semaphore(sub.max_concurrency))
     child = Frame(
-        workflow=sub, context=context, prefix=f"{qid}/", iteration=frame.iteration, slots=slots
+        workflow=sub,
+        context=context,
+        prefix=f"{qid}/",
+        iteration=frame.iteration,
+        slots=slots,
+        locks=frame.locks,
     )
     outcomes = await run.run_graph(sub.tasks, child)
     raise_if_waiting(outcomes.values())
@@ -209,10 +186,9 @@ async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) ->
     return context.get(sub.output_key)
 
 
-def raise_if_waiting(outcomes: Iterable[Outcome]) -> None:
-    """A composite whose child waits for approval waits too (it cannot finish yet)."""
-    if any(o.status == "waiting" for o in outcomes):
-        raise ApprovalRequired("a task inside waits for approval")
+async def record_cancelled(run: NodeHost, frame: Frame, task: Task, reason: str) -> None:
+    """Record that a task of ``frame`` was cancelled (``task_cancelled``)."""
+    await emit_cancelled(run, frame.qualify(task.id), frame.iteration, reason)
 
 
 def _input_value(

@@ -42,6 +42,8 @@ class Frame:
     slots: tuple[asyncio.Semaphore, ...] = ()
     """The concurrency limits of the sub-workflows this frame is inside: an agent task holds
     a slot of each (and of the run's ``Limits``) while it runs."""
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict[str, asyncio.Lock])
+    """The run's critical sections (``lock:``) by name: one table, shared by every frame."""
 
     def qualify(self, task_id: str) -> TaskId:
         """The run-wide id of a task of this frame."""

@@ -75,7 +75,9 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalReceived,
     SourcesRetrieved,
+    TaskCancelled,
     TaskFailed,
     TaskRerouted,
     TaskRetried,
@@ -271,7 +273,13 @@ class Guard:
                 touched = self._start(event)
             case ModelCalled():
                 touched = self._charge(event)
-            case TaskSucceeded() | TaskFailed() | TaskSkipped() | ApprovalRequested():
+            case (
+                TaskSucceeded()
+                | TaskFailed()
+                | TaskSkipped()
+                | TaskCancelled()
+                | ApprovalRequested()
+            ):
                 touched = self._end((event.task_id, event.iteration), event.at)
             case (
                 ToolCalled()
@@ -294,6 +302,7 @@ class Guard:
                 | SourcesRetrieved()
                 | ClaimVerified()
                 | ToolDenied()
+                | SignalReceived()
             ):
                 pass
             case _:
@@ -546,6 +555,8 @@ class _LoopDetector:
                 | SourcesRetrieved()
                 | ClaimVerified()
                 | ToolDenied()
+                | TaskCancelled()
+                | SignalReceived()
             ):
                 pass
             case _:

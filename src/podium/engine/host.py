@@ -22,8 +22,8 @@ from podium.engine.attempt import AgentAnswer, AgentCall
 from podium.engine.breaker import CircuitBreaker, Circuits
 from podium.engine.frame import Frame
 from podium.engine.journal import Journal
+from podium.engine.outcome import Outcome
 from podium.engine.recorder import Draft, Recorder
-from podium.engine.scheduler import Outcome
 from podium.event import Event
 from podium.ids import RunId, TaskId
 from podium.models.base import Model

@@ -4,6 +4,7 @@ Built from the events of an earlier (interrupted, cancelled or failed) execution
 
 - tasks that **succeeded** keep their outcome and are not run again; failed tasks are attempted
   again (a resume is also how a run is retried after a fix), and skips are decided afresh;
+  tasks the workflow **cancelled** (``task_cancelled``) stay cancelled;
 - a task that was **in flight** replays the model and tool calls its last attempt completed,
   in order, instead of making them again: no paid-for model call is repeated and a completed
   tool call is not run twice. Only the call that was in flight when the process died runs
@@ -25,7 +26,7 @@ from typing import assert_never
 
 from pydantic import JsonValue
 
-from podium.engine.scheduler import Outcome
+from podium.engine.outcome import Outcome
 from podium.errors import TaskError
 from podium.event import (
     AgentChosen,
@@ -49,7 +50,9 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalReceived,
     SourcesRetrieved,
+    TaskCancelled,
     TaskFailed,
     TaskRerouted,
     TaskRetried,
@@ -179,11 +182,8 @@ class Journal:
                 self.calls.setdefault(key, []).append(event)
             case RouteChosen():
                 routes[event.task_id] = TaskId(event.choice.rsplit("/", 1)[-1])
-            case TaskSucceeded():
-                chosen = routes.get(event.task_id)
-                self.done[(event.task_id, event.iteration)] = Outcome(
-                    status="succeeded", output=event.output, chosen=chosen
-                )
+            case TaskSucceeded() | TaskCancelled():
+                self._read_end(event, routes)
             case ContextWritten() | SourcesRetrieved() | LoopIterated():
                 self._read_record(event)
             case ApprovalRequested() | ApprovalGranted() | ApprovalDenied() | AgentChosen():
@@ -205,10 +205,19 @@ class Journal:
                 | PlanRejected()
                 | ClaimVerified()
                 | ToolDenied()
+                | SignalReceived()
             ):
                 pass
             case _:
                 assert_never(event)
+
+    def _read_end(self, event: TaskSucceeded | TaskCancelled, routes: dict[TaskId, TaskId]) -> None:
+        key = (event.task_id, event.iteration)
+        if isinstance(event, TaskCancelled):  # withdrawn by the workflow: it stays cancelled
+            self.done[key] = Outcome(status="cancelled", reason=event.reason)
+            return
+        chosen = routes.get(event.task_id)
+        self.done[key] = Outcome(status="succeeded", output=event.output, chosen=chosen)
 
     def _read_record(self, event: ContextWritten | SourcesRetrieved | LoopIterated) -> None:
         match event:

@@ -477,7 +477,8 @@ class _Run:
                 )
             )
 
-        return await execute_graph(tasks, run_task, skip_task)
+        cancel_task = partial(composite.record_cancelled, self, frame)
+        return await execute_graph(tasks, run_task, skip_task, cancel_task, locks=frame.locks)
 
     async def run_node(self, task: Task, frame: Frame, task_id: TaskId | None = None) -> Outcome:
         """Run one task of any kind and record how it ended."""

@@ -1,54 +1,49 @@
 """The scheduler: start each task the moment its joins are satisfied. No supersteps.
 
-It knows only the graph: tasks, their ``needs`` and ``join``, and router choices. Running a
-task and recording a skip are callbacks, so this module is testable on its own (see
+It knows only the graph: tasks, their ``needs`` and ``join``, router choices and the
+constructs that withdraw running tasks. Running a task and recording a skip or a
+cancellation are callbacks, so this module is testable on its own (see
 ``tests/unit/engine/test_scheduler.py``) and imports no model, store or UI library.
 
 Joins: ``all`` starts a task when every need succeeded; ``any`` when one did; ``{at_least: n}``
-when n did. A task whose join can no longer be met (its needs failed or were skipped) is
-skipped, and so are the routes a router did not choose. A task *waiting* for approval holds its
-dependents back: they neither start nor are skipped in this execution. A failed task does
-not cancel its siblings; an exception (a bug) cancels the whole graph and propagates.
+when n did; ``activated`` once every need is decided, when those not skipped succeeded. A task
+whose join can no longer be met (its needs failed or were skipped) is skipped, and so are the
+routes a router did not choose. A task *waiting* for approval holds its dependents back: they
+neither start nor are skipped in this execution. A failed task does not cancel its siblings;
+an exception (a bug) cancels the whole graph and propagates.
+
+Withdrawing (``engine.region``): a join with ``cancel_rest`` cancels, once met, the running
+tasks that only feed its other needs; a task with ``end`` completes this level (running tasks
+are cancelled, the others skipped); a task with ``cancels`` cancels those tasks. Tasks holding
+the same ``lock`` never overlap.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from functools import partial
 
-from pydantic import JsonValue
-
+from podium.engine.outcome import Outcome
+from podium.engine.region import Region, current_region, run_in_region
 from podium.ids import TaskId
 from podium.task import AtLeast, Task
 
-__all__ = ["Outcome", "execute_graph"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
-    """How a task ended. Failures are values; only bugs are exceptions."""
-
-    status: Literal["succeeded", "failed", "skipped", "waiting"]
-    output: JsonValue = None
-    reason: str | None = None
-    """Why it failed or was skipped."""
-    chosen: TaskId | None = None
-    """For a router: the route it chose."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the task succeeded."""
-        return self.status == "succeeded"
-
+__all__ = ["Locks", "Outcome", "execute_graph"]
 
 RunTask = Callable[[Task], Awaitable[Outcome]]
 SkipTask = Callable[[Task, str], Awaitable[None]]
+Locks = MutableMapping[str, asyncio.Lock]
+"""The run's critical sections by name, shared by every level of the run."""
 
 
 async def execute_graph(
-    tasks: Sequence[Task], run_task: RunTask, skip_task: SkipTask
+    tasks: Sequence[Task],
+    run_task: RunTask,
+    skip_task: SkipTask,
+    cancel_task: SkipTask | None = None,
+    *,
+    locks: Locks | None = None,
 ) -> dict[TaskId, Outcome]:
     """Run one level of a graph and return every task's outcome.
 
@@ -56,38 +51,94 @@ async def execute_graph(
         tasks: the tasks of this level; ``needs`` refer to ids among them (validated).
         run_task: runs one task (limits, retries and the agent inside) and returns its outcome.
         skip_task: records that a task is skipped and why.
+        cancel_task: records that a task is cancelled and why (by default nothing is).
+        locks: the run's critical sections (by default this level's own).
     """
-    return await _Schedule(tasks, run_task, skip_task).execute()
+    record = cancel_task or _record_nothing
+    schedule = _Schedule(tasks, run_task, skip_task, record, {} if locks is None else locks)
+    return await schedule.execute()
+
+
+async def _record_nothing(task: Task, reason: str) -> None:
+    """Cancellations are not recorded."""
 
 
 class _Schedule:
-    def __init__(self, tasks: Sequence[Task], run_task: RunTask, skip_task: SkipTask) -> None:
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        run_task: RunTask,
+        skip_task: SkipTask,
+        cancel_task: SkipTask,
+        locks: Locks,
+    ) -> None:
         self._tasks = tasks
         self._run_task = run_task
         self._skip_task = skip_task
+        self._cancel_task = cancel_task
+        self._locks = locks
         self._dependents: dict[TaskId, list[Task]] = {t.id: [] for t in tasks}
+        self._needs = {t.id: t.needs for t in tasks}
         for task in tasks:
             for need in task.needs:
                 self._dependents[need].append(task)
         self._outcomes: dict[TaskId, Outcome] = {}
         self._started: set[TaskId] = set()
         self._excluded: dict[TaskId, str] = {}
+        """Tasks to skip when their turn comes (routes not chosen), and why."""
+        self._withdrawn: dict[TaskId, str] = {}
+        """Tasks cancelled before they started, and why."""
+        self._running: dict[TaskId, tuple[Region, asyncio.Task[None]]] = {}
+        self._ended: TaskId | None = None
+        self._base: Region | None = None
+        self._group: asyncio.TaskGroup | None = None
 
     async def execute(self) -> dict[TaskId, Outcome]:
+        self._base = current_region()
         async with asyncio.TaskGroup() as group:
+            self._group = group
             for task in self._tasks:
                 if not task.needs:
-                    self._started.add(task.id)
-                    group.create_task(self._run(group, task, None))
+                    self._start(task, "")
         return self._outcomes
 
-    async def _run(self, group: asyncio.TaskGroup, task: Task, skip_reason: str | None) -> None:
-        reason = skip_reason or self._excluded.get(task.id)
-        if reason is not None:
-            await self._skip_task(task, reason)
-            outcome = Outcome(status="skipped", reason=reason)
+    def _start(self, task: Task, skip_reason: str) -> None:
+        assert self._group is not None
+        self._started.add(task.id)
+        skip = skip_reason or self._excluded.get(task.id)
+        withdrawn = self._withdrawn.get(task.id)
+        if withdrawn is not None:
+            self._group.create_task(self._end_without_running(task, "cancelled", withdrawn))
+        elif skip:
+            self._group.create_task(self._end_without_running(task, "skipped", skip))
         else:
-            outcome = await self._run_task(task)
+            region = Region(parent=self._base)
+            handle = self._group.create_task(self._run(task, region))
+            self._running[task.id] = (region, handle)
+
+    async def _end_without_running(self, task: Task, status: str, reason: str) -> None:
+        if status == "cancelled":
+            await self._cancel_task(task, reason)
+            self._settle(task, Outcome(status="cancelled", reason=reason))
+        else:
+            await self._skip_task(task, reason)
+            self._settle(task, Outcome(status="skipped", reason=reason))
+
+    async def _run(self, task: Task, region: Region) -> None:
+        record = partial(self._cancel_task, task)
+        outcome = await run_in_region(region, partial(self._attempt, task), record)
+        del self._running[task.id]
+        self._settle(task, outcome)
+
+    async def _attempt(self, task: Task) -> Outcome:
+        if task.lock is None:
+            return await self._run_task(task)
+        lock = self._locks.setdefault(task.lock, asyncio.Lock())
+        async with lock:
+            return await self._run_task(task)
+
+    def _settle(self, task: Task, outcome: Outcome) -> None:
+        """Record how ``task`` ended and start (or skip) the dependents that can now go."""
         self._outcomes[task.id] = outcome
         if outcome.status == "waiting":
             return  # its dependents stay unstarted until a human decides and the run resumes
@@ -95,26 +146,93 @@ class _Schedule:
             for route in task.routes:
                 if route != outcome.chosen:
                     self._excluded[route] = f"router {task.id!r} chose {outcome.chosen!r}"
+        if outcome.ok:
+            self._withdraw_for(task)
         for child in self._dependents[task.id]:
-            if child.id in self._started:
-                continue
-            decision = self._decide(child)
-            if decision != "wait":
-                self._started.add(child.id)
-                group.create_task(self._run(group, child, decision or None))
+            if child.id not in self._started:
+                self._consider(child)
+
+    def _consider(self, task: Task) -> None:
+        """Start ``task``, skip it, or leave it waiting, as its join (or an end) says."""
+        if self._ended is not None:
+            self._start(task, f"task {self._ended!r} ended the workflow")
+            return
+        decision = self._decide(task)
+        if decision != "wait":
+            self._start(task, decision)
+            if not decision and task.cancel_rest:
+                self._cancel_rest(task)
+
+    def _withdraw_for(self, task: Task) -> None:
+        """What a task that succeeded withdraws: everything for ``end``, its ``cancels``."""
+        if task.end and self._ended is None:
+            self._ended = task.id
+            for running in list(self._running):
+                self._withdraw(running, f"task {task.id!r} ended the workflow")
+        for target in task.cancels:
+            self._withdraw(target, f"cancelled by task {task.id!r}")
+
+    def _withdraw(self, task_id: TaskId, reason: str) -> None:
+        running = self._running.get(task_id)
+        if running is not None:
+            region, handle = running
+            region.withdraw(reason, handle)
+        elif task_id not in self._started:
+            self._withdrawn.setdefault(task_id, reason)
+
+    def _cancel_rest(self, join: Task) -> None:
+        """Cancel what only serves the needs of ``join`` that are still unfinished."""
+        unfinished = [n for n in join.needs if n not in self._outcomes]
+        serving = _closure(unfinished, lambda t: self._needs[t])
+        allowed = serving | {join.id} | _closure([join.id], self._dependent_ids)
+        for task_id in serving:
+            if _closure([task_id], self._dependent_ids) <= allowed:
+                self._withdraw(task_id, f"the join of {join.id!r} was met")
+
+    def _dependent_ids(self, task_id: TaskId) -> Iterable[TaskId]:
+        return (t.id for t in self._dependents[task_id])
 
     def _decide(self, task: Task) -> str:
         """``""`` to start, ``"wait"``, or the reason to skip."""
-        done = [n for n in task.needs if n in self._outcomes]
+        # A need waiting for approval is not decided yet: it holds the join back.
+        done = [n for n in task.needs if n in self._outcomes and not self._is_waiting(n)]
+        if task.join == "activated":
+            return self._decide_activated(task, done)
         succeeded = sum(1 for n in done if self._outcomes[n].ok)
         required = _required(task)
         if succeeded >= required:
             return ""
         if len(task.needs) - (len(done) - succeeded) >= required:
             return "wait"
-        missing = [n for n in done if not self._outcomes[n].ok]
+        return self._unmet([n for n in done if not self._outcomes[n].ok])
+
+    def _decide_activated(self, task: Task, done: list[TaskId]) -> str:
+        if len(done) < len(task.needs):
+            return "wait"
+        active = [n for n in done if self._outcomes[n].status not in ("skipped", "cancelled")]
+        if not active:
+            return "needs not met (none was activated)"
+        broken = [n for n in active if not self._outcomes[n].ok]
+        return self._unmet(broken) if broken else ""
+
+    def _is_waiting(self, task_id: TaskId) -> bool:
+        return self._outcomes[task_id].status == "waiting"
+
+    def _unmet(self, missing: list[TaskId]) -> str:
         detail = ", ".join(f"{n} {self._outcomes[n].status}" for n in missing)
         return f"needs not met ({detail})"
+
+
+def _closure(start: Iterable[TaskId], step: Callable[[TaskId], Iterable[TaskId]]) -> set[TaskId]:
+    """``start`` and every task reached from it by ``step``."""
+    seen: set[TaskId] = set()
+    todo = list(start)
+    while todo:
+        task_id = todo.pop()
+        if task_id not in seen:
+            seen.add(task_id)
+            todo.extend(step(task_id))
+    return seen
 
 
 def _required(task: Task) -> int:

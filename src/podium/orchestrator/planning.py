@@ -30,7 +30,7 @@ from pydantic import JsonValue, ValidationError
 from podium.engine.composite import graph_nodes, raise_if_waiting
 from podium.engine.frame import Frame
 from podium.engine.host import NodeHost
-from podium.engine.scheduler import Outcome
+from podium.engine.outcome import Outcome
 from podium.errors import ApprovalRequired, TaskError, validation_problems
 from podium.event import (
     ApprovalDenied,

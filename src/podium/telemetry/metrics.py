@@ -41,7 +41,9 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalReceived,
     SourcesRetrieved,
+    TaskCancelled,
     TaskFailed,
     TaskRerouted,
     TaskRetried,
@@ -303,6 +305,8 @@ class _Facts:
                 | SourcesRetrieved()
                 | ClaimVerified()
                 | ToolDenied()
+                | TaskCancelled()
+                | SignalReceived()
             ):
                 pass  # not a fact any metric counts
             case _:

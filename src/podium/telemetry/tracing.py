@@ -51,7 +51,9 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalReceived,
     SourcesRetrieved,
+    TaskCancelled,
     TaskFailed,
     TaskRerouted,
     TaskRetried,
@@ -124,7 +126,7 @@ class RunTracer:
                 self._model(event)
             case ToolCalled():
                 self._tool(event)
-            case TaskSucceeded() | TaskFailed() | TaskSkipped():
+            case TaskSucceeded() | TaskFailed() | TaskSkipped() | TaskCancelled():
                 self._close_task(event)
             case RouteChosen():
                 attrs = {n.PODIUM_ROUTE_CHOICE: event.choice, n.PODIUM_ROUTE_REASON: event.reason}
@@ -180,7 +182,13 @@ class RunTracer:
                     self._run.add_event(f"podium.{event.kind}", _fields(event), _ns(event.at))
             case RunCompleted():
                 self._close_run(event)
-            case ContextWritten() | ApprovalGranted() | ApprovalDenied() | FeedbackRecorded():
+            case (
+                ContextWritten()
+                | ApprovalGranted()
+                | ApprovalDenied()
+                | FeedbackRecorded()
+                | SignalReceived()
+            ):
                 pass  # no span or span event: the log holds them
             case _:
                 assert_never(event)
@@ -277,7 +285,7 @@ class RunTracer:
             span.add_event(name, fields)
         self._tasks[event.task_id] = span
 
-    def _close_task(self, event: TaskSucceeded | TaskFailed | TaskSkipped) -> None:
+    def _close_task(self, event: TaskSucceeded | TaskFailed | TaskSkipped | TaskCancelled) -> None:
         span = self._tasks.pop(event.task_id, None)
         if span is None:  # skipped before it started
             attrs: Attributes = {n.PODIUM_RUN_ID: event.run_id, n.PODIUM_TASK_ID: event.task_id}
@@ -295,6 +303,9 @@ class RunTracer:
             case TaskSkipped():
                 span.set_attribute(n.PODIUM_TASK_STATUS, "skipped")
                 span.set_attribute("podium.skip.reason", event.reason)
+            case TaskCancelled():
+                span.set_attribute(n.PODIUM_TASK_STATUS, "cancelled")
+                span.set_attribute("podium.cancel.reason", event.reason)
         span.end(_ns(event.at))
 
     def _model(self, event: ModelCalled) -> None:
