@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from functools import cache
+from typing import Annotated, Final, Literal, cast
 
 from pydantic import ConfigDict, Field, JsonValue, TypeAdapter
+from pydantic_core import CoreConfig, CoreSchema, SchemaSerializer
+from pydantic_core.core_schema import TaggedUnionSchema
 
 from podium.errors import StoreError
 from podium.ids import RunId, TaskId
@@ -686,10 +689,36 @@ def check_schema_version(version: int, *, where: str) -> None:
 
 
 def dump_event(event: Event) -> bytes:
-    """Serialize one event to JSON bytes."""
-    return EventAdapter.dump_json(event)
+    """Serialize one event to JSON bytes (what ``EventAdapter.dump_json`` writes)."""
+    return _serializers()[event.kind].to_json(event)
 
 
 def load_event(data: str | bytes) -> Event:
     """Parse one event from JSON."""
     return EventAdapter.validate_json(data)
+
+
+@cache
+def _serializers() -> dict[str, SchemaSerializer]:
+    """One serializer per ``kind``, cut from ``EventAdapter``'s schema: serializing one
+    dataclass directly takes a third of the time of going through the union each time."""
+    return {kind: SchemaSerializer(schema, _CORE_CONFIG) for kind, schema in _choices().items()}
+
+
+_CORE_CONFIG: Final[CoreConfig] = {"ser_json_inf_nan": "constants"}
+
+
+def _choices() -> dict[str, CoreSchema]:
+    """Each event kind's schema, with the definitions the union's schema shares."""
+    schema = EventAdapter.core_schema
+    definitions: list[CoreSchema] = []
+    if schema["type"] == "definitions":
+        definitions, schema = schema["definitions"], schema["schema"]
+    if schema["type"] != "tagged-union":  # pragma: no cover - how pydantic builds the union
+        raise TypeError(f"the event union's schema is a {schema['type']}, not a tagged union")
+    union = cast("TaggedUnionSchema", schema)
+    return {
+        str(kind): {"type": "definitions", "schema": choice, "definitions": definitions}
+        for kind, choice in union["choices"].items()
+        if not isinstance(choice, str)  # a str names another choice (never, for events)
+    }
