@@ -74,6 +74,8 @@ _SELECT_EVENTS: Final = (
 )
 _DELETE_EVENTS: Final = "DELETE FROM events WHERE run_id = ?"
 _DELETE_RUN: Final = "DELETE FROM runs WHERE run_id = ?"
+_RUN_KINDS: Final = frozenset({"run_started", "run_resumed", "run_completed"})
+"""The kinds that change a run's ``runs`` row (``status_after``)."""
 
 
 class SqliteStore:
@@ -259,15 +261,21 @@ class SqliteStore:
                 self._next_seq.pop(run_id, None)
                 msg = f"run {run_id}: another writer appended event {events[0].seq} first"
                 raise AppendConflictError(msg) from exc
-            status = None
-            for event in events:
+            self._record_run(conn, run_id, events)
+        # Known only once committed; another writer of the same run would hit the primary key.
+        self._next_seq[run_id] = expected
+
+    def _record_run(self, conn: sqlite3.Connection, run_id: RunId, events: Sequence[Event]) -> None:
+        """Keep the ``runs`` row in step: created by ``run_started``, its status by the last
+        event that sets one (most batches hold none: task events)."""
+        status = None
+        for event in events:
+            if event.kind in _RUN_KINDS:
                 if event.kind == "run_started":
                     conn.execute(_INSERT_RUN, (run_id, _utc_text(event.at), event.workflow))
                 status = status_after(event) or status
-            if status is not None:
-                conn.execute(_UPDATE_STATUS, (status, run_id))
-        # Known only once committed; another writer of the same run would hit the primary key.
-        self._next_seq[run_id] = expected
+        if status is not None:
+            conn.execute(_UPDATE_STATUS, (status, run_id))
 
     def _delete_now(self, run_id: RunId, if_last_seq: int | None) -> bool:
         with self._using(f"delete run {run_id}") as conn, _transaction(conn):
