@@ -129,5 +129,7 @@ def _as_tool(item: Tool | Callable[..., Any]) -> Tool:
 
 
 def _matches(key: str, patterns: tuple[str, ...]) -> bool:
+    if "*" in patterns:  # the default scope, checked for every read and write
+        return True
     root = key.split(".", 1)[0]
     return any(fnmatchcase(key, p) or fnmatchcase(root, p) for p in patterns)

@@ -191,7 +191,8 @@ def walk(tasks: tuple[Task, ...], prefix: str = "tasks") -> Iterator[tuple[str, 
     for index, task in enumerate(tasks):
         path = f"{prefix}.{index}"
         yield path, task
-        yield from _walk_children(task, path)
+        if task.map is not None or task.loop is not None:  # most tasks have no children
+            yield from _walk_children(task, path)
 
 
 def _walk_children(task: Task, path: str) -> Iterator[tuple[str, Task]]:
