@@ -309,8 +309,12 @@ def run(
     The parameters, result and errors are those of ``arun``, which this runs with
     ``asyncio.run`` (so it cannot be called from a running event loop: await ``arun`` there).
     """
-    return asyncio.run(
-        arun(
+    results: list[RunResult] = []
+
+    async def main() -> None:
+        # The main task returns nothing: asyncio.run formats the repr of its result when it
+        # restores the SIGINT handler (python/cpython#112559), seconds for a 10,000-task run.
+        result = await arun(
             workflow,
             inputs,
             goal=goal,
@@ -325,4 +329,7 @@ def run(
             on_token=on_token,
             max_concurrency=max_concurrency,
         )
-    )
+        results.append(result)
+
+    asyncio.run(main())
+    return results[0]

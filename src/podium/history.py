@@ -89,6 +89,9 @@ async def get_run(run_id: str, *, store: StoreArg = None) -> RunState:
         StoreError: the store cannot be read.
     """
     async with opened_store(store) as opened:
+        events = await opened.read(RunId(run_id)) if run_id.strip() else []
+        if events:  # a whole id: read once (a large run's log takes a while to load)
+            return project(RunId(run_id), events)
         resolved = await resolve_run_id(opened, run_id)
         return project(resolved, await opened.read(resolved))
 
