@@ -6,10 +6,18 @@ Sections: a header (workflow, status, times, tokens, cost, error); the task grap
 calls; how many sources were retrieved; the verifiers' verdicts on claims with the
 hallucination rate; the context writes with their provenance; the engine's notes; the final
 output.
+
+A large run (thousands of tasks) is summarised instead, unless asked for in full: a table of
+10,000 tasks is neither readable nor quick to lay out. The summary counts tasks by status and
+lists those to look at (failed, still running or waiting, then the slowest), counts the calls
+and context writes, and shows the first notes and the output.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final
 
@@ -20,9 +28,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from podium import PlanState, RunState, TaskState
+from podium import PlanState, RunState, TaskId, TaskState, tasks_in_graph_order
 from podium.cli.output import (
-    agent_label,
     format_cost,
     format_duration,
     format_time,
@@ -35,37 +42,125 @@ from podium.cli.output import (
 )
 from podium.event import ClaimVerified, ContextWritten, ModelCalled, Verdict
 
-__all__ = ["run_report"]
+__all__ = ["MAX_DETAILED", "run_report"]
 
 _PREVIEW: Final = 60
 _RESULT_WIDTH: Final = 32
 """Room the tasks table needs for its output/error column; with less, results go below it."""
 
 
-def run_report(state: RunState, console: Console) -> RenderableType:
-    """Everything recorded about a run, section by section, laid out for ``console``."""
-    sections: list[RenderableType] = [_header(state), _title("Graph"), _graph(state)]
+def run_report(state: RunState, console: Console, *, is_full: bool = False) -> RenderableType:
+    """Everything recorded about a run, section by section, laid out for ``console``.
+
+    A large run (more than ``MAX_DETAILED`` tasks, calls or writes) is summarised unless
+    ``is_full``: tasks counted by status with the ones to look at (not succeeded, then the
+    slowest), calls and writes counted, the first notes; its graph is not drawn.
+    """
+    if not is_full and _is_large(state):
+        return Group(*_summary_sections(state, console))
+    labels = _agent_labels(state)
+    sections: list[RenderableType] = [_header(state), _title("Graph"), _graph(state, labels)]
     if state.plans:
         sections += [_title("Plan"), *map(_plan, state.plans)]
-    sections += [_title("Tasks"), *_task_sections(state, console)]
+    sections += [_title("Tasks"), *_task_sections(task_rows(state), labels, console)]
     if state.calls:
         sections += [_title("Model and tool calls"), _calls(state)]
-    if state.sources:
-        sections += [_title("Sources"), _sources(state)]
-    if state.claims:
-        sections += [_title("Claims"), _claims(state), _hallucination(state)]
+    sections += _verification_sections(state)
     sections += [
         _title("Context"),
         _writes(state) if state.writes else Text("no writes", style="dim"),
     ]
     if state.notes:
         sections += [_title("Notes"), Text("\n".join(f"- {n}" for n in state.notes))]
-    if state.output is not None:
-        sections += [
-            _title("Output"),
-            output_renderable(state.output, is_terminal=console.is_terminal),
-        ]
-    return Group(*sections)
+    return Group(*sections, *_output_sections(state, console))
+
+
+MAX_DETAILED: Final = 200
+"""A run with more tasks, calls or context writes than this is summarised by ``podium show``."""
+_SLOWEST: Final = 10
+_NOTES: Final = 20
+
+
+def _is_large(state: RunState) -> bool:
+    return max(len(state.tasks), len(state.calls), len(state.writes)) > MAX_DETAILED
+
+
+def _summary_sections(state: RunState, console: Console) -> list[RenderableType]:
+    """The report of a large run: what ``podium show --all`` prints, summarised."""
+    labels = _agent_labels(state)
+    sections: list[RenderableType] = [_header(state), _title("Tasks"), _task_counts(state)]
+    if state.plans:
+        sections += [_title("Plan"), *map(_plan, state.plans)]
+    notable = _notable_tasks(state)
+    if notable:
+        sections += _task_sections([(t, 0) for t in notable], labels, console)
+    sections += [_title("Model and tool calls"), _call_counts(state)]
+    sections += _verification_sections(state)
+    keys = len({w.key for w in state.writes})
+    writes = f"{_count(len(state.writes), 'write')} to {_count(keys, 'key')}"
+    sections += [_title("Context"), Text(writes)]
+    if state.notes:
+        shown = [f"- {n}" for n in state.notes[:_NOTES]]
+        if len(state.notes) > _NOTES:
+            shown.append(f"... and {len(state.notes) - _NOTES} more")
+        sections += [_title("Notes"), Text("\n".join(shown))]
+    hint = f"\na large run, summarised: podium show --all {state.run_id} prints every task"
+    return [*sections, *_output_sections(state, console), Text(hint, style="dim")]
+
+
+def _task_counts(state: RunState) -> Text:
+    """``10000 tasks: 9990 succeeded, 6 failed, 4 skipped``."""
+    counts = Counter(t.status for t in state.tasks.values())
+    text = Text(f"{_count(len(state.tasks), 'task')}: ")
+    for index, (status, number) in enumerate(counts.most_common()):
+        if index:
+            text.append(", ")
+        text.append_text(status_text(status, with_name=False))
+        text.append(f" {number} {status}")
+    return text
+
+
+def _notable_tasks(state: RunState) -> list[TaskState]:
+    """The tasks worth a look in a large run: every one not succeeded (a run rarely has many;
+    at most ``MAX_DETAILED``), then the slowest that succeeded."""
+    others = [t for t in tasks_in_graph_order(state) if t.status != "succeeded"]
+    timed = [t for t in state.tasks.values() if t.status == "succeeded" and t.duration]
+    slowest = heapq.nlargest(_SLOWEST, timed, key=lambda t: t.duration or timedelta(0))
+    return others[:MAX_DETAILED] + slowest
+
+
+def _call_counts(state: RunState) -> Text:
+    models = [c for c in state.calls if isinstance(c, ModelCalled)]
+    tools = len(state.calls) - len(models)
+    failed = sum(1 for c in state.calls if not isinstance(c, ModelCalled) and c.error)
+    tokens = f"{format_tokens(state.input_tokens)} in, {format_tokens(state.output_tokens)} out"
+    text = Text(f"{_count(len(models), 'model call')} ({tokens}, {format_cost(state.cost)})")
+    text.append(f", {_count(tools, 'tool call')}")
+    if failed:
+        text.append(f" ({failed} failed)", style="red")
+    return text
+
+
+def _verification_sections(state: RunState) -> list[RenderableType]:
+    sections: list[RenderableType] = []
+    if state.sources:
+        sections += [_title("Sources"), _sources(state)]
+    if state.claims:
+        sections += [_title("Claims"), _claims(state), _hallucination(state)]
+    return sections
+
+
+def _output_sections(state: RunState, console: Console) -> list[RenderableType]:
+    if state.output is None:
+        return []
+    return [_title("Output"), output_renderable(state.output, is_terminal=console.is_terminal)]
+
+
+def _agent_labels(state: RunState) -> dict[TaskId, str]:
+    """Each task's agent, or its kind for a composite task (``agent_label``, for every task
+    at once: looking each up in the graph would take time quadratic in the tasks)."""
+    kinds = {n.id: n.kind for n in state.graph}
+    return {t.id: t.agent or kinds.get(t.id, "") for t in state.tasks.values()}
 
 
 def _title(name: str) -> Text:
@@ -98,22 +193,22 @@ def _header(state: RunState) -> Table:
     return grid
 
 
-def _graph(state: RunState) -> Tree:
+def _graph(state: RunState, labels: dict[TaskId, str]) -> Tree:
     needs = {n.id: n.needs for n in state.graph}
     children = task_children(state)
     tree = Tree(Text(state.workflow or "run", style="bold"), guide_style="dim")
     pending: list[tuple[Tree, TaskState]] = [(tree, t) for t in reversed(children.get(None, []))]
     while pending:
         parent, task = pending.pop()
-        branch = parent.add(_node_label(state, task, needs.get(task.id, ())))
+        branch = parent.add(_node_label(task, labels[task.id], needs.get(task.id, ())))
         pending.extend((branch, t) for t in reversed(children.get(task.id, [])))
     return tree
 
 
-def _node_label(state: RunState, task: TaskState, needs: tuple[str, ...]) -> Text:
+def _node_label(task: TaskState, agent: str, needs: tuple[str, ...]) -> Text:
     label = status_text(task.status, with_name=False)
     label.append(f" {task.id}", style="bold")
-    label.append(f"  {agent_label(state, task)}", style="cyan")
+    label.append(f"  {agent}", style="cyan")
     label.append(f"  {task.status}")
     if needs:
         label.append(f"  needs {', '.join(needs)}", style="dim")
@@ -122,15 +217,24 @@ def _node_label(state: RunState, task: TaskState, needs: tuple[str, ...]) -> Tex
     return label
 
 
-def _task_sections(state: RunState, console: Console) -> list[RenderableType]:
+def _task_sections(
+    rows: Sequence[tuple[TaskState, int]], labels: dict[TaskId, str], console: Console
+) -> list[RenderableType]:
     """The tasks table, with results as its last column if they fit, else below it."""
-    metrics = Measurement.get(console, console.options, _tasks(state, is_wide=True))
+    wide = _tasks(rows, labels, is_wide=True)
+    metrics = Measurement.get(console, console.options, wide)
     if console.width - metrics.maximum >= _RESULT_WIDTH:
-        return [_tasks(state, is_wide=True, with_results=True)]
-    return [_tasks(state, is_wide=False), _results(state)]
+        return [_tasks(rows, labels, is_wide=True, with_results=True)]
+    return [_tasks(rows, labels, is_wide=False), _results(rows)]
 
 
-def _tasks(state: RunState, *, is_wide: bool, with_results: bool = False) -> Table:
+def _tasks(
+    rows: Sequence[tuple[TaskState, int]],
+    labels: dict[TaskId, str],
+    *,
+    is_wide: bool,
+    with_results: bool = False,
+) -> Table:
     table = _table()
     for name in ("task", "agent", "status", "try", "started", "took"):
         table.add_column(name, no_wrap=True)
@@ -138,10 +242,10 @@ def _tasks(state: RunState, *, is_wide: bool, with_results: bool = False) -> Tab
         table.add_column(name, justify="right", no_wrap=True)
     if with_results:
         table.add_column("output / error", overflow="fold", ratio=1)
-    for task, depth in task_rows(state):
+    for task, depth in rows:
         cells: list[RenderableType] = [
             Text("  " * depth + task.id),
-            Text(agent_label(state, task)),
+            Text(labels[task.id]),
             status_text(task.status, with_name=is_wide),
             f"{task.attempts}/{task.iteration}" if task.iteration else str(task.attempts),
             format_time(task.started_at, with_date=False),
@@ -154,9 +258,9 @@ def _tasks(state: RunState, *, is_wide: bool, with_results: bool = False) -> Tab
     return table
 
 
-def _results(state: RunState) -> Text:
+def _results(rows: Sequence[tuple[TaskState, int]]) -> Text:
     lines = Text("\n")
-    for task, _ in task_rows(state):
+    for task, _ in rows:
         result = _result(task)
         if result.plain:
             lines.append(f"{task.id}: ", style="bold")

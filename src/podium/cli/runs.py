@@ -6,7 +6,6 @@ they can watch a run another process is still recording.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -37,10 +36,11 @@ from podium.cli.output import (
     jsonable,
     print_json,
     report_error,
+    run_coroutine,
     status_text,
     stdout_console,
 )
-from podium.cli.report import run_report
+from podium.cli.report import MAX_DETAILED, run_report
 from podium.event import RunStatus
 
 __all__ = ["RunArgument", "StoreOption", "runs_command", "show_command", "store_of"]
@@ -107,7 +107,7 @@ def runs_command(
     try:
         summaries = []
         if store_exists(path):
-            summaries = asyncio.run(_list(path, limit, status, since))
+            summaries = run_coroutine(_list(path, limit, status, since))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -177,23 +177,32 @@ def show_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the run's full state as JSON instead.")
     ] = False,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help=f"Print every task, call and write of a large run (over {MAX_DETAILED} tasks, "
+            "calls or writes), which is otherwise summarised.",
+        ),
+    ] = False,
 ) -> None:
     """Show one run in full: graph, tasks, context with provenance, notes and output.
 
     For each task: its agent, status, attempts, start time, duration, model calls, tokens,
     cost, and its output or error. For each context write: the key, its version, the agent
     and task that wrote it (or "input"), and when. Works on runs in progress, failed or
-    cancelled too.
+    cancelled too. A large run is summarised: tasks by status, the failed and the slowest
+    ones, calls and writes counted (--all prints everything).
     """
     try:
-        state = asyncio.run(podium.get_run(run, store=store_of(run, store)))
+        state = run_coroutine(podium.get_run(run, store=store_of(run, store)))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
         print_json({**asdict(state), "hallucination_rate": state.hallucination_rate})
         return
     console = stdout_console()
-    console.print(run_report(state, console))
+    console.print(run_report(state, console, is_full=show_all))
 
 
 def store_of(run: str, store: str | Path | None) -> str | Path:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from podium.cli.live import progress
-from podium.cli.report import run_report
+from podium.cli.report import MAX_DETAILED, run_report
 from podium.event import (
     ClaimVerified,
     Event,
@@ -19,6 +19,7 @@ from podium.event import (
     PlanRepaired,
     RunStarted,
     SourcesRetrieved,
+    TaskFailed,
     TaskStarted,
     TaskSucceeded,
 )
@@ -194,3 +195,58 @@ def test_a_limit_that_held_tasks_back_shows_in_the_report_and_the_live_view() ->
 def test_a_run_no_limit_held_back_says_nothing_of_throttling() -> None:
     started = RunStarted(seq=1, run_id=RUN, at=T0, workflow="w", inputs={}, graph=())
     assert "throttled" not in _report(project(RUN, [started, _start(2, "a")]))
+
+
+def _large_run(tasks: int) -> RunState:
+    """``tasks`` tasks of a line: the first failed, the second still running, the rest
+    succeeded, task ``i`` taking ``i`` milliseconds."""
+    graph = tuple(
+        GraphNode(id=TaskId(f"t{i}"), kind="agent", agent="w", needs=(), output=f"t{i}")
+        for i in range(tasks)
+    )
+    events: list[Event] = [
+        RunStarted(seq=1, run_id=RUN, at=T0, workflow="w", inputs={}, graph=graph)
+    ]
+    for i in range(tasks):
+        task_id = TaskId(f"t{i}")
+        events.append(_start(len(events) + 1, task_id))
+        end = T0 + timedelta(milliseconds=i)
+        if i == 0:
+            failed = TaskFailed(seq=len(events) + 1, run_id=RUN, at=end, task_id=task_id,
+                                agent="w", error_type="ModelError", message="late")  # fmt: skip
+            events.append(failed)
+        elif i > 1:
+            events.append(TaskSucceeded(seq=len(events) + 1, run_id=RUN, at=end,
+                                        task_id=task_id, agent="w", output="ok"))  # fmt: skip
+    return project(RUN, events)
+
+
+def test_a_large_run_is_summarised_with_the_tasks_to_look_at() -> None:
+    text = _report(_large_run(MAX_DETAILED + 50))
+
+    assert "Graph" not in text
+    counts = f"{MAX_DETAILED + 50} tasks: ✓ {MAX_DETAILED + 48} succeeded, ✗ 1 failed, ▶ 1 running"
+    assert _section(text, "Tasks")[0] == counts
+    rows = [line.split()[0] for line in _section(text, "Tasks")[3:]]
+    slowest = [f"t{i}" for i in range(MAX_DETAILED + 49, MAX_DETAILED + 39, -1)]
+    assert rows == ["t0", "t1", *slowest]  # not succeeded first, then the 10 slowest
+    assert "ModelError: late" in text
+    assert f"podium show --all {RUN} prints every task" in text
+
+
+def test_a_large_run_is_shown_in_full_when_asked() -> None:
+    state = _large_run(MAX_DETAILED + 1)
+    console = Console(width=120, record=True, highlight=False)
+    console.print(run_report(state, console, is_full=True))
+    text = console.export_text()
+
+    assert "Graph" in text
+    assert f"t{MAX_DETAILED}" in text
+    assert "summarised" not in text
+
+
+def test_a_run_of_max_detailed_tasks_is_shown_in_full() -> None:
+    text = _report(_large_run(MAX_DETAILED))
+
+    assert "Graph" in text
+    assert "summarised" not in text
