@@ -4,8 +4,9 @@ Prints, through the public API with a fake model at zero latency:
 
 1. the big run: wall time, events per second, peak RSS of its process and the size of its log;
 2. with the store holding ``--runs`` runs (the big one and small three-task runs), the wall
-   time of ``podium runs``, ``podium show RUN`` and ``podium show PREFIX`` of a small run,
-   and ``podium show --json`` of the big one, as a user types them (start-up included).
+   time of ``podium runs`` (and ``--status failed``, which no run is), ``podium show RUN`` and
+   ``podium show PREFIX`` of a small run, and ``podium show`` (summarised: a large run) and
+   ``podium show --json`` of the big one, as a user types them (start-up included).
 
 Run: ``python benchmarks/scale.py [--agents 500] [--tasks 10000] [--runs 10000]``.
 """
@@ -116,8 +117,10 @@ def main(agents: int, tasks: int, runs: int) -> None:
         print(f"recorded {runs - 1} more runs in {time.perf_counter() - started:.0f} s")
         commands = (
             ["runs"],
+            ["runs", "--status", "failed"],
             ["show", small],
             ["show", small[:8]],
+            ["show", big["run_id"]],
             ["show", "--json", big["run_id"]],
         )
         for args in commands:
