@@ -40,7 +40,7 @@ from podium.untrusted import NOTICE as UNTRUSTED_NOTICE
 from podium.untrusted import fence, has_fence
 from podium.verifier import Judgement
 
-__all__ = ["AgentCall", "Caller", "call_agent"]
+__all__ = ["AgentAnswer", "AgentCall", "Caller", "call_agent"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,9 +83,17 @@ class AgentAnswer:
 
 
 Caller = Callable[[AgentCall, Recorder, Clock], Awaitable[AgentAnswer]]
-"""The innermost call of an attempt (model and tool calls): ``call_agent`` in this process,
-or an activity on any worker (``podium.engine.temporal``). It records the events of the calls
-it completes through the recorder and returns the answer, or raises ``TaskError``."""
+"""The innermost call of an attempt: run one attempt at an agent task and return its answer.
+
+The engine's seam for *where* an attempt runs: ``call_agent`` (the default) runs it in this
+process; another engine may run it elsewhere (an activity on any worker,
+``podium.engine.temporal``) and hand back the answer.
+A caller records the attempt's model and tool calls through ``recorder`` (the answer's
+``journal`` holds the last model call's events, committed with the task's output), takes time
+only from ``clock``, and raises ``TaskError`` for an expected failure (the engine retries,
+reroutes or fails the task as its policy says); it is called with the task's deadline running
+and a concurrency slot held.
+"""
 
 
 @dataclass(slots=True)

@@ -125,8 +125,10 @@ class LocalEngine:
             ``LearningRouter`` learning from ``store``); it observes every event recorded.
         kinds: node kinds registered from outside the engine (``plan:`` tasks, grounding
             and verdicts of ``verifies:`` tasks): ``podium.orchestrator.KINDS``.
-        caller: makes the innermost call of each attempt (model and tool calls); by default
-            ``call_agent`` in this process (the Temporal engine runs it as an activity).
+        caller: the innermost call of every attempt (``podium.engine.attempt.Caller``): by
+            default ``call_agent``, in this process; an engine that runs attempts elsewhere
+            (a Temporal activity) passes its own. Retries, deadlines, slots, circuits,
+            fallbacks and approvals stay around it.
     """
 
     def __init__(
