@@ -138,6 +138,8 @@ class TaskError(PodiumError):
         attempt: the attempt number, starting at 1.
         retryable: whether trying again may succeed.
         retry_after: how long the failing party asked us to wait, if it said.
+        agent: the agent whose attempt failed, when the engine moved the task off its own
+            (a fallback's; set by the engine, None otherwise).
     """
 
     def __init__(
@@ -155,6 +157,7 @@ class TaskError(PodiumError):
         self.attempt = attempt
         self.retryable = retryable
         self.retry_after = retry_after
+        self.agent: str | None = None
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuild_task_error, (type(self), self.message, self.__dict__.copy()))

@@ -22,9 +22,9 @@ from pydantic import JsonValue
 
 from podium.agent import Agent
 from podium.clock import Clock, SystemClock
-from podium.engine.attempt import AgentAnswer, AgentCall
-from podium.engine.host import AttemptHost
-from podium.engine.recorder import Draft
+from podium.engine.attempt import AgentAnswer, AgentCall, Attempt
+from podium.engine.journal import Journal, RecordedApproval
+from podium.engine.recorder import Draft, Recorder
 from podium.errors import ApprovalDeniedError, ApprovalRequired, RunStateError, ToolError
 from podium.event import ApprovalDenied, ApprovalGranted, ApprovalRequested
 from podium.ids import RunId, TaskId
@@ -34,7 +34,15 @@ from podium.stores.base import Store
 from podium.task import Approval, Task
 from podium.tool import Tool
 
-__all__ = ["Decision", "approval_of", "approve_tool", "gate", "record_decision"]
+__all__ = [
+    "ApprovalGate",
+    "Approvals",
+    "Decision",
+    "ToolApprovals",
+    "approval_of",
+    "needs_approval",
+    "record_decision",
+]
 
 _TIMEOUT_BY = "timeout"
 
@@ -47,120 +55,176 @@ def approval_of(task: Task, agent: Agent) -> Approval | None:
     return setting or None
 
 
-async def gate(
-    run: AttemptHost, call: AgentCall, answer: AgentAnswer, *, owner: Agent | None = None
-) -> AgentAnswer | ApprovalDeniedError:
-    """Let ``answer`` through, hold it for approval, or turn a denial into a failure.
+def needs_approval(agent: Agent) -> bool:
+    """Whether any of ``agent``'s tools asks for approval before it runs."""
+    return any(tool.approval is not None for tool in agent.tools)
 
-    ``owner`` is the task's own agent: its approval setting holds even when a fallback agent
-    produced the answer.
+
+class Approvals:
+    """The approval requests of one run, output and tool approvals alike.
+
+    A task instance's requests are numbered in the order its attempts make them, so that a
+    resumed run finds each one's decision in its journal.
+
+    Args:
+        recorder: the run's log, where requests (and timeout decisions) go.
+        journal: what the log held when this execution started; None for a new run.
+        clock: the time source deadlines are read on.
     """
-    spec = approval_of(call.task, call.agent)
-    if spec is None and owner is not None:
-        spec = approval_of(call.task, owner)
-    if spec is None:
-        return answer
-    key = (call.task_id, call.iteration)
-    index = run.approvals_checked.get(key, 0)
-    run.approvals_checked[key] = index + 1
-    asked = run.journal.approval(call.task_id, call.iteration, index) if run.journal else None
-    is_new_run = run.journal is not None and run.journal.is_replay
-    if asked is None or (is_new_run and asked.answer is None):
-        return await _ask(run, call, answer, spec)  # a replay is a new run: ask in its log
-    decision = asked.answer or await _timed_out(run, asked.request, spec)
-    if decision is None:
-        return replace(answer, is_waiting=True, journal=())  # still waiting: nothing new to log
-    await run.recorder.emit_all(answer.journal)
-    if isinstance(decision, ApprovalDenied):
-        message = f"denied by {decision.by}: {decision.reason}"
-        return ApprovalDeniedError(message, task_id=call.task_id)
-    # what was approved is what was proposed (a re-run's fresh answer may differ)
-    output = decision.output if decision.is_edited else asked.request.output
-    if not call.task.routes:
-        return replace(answer, output=output, journal=())
-    chosen = _route_in(call.task, output)  # an edit may choose the other route
-    if chosen is None:
-        routes = ", ".join(call.task.routes)
-        message = f"the approved output chooses no route: its 'choice' must be one of {routes}"
-        return ApprovalDeniedError(message, task_id=call.task_id)
-    return replace(answer, output=output, chosen=chosen, journal=())
+
+    def __init__(self, recorder: Recorder, journal: Journal | None, clock: Clock) -> None:
+        self._recorder = recorder
+        self._journal = journal
+        self._clock = clock
+        self._checked: dict[tuple[TaskId, int], int] = {}
+        """How many approval checks each task instance made in this execution."""
+
+    async def gate(
+        self, call: AgentCall, answer: AgentAnswer, *, owner: Agent
+    ) -> AgentAnswer | ApprovalDeniedError:
+        """Let ``answer`` through, hold it for approval, or turn a denial into a failure.
+
+        ``owner`` is the task's own agent: its approval setting holds even when a fallback
+        agent (``call.agent``) produced the answer.
+        """
+        spec = approval_of(call.task, call.agent)
+        if spec is None:
+            spec = approval_of(call.task, owner)
+        if spec is None:
+            return answer
+        asked = self._recorded(call)
+        is_new_run = self._journal is not None and self._journal.is_replay
+        if asked is None or (is_new_run and asked.answer is None):
+            return await self._ask(call, answer, spec)  # a replay is a new run: ask in its log
+        decision = asked.answer or await self._timed_out(asked.request, spec)
+        if decision is None:
+            return replace(answer, is_waiting=True, journal=())  # still waiting: nothing new
+        await self._recorder.emit_all(answer.journal)
+        if isinstance(decision, ApprovalDenied):
+            message = f"denied by {decision.by}: {decision.reason}"
+            return ApprovalDeniedError(message, task_id=call.task_id)
+        # what was approved is what was proposed (a re-run's fresh answer may differ)
+        output = decision.output if decision.is_edited else asked.request.output
+        if not call.task.routes:
+            return replace(answer, output=output, journal=())
+        chosen = _route_in(call.task, output)  # an edit may choose the other route
+        if chosen is None:
+            routes = ", ".join(call.task.routes)
+            message = f"the approved output chooses no route: its 'choice' must be one of {routes}"
+            return ApprovalDeniedError(message, task_id=call.task_id)
+        return replace(answer, output=output, chosen=chosen, journal=())
+
+    async def approve_tool(self, call: AgentCall, tool: Tool, tool_call: ToolCall) -> None:
+        """Let a tool call that needs approval go ahead, or pause or fail the task.
+
+        Raises:
+            ApprovalRequired: no decision yet; the request is in the log and the run waits.
+            ToolError: the call was denied.
+        """
+        assert tool.approval is not None
+        asked = self._recorded(call)
+        if asked is None:
+            proposed: JsonValue = {"tool": tool.name, "arguments": tool_call.arguments}
+            await self._recorder.emit_all([self._request(call, proposed, tool.approval)])
+            raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
+        decision = asked.answer or await self._timed_out(asked.request, tool.approval)
+        if decision is None:
+            raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
+        if isinstance(decision, ApprovalDenied):
+            message = f"tool {tool.name!r} was denied by {decision.by}: {decision.reason}"
+            raise ToolError(message, task_id=call.task_id)
+
+    def _recorded(self, call: AgentCall) -> RecordedApproval | None:
+        """The journal's record of this check (the next of the task instance), if any."""
+        key = (call.task_id, call.iteration)
+        index = self._checked.get(key, 0)
+        self._checked[key] = index + 1
+        journal = self._journal
+        return journal.approval(call.task_id, call.iteration, index) if journal else None
+
+    async def _ask(self, call: AgentCall, answer: AgentAnswer, spec: Approval) -> AgentAnswer:
+        request = self._request(call, answer.output, spec)
+        await self._recorder.emit_all([*answer.journal, request])
+        return replace(answer, is_waiting=True, journal=())
+
+    def _request(
+        self, call: AgentCall, proposed: JsonValue, spec: Approval
+    ) -> Draft[ApprovalRequested]:
+        deadline = self._clock.now() + spec.timeout if spec.timeout is not None else None
+        return partial(
+            ApprovalRequested,
+            task_id=call.task_id,
+            agent=call.agent.name,
+            output=proposed,
+            reason=spec.reason,
+            iteration=call.iteration,
+            deadline=deadline,
+        )
+
+    async def _timed_out(
+        self, request: ApprovalRequested, spec: Approval
+    ) -> ApprovalGranted | ApprovalDenied | None:
+        """Apply the timeout's default decision if the deadline has passed."""
+        if request.deadline is None or self._clock.now() < request.deadline:
+            return None
+        task_id, iteration = request.task_id, request.iteration
+        if spec.on_timeout == "approve":
+            comment = "approved when the approval timed out"
+            granted = partial(
+                ApprovalGranted,
+                task_id=task_id,
+                by=_TIMEOUT_BY,
+                iteration=iteration,
+                comment=comment,
+            )
+            return await self._recorder.emit(granted)
+        reason = f"no decision before {request.deadline:%Y-%m-%d %H:%M} UTC"
+        denied = partial(
+            ApprovalDenied, task_id=task_id, by=_TIMEOUT_BY, iteration=iteration, reason=reason
+        )
+        return await self._recorder.emit(denied)
+
+
+class ApprovalGate:
+    """Attempt wrapper: the answer of a task that needs approval waits for a human.
+
+    Outermost in the chain, around the fallbacks: whichever agent answered, the task's own
+    agent's approval setting holds too.
+    """
+
+    def __init__(self, inner: Attempt, approvals: Approvals) -> None:
+        self._inner = inner
+        self._approvals = approvals
+
+    async def __call__(self, call: AgentCall) -> AgentAnswer | Exception:
+        """Attempt ``call``; let its answer through, hold it, or fail it if denied."""
+        answer = await self._inner(call)
+        if isinstance(answer, Exception):
+            return answer
+        answered = call if answer.agent is None else replace(call, agent=answer.agent)
+        gated = await self._approvals.gate(answered, answer, owner=call.agent)
+        if isinstance(gated, Exception) and answer.agent is not None:
+            gated.agent = answer.agent.name
+        return gated
+
+
+class ToolApprovals:
+    """Attempt wrapper: the agent's tools that need approval ask for it before they run."""
+
+    def __init__(self, inner: Attempt, approvals: Approvals) -> None:
+        self._inner = inner
+        self._approvals = approvals
+
+    async def __call__(self, call: AgentCall) -> AgentAnswer | Exception:
+        """Attempt ``call`` with its tool approvals going through the run's ``Approvals``."""
+        approve = partial(self._approvals.approve_tool, call)
+        return await self._inner(replace(call, approve_tool=approve))
 
 
 def _route_in(task: Task, output: JsonValue) -> TaskId | None:
     """The route an approved router output chooses, if it names one of the task's routes."""
     choice = output.get("choice") if isinstance(output, dict) else None
     return TaskId(choice) if isinstance(choice, str) and choice in task.routes else None
-
-
-async def approve_tool(run: AttemptHost, call: AgentCall, tool: Tool, tool_call: ToolCall) -> None:
-    """Let a tool call that needs approval go ahead, or pause or fail the task.
-
-    Raises:
-        ApprovalRequired: no decision yet; the request is in the log and the run will wait.
-        ToolError: the call was denied.
-    """
-    assert tool.approval is not None
-    key = (call.task_id, call.iteration)
-    index = run.approvals_checked.get(key, 0)
-    run.approvals_checked[key] = index + 1
-    asked = run.journal.approval(call.task_id, call.iteration, index) if run.journal else None
-    if asked is None:
-        proposed: JsonValue = {"tool": tool.name, "arguments": tool_call.arguments}
-        await _request(run, call, proposed, tool.approval)
-        raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
-    decision = asked.answer or await _timed_out(run, asked.request, tool.approval)
-    if decision is None:
-        raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
-    if isinstance(decision, ApprovalDenied):
-        message = f"tool {tool.name!r} was denied by {decision.by}: {decision.reason}"
-        raise ToolError(message, task_id=call.task_id)
-
-
-async def _request(run: AttemptHost, call: AgentCall, proposed: JsonValue, spec: Approval) -> None:
-    await run.recorder.emit_all([_request_draft(run, call, proposed, spec)])
-
-
-async def _ask(
-    run: AttemptHost, call: AgentCall, answer: AgentAnswer, spec: Approval
-) -> AgentAnswer:
-    request = _request_draft(run, call, answer.output, spec)
-    await run.recorder.emit_all([*answer.journal, request])
-    return replace(answer, is_waiting=True, journal=())
-
-
-def _request_draft(
-    run: AttemptHost, call: AgentCall, proposed: JsonValue, spec: Approval
-) -> Draft[ApprovalRequested]:
-    deadline = run.clock.now() + spec.timeout if spec.timeout is not None else None
-    return partial(
-        ApprovalRequested,
-        task_id=call.task_id,
-        agent=call.agent.name,
-        output=proposed,
-        reason=spec.reason,
-        iteration=call.iteration,
-        deadline=deadline,
-    )
-
-
-async def _timed_out(
-    run: AttemptHost, request: ApprovalRequested, spec: Approval
-) -> ApprovalGranted | ApprovalDenied | None:
-    """Apply the timeout's default decision if the deadline has passed."""
-    if request.deadline is None or run.clock.now() < request.deadline:
-        return None
-    task_id, iteration = request.task_id, request.iteration
-    if spec.on_timeout == "approve":
-        comment = "approved when the approval timed out"
-        granted = partial(
-            ApprovalGranted, task_id=task_id, by=_TIMEOUT_BY, iteration=iteration, comment=comment
-        )
-        return await run.recorder.emit(granted)
-    reason = f"no decision before {request.deadline:%Y-%m-%d %H:%M} UTC"
-    denied = partial(
-        ApprovalDenied, task_id=task_id, by=_TIMEOUT_BY, iteration=iteration, reason=reason
-    )
-    return await run.recorder.emit(denied)
 
 
 async def record_decision(

@@ -12,13 +12,14 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, JsonValue, ValidationError, create_model
 
 from podium.agent import Agent
 from podium.clock import Clock
 from podium.engine.journal import Replay
+from podium.engine.limits import Wait
 from podium.engine.recorder import Draft, Recorder
 from podium.errors import (
     ModelError,
@@ -40,7 +41,7 @@ from podium.untrusted import NOTICE as UNTRUSTED_NOTICE
 from podium.untrusted import fence, has_fence
 from podium.verifier import Judgement
 
-__all__ = ["AgentAnswer", "AgentCall", "Caller", "call_agent"]
+__all__ = ["AgentAnswer", "AgentCall", "Attempt", "Caller", "call_agent"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +69,9 @@ class AgentCall:
     questions: tuple[tuple[int, str], ...] = ()
     """A verifying task's yes/no questions, one per claim still open, with the claim's index:
     each is asked on its own, and the answers come back by that index."""
+    waited: Wait | None = None
+    """How long this attempt waited for a concurrency slot, and on which limit (``Slotted``
+    sets it; ``task_started`` records it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +84,9 @@ class AgentAnswer:
     """Events of the last model call, to commit with the task's output."""
     is_waiting: bool = False
     """The output awaits a human's approval (see ``podium.engine.approval``)."""
+    agent: Agent | None = None
+    """The agent that answered when it is not the call's (a fallback's; ``Fallbacks`` sets
+    it): the task's output is written in its name."""
 
 
 Caller = Callable[[AgentCall, Recorder, Clock], Awaitable[AgentAnswer]]
@@ -94,6 +101,21 @@ only from ``clock``, and raises ``TaskError`` for an expected failure (the engin
 reroutes or fails the task as its policy says); it is called with the task's deadline running
 and a concurrency slot held.
 """
+
+
+class Attempt(Protocol):
+    """One way to attempt an agent task: the innermost call, or a wrapper around another.
+
+    Every attempt wrapper (``podium.engine.wrappers``: retries, deadline, concurrency slots,
+    circuit breaker, fallbacks, approvals) implements this and holds the ``Attempt`` it wraps,
+    as pydantic-ai's ``FallbackModel`` wraps models; ``compose_attempt`` builds the chain.
+    An expected failure is returned, not raised; ``ApprovalRequired`` (a tool call waits for
+    a human) and cancellation propagate.
+    """
+
+    async def __call__(self, call: AgentCall) -> AgentAnswer | Exception:
+        """Attempt ``call``'s task; its answer, or the failure that ended the attempt."""
+        ...
 
 
 @dataclass(slots=True)

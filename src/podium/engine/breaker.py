@@ -19,6 +19,8 @@ The circuits belong to one run (``Circuits``), shared by all its tasks, and ever
 is a ``circuit_changed`` event in the run's log. A ``LocalEngine`` reused for several runs
 does not carry them over, and a resumed run starts with closed circuits: that way a run's
 own log explains every reroute it made. All timing is on the injected clock.
+
+``CircuitGuarded`` is the attempt wrapper that puts a call through a target's breakers.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from functools import partial
 from typing import Literal, TypeVar
 
 from podium.clock import Clock
+from podium.engine.attempt import AgentAnswer, AgentCall, Attempt
 from podium.engine.recorder import Recorder
 from podium.errors import CircuitOpenError, ModelError, TaskError
 from podium.event import CircuitChanged
@@ -38,6 +41,7 @@ from podium.policy import CircuitPolicy, failure_kind
 __all__ = [
     "CircuitBreaker",
     "CircuitChange",
+    "CircuitGuarded",
     "CircuitState",
     "Circuits",
     "call_through",
@@ -170,6 +174,26 @@ class Circuits:
         self._recorder.note(
             partial(CircuitChanged, target=change.target, state=change.state, reason=change.reason)
         )
+
+
+class CircuitGuarded:
+    """Attempt wrapper: a call goes through only if every breaker of its target lets it.
+
+    A refused call is not made: its ``CircuitOpenError`` is the answer. The outcome of a call
+    made is recorded in the breakers (``call_through``).
+    """
+
+    def __init__(self, inner: Attempt, breakers: tuple[CircuitBreaker, ...]) -> None:
+        self._inner = inner
+        self._breakers = breakers
+
+    async def __call__(self, call: AgentCall) -> AgentAnswer | Exception:
+        """Attempt ``call`` unless a breaker refuses it."""
+        refused = refusal(self._breakers, call.task_id)
+        if refused is not None:
+            refused.attempt = call.attempt
+            return refused
+        return await call_through(self._breakers, self._inner(call))
 
 
 def refusal(breakers: Sequence[CircuitBreaker], task_id: str) -> CircuitOpenError | None:

@@ -21,109 +21,111 @@ fallbacks the agent's own error is the task's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from functools import partial
 
 from podium.agent import Agent
-from podium.engine.attempt import AgentAnswer, AgentCall
-from podium.engine.frame import Frame
-from podium.engine.host import AttemptHost, Target
+from podium.engine.attempt import AgentAnswer, AgentCall, Attempt
+from podium.engine.breaker import CircuitBreaker, Circuits
+from podium.engine.failure import describe, failed_event
+from podium.engine.recorder import Recorder
 from podium.errors import CircuitOpenError, ConfigError, TaskError
 from podium.event import TaskRerouted
 from podium.models.base import Model
 from podium.models.spec import ModelSpec
-from podium.policy import CircuitPolicy, Policy, parse_fallback
+from podium.policy import CircuitPolicy, Policy, RetryPolicy, parse_fallback
+from podium.task import Task
 from podium.workflow.model import Workflow
 
-__all__ = [
-    "Target",
-    "attempt_with_fallbacks",
-    "combined_failure",
-    "effective_policy",
-    "fallback_agents",
-]
+__all__ = ["Fallbacks", "Target", "Targets", "combined_failure"]
+
+ModelChoice = Callable[[Agent, Workflow], "str | ModelSpec | Model"]
+"""What names the model an agent uses in a run (``RunModels.model_choice``)."""
 
 
-async def attempt_with_fallbacks(
-    run: AttemptHost, call: AgentCall, frame: Frame
-) -> tuple[AgentCall, AgentAnswer | Exception]:
-    """Attempt ``call``'s task with its agent, then with each fallback until one succeeds.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """One way to run a task: an agent on its model, with retries, a deadline and circuits."""
 
-    Returns:
-        The call made last (its agent answered, or failed last) and the answer or failure.
+    name: str
+    """``agent:NAME`` or ``model:NAME``, as ``task_rerouted`` events name it."""
+    agent: Agent
+    """The agent that runs the task (for ``model:NAME``, the task's agent on that model)."""
+    retry: RetryPolicy
+    timeout: timedelta
+    """Deadline of one attempt."""
+    circuits: tuple[CircuitBreaker, ...]
+    """The model's and the agent's: a call goes through only if both let it."""
+
+
+class Targets:
+    """The targets of each agent's tasks in one run: the agent, then its fallbacks.
+
+    Args:
+        retry: the engine's retry policy, under the workflow's ``defaults`` and the agent's.
+        circuits: the run's circuit breakers.
+        model_choice: what names the model an agent uses in the run.
     """
-    targets = [_target(run, call, frame, plan) for plan in _plan(run, call.agent, frame.workflow)]
-    failures: list[tuple[str, Exception]] = []
-    for index, target in enumerate(targets):
-        if index:
-            attempt = run.recorder.state.task(call.task_id).attempts + 1
-            call = replace(run.call_with(call, frame, target.agent), attempt=attempt)
-        result = await run.attempts(call, frame, target)
-        if not isinstance(result, Exception):
-            return call, result
-        failures.append((target.name, result))
-        if index + 1 < len(targets):
-            await _reroute(run, call, frame, result, (target, targets[index + 1]))
-    return call, combined_failure(call.task_id, failures)
 
+    def __init__(self, retry: RetryPolicy, circuits: Circuits, model_choice: ModelChoice) -> None:
+        self._retry = retry
+        self._circuits = circuits
+        self._model_choice = model_choice
+        self._plans: dict[tuple[int, str], list[tuple[str, Agent, Policy]]] = {}
 
-def effective_policy(run: AttemptHost, workflow: Workflow, agent: Agent) -> Policy:
-    """The engine's retry policy, overlaid with the team's defaults, then the agent's policy."""
-    return Policy(retry=run.retry).merged(workflow.defaults).merged(agent.policy)
+    def of(self, task: Task, agent: Agent, workflow: Workflow) -> list[Target]:
+        """Where ``task`` of ``agent`` runs, in the order tried."""
+        return [self._target(task, workflow, plan) for plan in self._plan(agent, workflow)]
 
+    def fallback_agents(self, agent: Agent, workflow: Workflow) -> list[Agent]:
+        """The agents (or the agent on other models) that ``agent``'s fallbacks run."""
+        return [fallback for _, fallback, _ in self._plan(agent, workflow)[1:]]
 
-def fallback_agents(run: AttemptHost, agent: Agent, workflow: Workflow) -> list[Agent]:
-    """The agents (or the agent on other models) that ``agent``'s fallbacks run."""
-    return [fallback for _, fallback, _ in _plan(run, agent, workflow)[1:]]
+    def effective_policy(self, workflow: Workflow, agent: Agent) -> Policy:
+        """The engine's retry policy, overlaid with the team's defaults, then the agent's."""
+        return Policy(retry=self._retry).merged(workflow.defaults).merged(agent.policy)
 
+    def _plan(self, agent: Agent, workflow: Workflow) -> list[tuple[str, Agent, Policy]]:
+        """The targets of ``agent``'s tasks, in order: name, agent and its effective policy.
 
-def _plan(run: AttemptHost, agent: Agent, workflow: Workflow) -> list[tuple[str, Agent, Policy]]:
-    """The targets of ``agent``'s tasks, in order: name, agent and its effective policy.
+        Computed once per agent and workflow of a run (policies are immutable data).
+        """
+        key = (id(workflow), agent.name)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._make_plan(agent, workflow)
+        return plan
 
-    Computed once per agent and workflow of a run (policies are immutable data).
-    """
-    key = (id(workflow), agent.name)
-    plan = run.plans.get(key)
-    if plan is None:
-        plan = run.plans[key] = _make_plan(run, agent, workflow)
-    return plan
+    def _make_plan(self, agent: Agent, workflow: Workflow) -> list[tuple[str, Agent, Policy]]:
+        policy = self.effective_policy(workflow, agent)
+        plan = [(f"agent:{agent.name}", agent, policy)]
+        for name in policy.fallbacks:
+            if any(name == seen for seen, _, _ in plan):
+                continue  # the agent itself, listed in the team's defaults
+            kind, what = parse_fallback(name)
+            if kind == "model":
+                plan.append((name, agent.model_copy(update={"model": what}), policy))
+                continue
+            other = workflow.agent(what)
+            if other is None:  # pragma: no cover - validation guarantees it
+                raise ConfigError(f"agent {agent.name!r}: unknown fallback agent {what!r}")
+            plan.append((name, other, self.effective_policy(workflow, other)))
+        return plan
 
-
-def _make_plan(
-    run: AttemptHost, agent: Agent, workflow: Workflow
-) -> list[tuple[str, Agent, Policy]]:
-    policy = effective_policy(run, workflow, agent)
-    plan = [(f"agent:{agent.name}", agent, policy)]
-    for name in policy.fallbacks:
-        if any(name == seen for seen, _, _ in plan):
-            continue  # the agent itself, listed in the team's defaults
-        kind, what = parse_fallback(name)
-        if kind == "model":
-            plan.append((name, agent.model_copy(update={"model": what}), policy))
-            continue
-        other = workflow.agent(what)
-        if other is None:  # pragma: no cover - validation guarantees it
-            raise ConfigError(f"agent {agent.name!r}: unknown fallback agent {what!r}")
-        plan.append((name, other, effective_policy(run, workflow, other)))
-    return plan
-
-
-def _target(
-    run: AttemptHost, call: AgentCall, frame: Frame, plan: tuple[str, Agent, Policy]
-) -> Target:
-    name, agent, policy = plan
-    workflow = frame.workflow
-    timeout = call.task.timeout
-    if policy.timeout is not None:
-        timeout = min(policy.timeout, timeout)
-    model = f"model:{_model_name(run.model_choice(agent, workflow))}"
-    circuits = (
-        run.circuits.get(model, workflow.defaults.circuit or CircuitPolicy()),
-        run.circuits.get(f"agent:{agent.name}", policy.circuit or CircuitPolicy()),
-    )
-    retry = policy.retry or run.retry
-    return Target(name=name, agent=agent, retry=retry, timeout=timeout, circuits=circuits)
+    def _target(self, task: Task, workflow: Workflow, plan: tuple[str, Agent, Policy]) -> Target:
+        name, agent, policy = plan
+        timeout = task.timeout
+        if policy.timeout is not None:
+            timeout = min(policy.timeout, timeout)
+        model = f"model:{_model_name(self._model_choice(agent, workflow))}"
+        circuits = (
+            self._circuits.get(model, workflow.defaults.circuit or CircuitPolicy()),
+            self._circuits.get(f"agent:{agent.name}", policy.circuit or CircuitPolicy()),
+        )
+        retry = policy.retry or self._retry
+        return Target(name=name, agent=agent, retry=retry, timeout=timeout, circuits=circuits)
 
 
 def _model_name(choice: str | ModelSpec | Model) -> str:
@@ -135,24 +137,70 @@ def _model_name(choice: str | ModelSpec | Model) -> str:
     return choice.name
 
 
-async def _reroute(
-    run: AttemptHost, call: AgentCall, frame: Frame, error: Exception, move: tuple[Target, Target]
-) -> None:
-    """Record the end of one target (unless it was never called) and the move to the next."""
-    if isinstance(error, CircuitOpenError):
-        reason = f"circuit open: {error.target}"
-    else:
-        attempt = error.attempt if isinstance(error, TaskError) else call.attempt
-        await run.fail(call.task_id, call.agent.name, error, frame, attempt=attempt)
-        reason = f"failed: {_describe(error)}"
-    rerouted = partial(
-        TaskRerouted,
-        task_id=call.task_id,
-        from_target=move[0].name,
-        to_target=move[1].name,
-        reason=reason,
-    )
-    await run.recorder.emit(rerouted)
+class Fallbacks:
+    """Attempt wrapper: tries the task on each target in turn until one answers.
+
+    Each target has its own chain (its retries, deadline and circuits). Before the next
+    target a ``task_rerouted`` event says why; the answer of a fallback names its agent
+    (``AgentAnswer.agent``), and so does the combined failure when all of them fail.
+
+    Args:
+        targets: each target with the attempt chain that runs it, in the order tried.
+        recorder: the run's log.
+        move: ``call`` made by another agent (a fallback agent, or the agent on another
+            model): its values, model and recorded calls.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[tuple[Target, Attempt]],
+        *,
+        recorder: Recorder,
+        move: Callable[[AgentCall, Agent], AgentCall],
+    ) -> None:
+        self._targets = targets
+        self._recorder = recorder
+        self._move = move
+
+    async def __call__(self, call: AgentCall) -> AgentAnswer | Exception:
+        """Attempt ``call``'s task with its agent, then with each fallback until one succeeds."""
+        failures: list[tuple[str, Exception]] = []
+        last = len(self._targets) - 1
+        for index, (target, attempt) in enumerate(self._targets):
+            if index:
+                tried = self._recorder.state.task(call.task_id).attempts + 1
+                call = replace(self._move(call, target.agent), attempt=tried)
+            result = await attempt(call)
+            if not isinstance(result, Exception):
+                return replace(result, agent=target.agent) if index else result
+            failures.append((target.name, result))
+            if index < last:
+                await self._reroute(call, result, (target, self._targets[index + 1][0]))
+        failure = combined_failure(call.task_id, failures)
+        if isinstance(failure, TaskError):
+            failure.agent = call.agent.name
+        return failure
+
+    async def _reroute(
+        self, call: AgentCall, error: Exception, move: tuple[Target, Target]
+    ) -> None:
+        """Record the end of one target (unless it was never called) and the move to the next."""
+        if isinstance(error, CircuitOpenError):
+            reason = f"circuit open: {error.target}"
+        else:
+            attempt = error.attempt if isinstance(error, TaskError) else call.attempt
+            name, iteration = call.agent.name, call.iteration
+            failed = failed_event(call.task_id, name, error, iteration=iteration, attempt=attempt)
+            await self._recorder.emit_all([failed])
+            reason = f"failed: {describe(error)}"
+        rerouted = partial(
+            TaskRerouted,
+            task_id=call.task_id,
+            from_target=move[0].name,
+            to_target=move[1].name,
+            reason=reason,
+        )
+        await self._recorder.emit(rerouted)
 
 
 def combined_failure(task_id: str, failures: Sequence[tuple[str, Exception]]) -> Exception:
@@ -164,15 +212,10 @@ def combined_failure(task_id: str, failures: Sequence[tuple[str, Exception]]) ->
     """
     if len(failures) == 1:
         return failures[0][1]
-    listed = "; ".join(f"{target}: {_describe(error)}" for target, error in failures)
+    listed = "; ".join(f"{target}: {describe(error)}" for target, error in failures)
     last = failures[-1][1]
     attempt = last.attempt if isinstance(last, TaskError) else 1
     error = TaskError(f"every target failed: {listed}", task_id=task_id, attempt=attempt)
     group = ExceptionGroup(f"task {task_id!r}: every target failed", [e for _, e in failures])
     error.__cause__ = group
     return error
-
-
-def _describe(error: Exception) -> str:
-    message = error.message if isinstance(error, TaskError) else str(error)
-    return f"{type(error).__name__}: {message}"

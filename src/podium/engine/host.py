@@ -1,16 +1,15 @@
-"""What node kinds and attempt wrappers may use of the run that executes them.
+"""The seam between the executor and the node kinds it runs.
 
-``engine.local`` implements both protocols with its run object; the node kinds (composite
-tasks here, planning, retrieval and verification in ``podium.orchestrator``) and the attempt
-wrappers (approval, fallback) are typed against these protocols, never against that object,
-so none of them imports ``engine.local``.
+The executor (``engine.executor``) runs each task through the ``NodeKind`` registered for
+the task's kind: the agent node (``engine.agent_node``) for agent tasks, the composite node
+for map, loop, sub-workflow and plan tasks. A kind sees the run only as a ``NodeHost``:
+record, read the journal, run nodes and graphs, end a task. Neither side imports the other's
+module, and nothing passes a run object around.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Protocol
 
 from pydantic import JsonValue
@@ -18,21 +17,16 @@ from pydantic import JsonValue
 from podium.agent import Agent
 from podium.clock import Clock
 from podium.context import Context
-from podium.engine.attempt import AgentAnswer, AgentCall
-from podium.engine.breaker import CircuitBreaker, Circuits
 from podium.engine.frame import Frame
 from podium.engine.journal import Journal
 from podium.engine.outcome import Outcome
 from podium.engine.recorder import Draft, Recorder
 from podium.event import Event
 from podium.ids import RunId, TaskId
-from podium.models.base import Model
-from podium.models.spec import ModelSpec
-from podium.policy import Policy, RetryPolicy
 from podium.task import Task
 from podium.workflow.model import Workflow
 
-__all__ = ["AttemptHost", "NodeHost", "Target"]
+__all__ = ["NodeHost", "NodeKind"]
 
 
 class NodeHost(Protocol):
@@ -89,10 +83,6 @@ class NodeHost(Protocol):
         """Record a failed task and return its outcome."""
         ...
 
-    def model_for(self, agent: Agent, workflow: Workflow) -> Model:
-        """The model ``agent`` uses in this run."""
-        ...
-
     def plan(self, task: Task, frame: Frame, qid: TaskId) -> Awaitable[JsonValue]:
         """Run a ``plan:`` task with the plan kind registered with the engine.
 
@@ -102,54 +92,15 @@ class NodeHost(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Target:
-    """One way to run a task: an agent on its model, with retries, a deadline and circuits."""
+class NodeKind(Protocol):
+    """How the executor runs the tasks of one kind (``Task.kind``).
 
-    name: str
-    """``agent:NAME`` or ``model:NAME``, as ``task_rerouted`` events name it."""
-    agent: Agent
-    """The agent that runs the task (for ``model:NAME``, the task's agent on that model)."""
-    retry: RetryPolicy
-    timeout: timedelta
-    """Deadline of one attempt."""
-    circuits: tuple[CircuitBreaker, ...]
-    """The model's and the agent's: a call goes through only if both let it."""
+    The executor has already checked the journal (a task that ended is not run again) and
+    the task's ``when:``; the kind runs the task and records how it ended, through ``host``
+    (``succeed``, ``fail``), and returns that outcome. An expected failure is an outcome,
+    never an exception; ``ApprovalRequired`` ends as a ``waiting`` outcome.
+    """
 
-
-class AttemptHost(NodeHost, Protocol):
-    """The run, as an attempt wrapper sees it: retries, circuits, fallback plans, approvals."""
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """How failures are retried where the workflow and the agents do not say."""
-        ...
-
-    @property
-    def circuits(self) -> Circuits:
-        """The run's circuit breakers, by model and agent."""
-        ...
-
-    @property
-    def plans(self) -> dict[tuple[int, str], list[tuple[str, Agent, Policy]]]:
-        """Each agent's fallback plan, by workflow and agent."""
-        ...
-
-    @property
-    def approvals_checked(self) -> dict[tuple[TaskId, int], int]:
-        """How many approval checks each task instance made in this execution."""
-        ...
-
-    async def attempts(
-        self, call: AgentCall, frame: Frame, target: Target
-    ) -> AgentAnswer | Exception:
-        """Attempt the task on ``target``, retrying as its policy says."""
-        ...
-
-    def call_with(self, call: AgentCall, frame: Frame, agent: Agent) -> AgentCall:
-        """``call`` made by ``agent`` instead."""
-        ...
-
-    def model_choice(self, agent: Agent, workflow: Workflow) -> str | ModelSpec | Model:
-        """What names the model ``agent`` uses in this run."""
+    async def run(self, host: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Outcome:
+        """Run ``task`` (instance ``qid``) in ``frame`` and record how it ended."""
         ...

@@ -65,7 +65,7 @@ from podium.event import (
 from podium.ids import TaskId
 from podium.models.base import ModelResponse, ToolCall, Usage
 
-__all__ = ["Journal", "ReplayDivergedError", "Replay"]
+__all__ = ["Journal", "RecordedApproval", "ReplayDivergedError", "Replay"]
 
 _Key = tuple[TaskId, int]
 """A task instance: qualified task id and loop iteration."""
@@ -76,7 +76,9 @@ class ReplayDivergedError(TaskError):
 
 
 @dataclass(slots=True)
-class _Asked:
+class RecordedApproval:
+    """An approval request in the log, and its decision when one was recorded."""
+
     request: ApprovalRequested
     answer: ApprovalGranted | ApprovalDenied | None = None
 
@@ -136,7 +138,7 @@ class Journal:
     writes: list[ContextWritten] = field(default_factory=list)
     choices: dict[TaskId, deque[str]] = field(default_factory=dict)
     """The agents the router chose for each capability task, in order (for a replay)."""
-    approvals: dict[_Key, list[_Asked]] = field(default_factory=dict)
+    approvals: dict[_Key, list[RecordedApproval]] = field(default_factory=dict)
     """Approval requests of each task instance, in order, with the answer each got."""
     retrievals: dict[TaskId, SourcesRetrieved] = field(default_factory=dict)
     """What was retrieved for each plan step (a replay is shown it too)."""
@@ -251,13 +253,13 @@ class Journal:
             return
         key = (event.task_id, event.iteration)
         if isinstance(event, ApprovalRequested):
-            self.approvals.setdefault(key, []).append(_Asked(request=event))
+            self.approvals.setdefault(key, []).append(RecordedApproval(request=event))
             return
         unanswered = [a for a in self.approvals.get(key, []) if a.answer is None]
         if unanswered:
             unanswered[0].answer = event
 
-    def approval(self, task_id: TaskId, iteration: int, index: int) -> _Asked | None:
+    def approval(self, task_id: TaskId, iteration: int, index: int) -> RecordedApproval | None:
         """The ``index``-th approval asked for this task instance, and its answer if any."""
         asked = self.approvals.get((task_id, iteration), [])
         return asked[index] if index < len(asked) else None

@@ -38,6 +38,10 @@ class Limits:
         self._global = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
         self._per_agent: dict[str, asyncio.Semaphore] = {}
 
+    def is_limited(self, agent: Agent) -> bool:
+        """Whether a task of ``agent`` has a slot to take (some limit applies to it)."""
+        return agent.max_concurrency is not None or self._global is not None
+
     @asynccontextmanager
     async def slot(self, agent: Agent) -> AsyncGenerator[Wait | None]:
         """Hold the agent's slot, if it is limited, and a global one, if there is a limit.

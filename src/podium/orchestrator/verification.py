@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import JsonValue, ValidationError
 
 from podium.engine.frame import Frame
-from podium.engine.host import NodeHost
+from podium.engine.kinds import AgentHost
 from podium.engine.recorder import Draft
 from podium.errors import TaskError
 from podium.event import ClaimVerified
@@ -51,7 +51,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-async def ground_draft(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> None:
+async def ground_draft(run: AgentHost, task: Task, frame: Frame, qid: TaskId) -> None:
     """Check the draft's citations against the retrieved sources; write back what changed."""
     assert task.verifies is not None
     draft = frame.context.get(task.verifies)
@@ -66,7 +66,7 @@ async def ground_draft(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> 
 
 
 async def ground_and_settle(
-    run: NodeHost, task: Task, frame: Frame, qid: TaskId
+    run: AgentHost, task: Task, frame: Frame, qid: TaskId
 ) -> tuple[JsonValue, list[Draft[ClaimVerified]]] | None:
     """Ground the draft (``ground_draft``), then settle it if no model is needed
     (``settled_verdicts``): the ``ground`` node kind of ``podium.orchestrator.KINDS``."""
@@ -75,7 +75,7 @@ async def ground_and_settle(
 
 
 def settled_verdicts(
-    run: NodeHost, task: Task, frame: Frame, qid: TaskId
+    run: AgentHost, task: Task, frame: Frame, qid: TaskId
 ) -> tuple[JsonValue, list[Draft[ClaimVerified]]] | None:
     """The verification when the deterministic pass settles every claim (no model call is
     needed: a claim chosen word for word from a passage is one), else None."""
@@ -96,7 +96,7 @@ def questions(task: Task, frame: Frame) -> tuple[tuple[int, str], ...]:
 
 
 def record_verdicts(
-    run: NodeHost, task: Task, frame: Frame, qid: TaskId, output: JsonValue
+    run: AgentHost, task: Task, frame: Frame, qid: TaskId, output: JsonValue
 ) -> tuple[JsonValue, list[Draft[ClaimVerified]]]:
     """The verification to write as the task's output, and a ``claim_verified`` per claim.
 
@@ -154,7 +154,7 @@ def _sources(frame: Frame) -> Mapping[str, Mapping[str, Any]]:  # Any: passages 
     return {k: v for k, v in value.items() if isinstance(v, dict)}
 
 
-def _author(run: NodeHost, frame: Frame, key: str) -> tuple[str | None, str | None]:
+def _author(run: AgentHost, frame: Frame, key: str) -> tuple[str | None, str | None]:
     """The agent that last wrote ``key`` (grounding rewrites do not count) and its model."""
     for version in reversed(frame.context.versions(key)):
         name = version.provenance.agent
