@@ -1,7 +1,11 @@
 """Engines: what executes a workflow. ``LocalEngine`` (asyncio, in-process) is the default.
 
-The scheduler, recorder, limits and composite tasks live here and import no LLM, HTTP or UI
-library. A distributed engine (Temporal) will implement the same ``Engine`` protocol.
+The graph executor (``executor``: a run's lifecycle, the scheduler, recorder, journal and
+composite tasks) imports no model, router or attempt wrapper; it runs each task through a
+registered ``NodeKind`` (``host``). The agent node (``agent_node``) attempts agent tasks
+through a chain of wrappers (``wrappers.compose_attempt``) around one injectable caller
+(``attempt.Caller``). ``local`` assembles them. A distributed engine (Temporal) implements the
+same ``Engine`` protocol with the same executor, kinds and wrappers.
 """
 
 from __future__ import annotations
