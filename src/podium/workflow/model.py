@@ -136,11 +136,15 @@ class Workflow(BaseModel):
     @property
     def templates(self) -> Templates:
         """This workflow's templates and expressions, compiled once (by validation)."""
-        return self._templates
+        templates = self._private("_templates")
+        assert isinstance(templates, Templates)
+        return templates
 
     def agent(self, name: str) -> Agent | None:
         """The agent called ``name``, if the team has one."""
-        return self._agent_index.get(self.agents, name)
+        index = self._private("_agent_index")
+        assert isinstance(index, _AgentIndex)
+        return index.get(self.agents, name)
 
     def task(self, task_id: str) -> Task | None:
         """The top-level task ``task_id``, if there is one."""
@@ -166,6 +170,14 @@ class Workflow(BaseModel):
         """
         text = self.model_dump_json(fallback=_describe_for_hash, exclude={"scripted"})
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _private(self, name: str) -> object:
+        """A private attribute, read straight from pydantic's store of them: ``self._name``
+        goes through ``BaseModel.__getattr__``, which costs a microsecond or two, and the
+        engine reads the templates and agents for every task."""
+        private = self.__pydantic_private__
+        assert private is not None  # a Workflow always has private attributes
+        return private[name]
 
     def with_locations(self, locations: dict[str, Location]) -> Workflow:
         """Attach source locations (done by the YAML loader)."""
