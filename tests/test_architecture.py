@@ -101,6 +101,7 @@ PUBLIC_API = [
     "TaskError",
     "TaskId",
     "TaskState",
+    "TemporalTarget",
     "Tool",
     "ToolError",
     "Verification",
@@ -109,6 +110,7 @@ PUBLIC_API = [
     "approve",
     "arun",
     "cancel",
+    "cancel_on_temporal",
     "check_team",
     "configure_logging",
     "configure_tracing",
@@ -132,7 +134,9 @@ PUBLIC_API = [
     "resume",
     "routing_preferences",
     "run",
+    "run_on_temporal",
     "search_tool",
+    "serve_worker",
     "shown_status",
     "store_exists",
     "tasks_in_graph_order",
@@ -215,7 +219,7 @@ def test_import_podium_loads_no_model_runtime_or_ui() -> None:
     code = (
         "import sys, podium\n"
         "heavy = {'llama_cpp', 'rich', 'typer', 'numpy', 'fastapi', 'starlette', 'uvicorn',"
-        " 'mcp', 'a2a'}\n"
+        " 'mcp', 'a2a', 'temporalio'}\n"
         "heavy &= set(sys.modules)\n"
         "print(sorted(heavy))\n"
     )

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from podium.clock import Clock, SystemClock
     from podium.context import Context
     from podium.decision import approve, deny, feedback
+    from podium.distributed import cancel_on_temporal, run_on_temporal, serve_worker
+    from podium.engine.temporal import TemporalTarget
     from podium.entry import arun, replay, resume, run
     from podium.errors import (
         ConfigError,
@@ -142,6 +144,7 @@ _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "SuiteScore": ("podium.scoring", "SuiteScore"),
     "SystemClock": ("podium.clock", "SystemClock"),
     "Task": ("podium.workflow.model", "Task"),  # which completes its model
+    "TemporalTarget": ("podium.engine.temporal", "TemporalTarget"),  # needs the "temporal" extra
     "TaskError": ("podium.errors", "TaskError"),
     "TaskId": ("podium.ids", "TaskId"),
     "TaskState": ("podium.run", "TaskState"),
@@ -153,6 +156,7 @@ _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "approve": ("podium.decision", "approve"),
     "arun": ("podium.entry", "arun"),
     "cancel": ("podium.cancellation", "cancel"),
+    "cancel_on_temporal": ("podium.distributed", "cancel_on_temporal"),
     "check_team": ("podium.team", "check_team"),
     "configure_logging": ("podium.telemetry.logs", "configure_logging"),
     "configure_tracing": ("podium.telemetry.setup", "configure_tracing"),
@@ -176,7 +180,9 @@ _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "resume": ("podium.entry", "resume"),
     "routing_preferences": ("podium.history", "routing_preferences"),
     "run": ("podium.entry", "run"),
+    "run_on_temporal": ("podium.distributed", "run_on_temporal"),
     "search_tool": ("podium.knowledge", "search_tool"),
+    "serve_worker": ("podium.distributed", "serve_worker"),
     "shown_status": ("podium.liveness", "shown_status"),
     "store_exists": ("podium.stores.location", "store_exists"),
     "tasks_in_graph_order": ("podium.run", "tasks_in_graph_order"),
@@ -268,6 +274,7 @@ __all__ = [
     "SuiteScore",
     "SystemClock",
     "Task",
+    "TemporalTarget",
     "TaskError",
     "TaskId",
     "TaskState",
@@ -279,6 +286,7 @@ __all__ = [
     "approve",
     "arun",
     "cancel",
+    "cancel_on_temporal",
     "check_team",
     "configure_logging",
     "configure_tracing",
@@ -302,7 +310,9 @@ __all__ = [
     "resume",
     "routing_preferences",
     "run",
+    "run_on_temporal",
     "search_tool",
+    "serve_worker",
     "shown_status",
     "store_exists",
     "tasks_in_graph_order",

@@ -1,0 +1,132 @@
+"""Runs on Temporal: serve a task queue (``serve_worker``), run a workflow file on it
+(``run_on_temporal``), cancel a run there (``cancel_on_temporal``).
+
+Every worker and the process that starts a run share one store (PostgreSQL, by URL), where
+the run's event log is written as a local run's is: ``podium runs``, ``show`` and ``metrics``
+read it as they read any other run. These functions need the ``temporal`` extra; they import
+it only when called.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import JsonValue
+
+from podium.budget import Budget
+from podium.context import Context
+from podium.engine.inputs import resolve_inputs
+from podium.event import ContextWritten
+from podium.ids import IdFactory, RunId, UuidIdFactory
+from podium.orchestrator import KINDS
+from podium.run import RunResult, project
+from podium.stores.argument import StoreArg, opened_store
+from podium.workflow.validate import validate
+from podium.workflow.yaml import load_workflow
+
+if TYPE_CHECKING:
+    from podium.engine.temporal import TemporalTarget
+
+__all__ = ["cancel_on_temporal", "run_on_temporal", "serve_worker"]
+
+
+async def serve_worker(
+    temporal: TemporalTarget,
+    *,
+    store: StoreArg = None,
+    max_concurrent_activities: int | None = None,
+) -> None:
+    """Serve a Temporal task queue until cancelled: run podium workflows and their attempts.
+
+    Args:
+        temporal: the Temporal service and task queue to serve.
+        store: the store every worker shares (a PostgreSQL URL, or a ``Store``).
+        max_concurrent_activities: at most this many attempts and store calls at once.
+    """
+    from podium.engine.temporal import serve
+
+    async with opened_store(store) as opened:
+        await serve(
+            temporal, store=opened, kinds=KINDS, max_concurrent_activities=max_concurrent_activities
+        )
+
+
+async def run_on_temporal(
+    workflow: str | Path,
+    inputs: Mapping[str, JsonValue] | None = None,
+    *,
+    temporal: TemporalTarget,
+    store: StoreArg = None,
+    model: str | None = None,
+    goal: str | None = None,
+    budget: Budget | None = None,
+    max_concurrency: int | None = None,
+    ids: IdFactory | None = None,
+) -> RunResult:
+    """Run a workflow file as a Temporal workflow on the workers of ``temporal`` and return
+    the result, read from the run's log in ``store`` (the store the workers write to).
+
+    Args:
+        workflow: the workflow file; every worker must be able to read it at this path.
+        inputs: the workflow's inputs (defaults fill the rest).
+        temporal: the Temporal service and task queue.
+        store: the store the workers share.
+        model: a model name replacing every agent's model for this run.
+        goal: the goal the run pursues, as recorded.
+        budget: limits for this run on top of the workflow's own.
+        max_concurrency: at most this many agent tasks at once.
+        ids: run id factory.
+
+    Raises:
+        ConfigError: the workflow file is malformed or invalid, or an input is wrong.
+        WorkflowValidationError: the workflow is invalid.
+    """
+    from podium.engine.temporal import RunRequest, execute
+
+    source = _absolute(workflow)
+    flow = load_workflow(source)
+    validate(flow)
+    request = RunRequest(
+        run_id=(ids or UuidIdFactory()).new_run_id(),
+        source=source,
+        fingerprint=flow.fingerprint(),
+        inputs=json.dumps(resolve_inputs(flow, inputs or {})),
+        goal=goal,
+        model=model,
+        budget=budget.model_dump_json(exclude_none=True) if budget else None,
+        max_concurrency=max_concurrency,
+    )
+    async with opened_store(store) as opened:
+        await execute(temporal, request)
+        run_id = RunId(request.run_id)
+        events = await opened.read(run_id)
+    state = project(run_id, events)
+    context = Context(run_id, flow.context)
+    for event in events:
+        if isinstance(event, ContextWritten) and "/" not in event.key:
+            context.apply_event(event)
+    return RunResult(
+        run_id=run_id,
+        status=state.status,
+        output=state.output,
+        error=state.error,
+        tasks=dict(state.tasks),
+        context=context.latest(),
+        events=tuple(events),
+    )
+
+
+async def cancel_on_temporal(run_id: str, *, temporal: TemporalTarget) -> None:
+    """Cancel a run on Temporal: its workflow records the run's end as cancelled."""
+    from podium.engine.temporal import cancel
+
+    await cancel(temporal, run_id)
+
+
+def _absolute(path: str | Path) -> str:
+    """The absolute path of ``path``: what every worker reads."""
+    return os.path.abspath(path)

@@ -1,0 +1,134 @@
+"""What crosses the wire between a Temporal workflow and its activities: plain dataclasses of
+JSON-ready values (Temporal's default converter carries them), with events as JSON text in
+the log's own format (``podium.event.dump_event``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from podium.event import Event, dump_event, load_event
+
+__all__ = [
+    "AppendRequest",
+    "AttemptFailure",
+    "AttemptRequest",
+    "AttemptResult",
+    "ReadRequest",
+    "RunRequest",
+    "RunResponse",
+    "dump_events",
+    "load_events",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    """The input of the ``podium.run`` workflow: one run of a workflow file."""
+
+    run_id: str
+    source: str
+    """The workflow file's absolute path; every worker reads it (a shared file system)."""
+    fingerprint: str
+    """The workflow's fingerprint when the run started: a worker that reads another fails."""
+    inputs: str = "{}"
+    """The run's inputs, as JSON (Temporal's converter does not know ``JsonValue``)."""
+    goal: str | None = None
+    model: str | None = None
+    """A model name replacing every agent's model for this run."""
+    budget: str | None = None
+    """The run's own limits (a ``Budget``), as JSON."""
+    max_concurrency: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResponse:
+    """What the workflow returns; the whole story is in the run's event log."""
+
+    status: str
+    output: str = "null"
+    """The run's output, as JSON."""
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppendRequest:
+    """Events to append to a run's log, numbered by the workflow (the run's one writer)."""
+
+    run_id: str
+    events: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadRequest:
+    """Read a run's events after ``after_seq``."""
+
+    run_id: str
+    after_seq: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptRequest:
+    """One attempt at an agent task, for any worker to make.
+
+    The worker reads the workflow file and finds the task's (sub-)workflow by fingerprint and
+    the agent by name; what the engine resolved in the workflow (the task, the agent's model,
+    the template values) travels with the request.
+    """
+
+    run_id: str
+    source: str
+    workflow: str
+    """The fingerprint of the (sub-)workflow the task belongs to."""
+    task: str
+    """The task, as JSON (``Task.model_dump_json``)."""
+    task_id: str
+    agent: str
+    agent_model: str | None
+    """The agent's model (a name or a ``ModelSpec`` as JSON): a fallback may change it."""
+    run_model: str | None
+    values: dict[str, Any]  # Any: template values, made JSON-ready by the workflow
+    attempt: int
+    iteration: int
+    questions: list[tuple[int, str]]
+    history: list[str]
+    """The task's events already in the log (which scripted replies were used)."""
+    replay: list[str]
+    """Recorded calls of the task's unfinished attempt (a resumed run): not made again."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptFailure:
+    """An attempt's expected failure (``TaskError``), returned as a value to keep its events."""
+
+    error_type: str
+    message: str
+    retryable: bool
+    retry_after_s: float | None = None
+    kind: str | None = None
+    """A ``ModelError``'s kind (what the breakers and fallbacks look at)."""
+    is_template: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptResult:
+    """What an attempt did: the events of the calls it completed, then its answer or failure."""
+
+    events: list[str]
+    output: str = "null"
+    """The answer, as JSON."""
+    chosen: str | None = None
+    journal: list[str] = field(default_factory=list[str])
+    """Events of the last model call, committed with the task's output."""
+    failure: AttemptFailure | None = None
+
+
+def dump_events(events: Sequence[Event]) -> list[str]:
+    """Events as JSON text in the log's format."""
+    return [dump_event(e).decode() for e in events]
+
+
+def load_events(texts: Sequence[str]) -> list[Event]:
+    """Events from JSON text in the log's format."""
+    return [load_event(t) for t in texts]

