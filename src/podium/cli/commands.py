@@ -22,6 +22,11 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
         "run_command",
         "Run a workflow file, or plan and run a goal; show the tasks live; print the output.",
     ),
+    "worker": (
+        "podium.cli.worker",
+        "worker_command",
+        "Serve a Temporal task queue: run podium workflows and their agent tasks until stopped.",
+    ),
     "runs": (
         "podium.cli.runs",
         "runs_command",

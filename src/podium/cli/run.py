@@ -48,6 +48,13 @@ from podium.cli.output import (
     stdout_console,
     summary_line,
 )
+from podium.cli.worker import (
+    AddressOption,
+    EngineOption,
+    QueueOption,
+    engine_of,
+    temporal_starter,
+)
 
 __all__ = [
     "RunOptions",
@@ -225,6 +232,9 @@ def run_command(
     max_time: MaxTimeOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
+    engine: EngineOption = "local",
+    temporal_address: AddressOption = "127.0.0.1:7233",
+    task_queue: QueueOption = "podium",
 ) -> None:
     """Run a workflow file, or plan and run a goal; show the tasks live; print the output.
 
@@ -267,6 +277,9 @@ def run_command(
             if docs:
                 msg += "; a workflow takes documents as an input: -i docs=DIR"
             raise typer.BadParameter(msg, param_hint="FILE|GOAL")
+        if engine_of(engine) == "temporal" and _exists(path):
+            where = podium.TemporalTarget(address=temporal_address, task_queue=task_queue)
+            raise typer.Exit(run_in_view(options, temporal_starter(path, options, where)))
         raise typer.Exit(run_workflow(path, options))
     if target.strip() and _is_dir(path):  # "" would be the current directory
         msg = (
