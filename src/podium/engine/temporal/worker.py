@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import CancelledError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from podium.engine.kinds import NodeKinds
@@ -75,6 +76,8 @@ async def serve(
 async def execute(target: TemporalTarget, request: RunRequest) -> RunResponse:
     """Start the run as a Temporal workflow and wait for its end.
 
+    A cancelled run (``cancel``) returns as such.
+
     Raises:
         ConfigError: the workflow failed before it could record its end (a bad input).
     """
@@ -89,8 +92,9 @@ async def execute(target: TemporalTarget, request: RunRequest) -> RunResponse:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowFailureError as exc:
-        cause = exc.cause
-        raise ConfigError(f"run {request.run_id} failed on Temporal: {cause}") from exc
+        if isinstance(exc.cause, CancelledError):  # the log records the run as cancelled
+            return RunResponse(status="cancelled", error="cancelled on Temporal")
+        raise ConfigError(f"run {request.run_id} failed on Temporal: {exc.cause}") from exc
 
 
 async def cancel(target: TemporalTarget, run_id: str) -> None:

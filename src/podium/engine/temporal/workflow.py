@@ -17,8 +17,10 @@ Cancelling the Temporal workflow cancels the run: the engine records ``run_compl
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +29,7 @@ from jinja2 import TemplateError
 from pydantic import JsonValue, TypeAdapter
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 from podium.budget import Budget
 from podium.clock import Clock
@@ -172,12 +174,13 @@ class ActivityStore:
     async def append(self, run_id: RunId, events: Sequence[Event]) -> None:
         """Append through ``podium.append`` (idempotent by seq)."""
         request = AppendRequest(run_id=run_id, events=dump_events(events))
-        await workflow.execute_activity(
-            "podium.append",
-            request,
-            start_to_close_timeout=_STORE_CALL,
-            retry_policy=_INFRA_RETRY,
-        )
+        with _cancellation():
+            await workflow.execute_activity(
+                "podium.append",
+                request,
+                start_to_close_timeout=_STORE_CALL,
+                retry_policy=_INFRA_RETRY,
+            )
 
     async def read(self, run_id: RunId, *, after_seq: int = 0) -> list[Event]:
         """Read through ``podium.read``."""
@@ -237,14 +240,15 @@ class _Attempts:
             TaskError: the attempt failed (as the worker reported it).
             TemplateError: a template of the task or agent failed to render.
         """
-        result: AttemptResult = await workflow.execute_activity(
-            "podium.attempt",
-            self._attempt_request(call, recorder.events),
-            result_type=AttemptResult,
-            start_to_close_timeout=_ATTEMPT_CALL,
-            heartbeat_timeout=_HEARTBEAT_TIMEOUT,
-            retry_policy=_INFRA_RETRY,
-        )
+        with _cancellation():
+            result: AttemptResult = await workflow.execute_activity(
+                "podium.attempt",
+                self._attempt_request(call, recorder.events),
+                result_type=AttemptResult,
+                start_to_close_timeout=_ATTEMPT_CALL,
+                heartbeat_timeout=_HEARTBEAT_TIMEOUT,
+                retry_policy=_INFRA_RETRY,
+            )
         await recorder.emit_all([_restamped(e) for e in load_events(result.events)])
         if result.failure is not None:
             raise _error(result.failure, call)
@@ -278,6 +282,19 @@ class _Attempts:
 def _spec(model: object) -> str | None:
     """A ``ModelSpec`` as JSON (a model object built in Python cannot travel: None)."""
     return model.model_dump_json() if isinstance(model, ModelSpec) else None
+
+
+@contextmanager
+def _cancellation() -> Iterator[None]:
+    """An activity cancelled with the run (the workflow was cancelled) as the engine expects
+    a cancelled call to end: ``asyncio.CancelledError``, so the run records its end as
+    cancelled and every task stops."""
+    try:
+        yield
+    except ActivityError as exc:
+        if isinstance(exc.cause, CancelledError):
+            raise asyncio.CancelledError from exc
+        raise
 
 
 def _restamped(event: Event) -> Draft[Event]:
