@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -285,7 +285,7 @@ def _spec(model: object) -> str | None:
 
 
 @contextmanager
-def _cancellation() -> Iterator[None]:
+def _cancellation() -> Generator[None]:
     """An activity cancelled with the run (the workflow was cancelled) as the engine expects
     a cancelled call to end: ``asyncio.CancelledError``, so the run records its end as
     cancelled and every task stops."""
