@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from pydantic import JsonValue
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json, to_jsonable_python
 from rich.console import Console, Group, RenderableType
 from rich.json import JSON
 from rich.markdown import Markdown
@@ -176,9 +176,13 @@ def jsonable(value: object) -> JsonValue:
 
 
 def print_json(value: object) -> None:
-    """Write ``value`` as indented JSON to stdout, bypassing Rich (nothing is wrapped)."""
-    text = json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
-    sys.stdout.write(text + "\n")
+    """Write ``value`` as indented JSON to stdout, bypassing Rich (nothing is wrapped).
+
+    pydantic-core writes it (dataclasses and datetimes included) in one pass: ``json.dumps``
+    with an indent encodes in Python, seconds for the state of a 10,000-task run.
+    """
+    text = to_json(value, indent=2, inf_nan_mode="null")  # JSON has no NaN or infinity
+    sys.stdout.write(text.decode() + "\n")
     sys.stdout.flush()
 
 

@@ -7,6 +7,7 @@ they can watch a run another process is still recording.
 from __future__ import annotations
 
 from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Final, cast
@@ -199,7 +200,9 @@ def show_command(
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
-        print_json({**asdict(state), "hallucination_rate": state.hallucination_rate})
+        # The state's fields as they are: asdict would deep-copy every event first
+        fields = {f.name: getattr(state, f.name) for f in dataclass_fields(state)}
+        print_json({**fields, "hallucination_rate": state.hallucination_rate})
         return
     console = stdout_console()
     console.print(run_report(state, console, is_full=show_all))
