@@ -1,4 +1,4 @@
-"""Planning a goal into a graph of tasks: the plan, its checks and repairs, its prompts.
+"""Planning a goal into a graph of tasks: the plan, its checks and repairs.
 
 A ``plan`` task (``podium.task.PlanSpec``) asks a planner agent for a ``Plan``: steps, each
 given to one agent of the team (or a capability the router resolves), each naming the steps
@@ -8,7 +8,8 @@ plan as a graph. Everything here is pure: no I/O, no engine, no model.
 
 Repair or ask again: a fault is repaired when the intended plan is obvious and the fix cannot
 change what a step does, only when it starts; anything else is a problem, and the planner is
-asked again with the problems listed (``reask_prompt``), a bounded number of times.
+asked again with the problems listed (``podium.plan_prompt.reask_prompt``), a bounded
+number of times.
 
 - Repaired, one line each in ``PlanCheck.repairs``: an identical copy of a step (dropped); a
   step already done, re-listed by a revision (dropped, its result kept); a step id that is a
@@ -21,20 +22,19 @@ asked again with the problems listed (``reask_prompt``), a bounded number of tim
   capability not on the team, two different steps with one id, a blank instruction.
 
 ``plan_tasks`` turns a checked plan into ``podium.task.Task``s, escaping instructions so that
-the engine's template rendering shows a model's ``{{`` literally; ``plan_prompt``,
-``replan_prompt`` and ``reask_prompt`` write what the planner is asked.
+the engine's template rendering shows a model's ``{{`` literally. What the planner is asked
+is in ``podium.plan_prompt``.
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from podium.agent import Agent
 from podium.ids import TaskId
@@ -49,19 +49,11 @@ __all__ = [
     "Roster",
     "check_plan",
     "plan_model",
-    "plan_prompt",
     "plan_tasks",
-    "question_plan",
-    "reask_prompt",
-    "replan_prompt",
-    "step_query",
 ]
 
-_SHORT = 200
-"""Characters of an output, error or feedback shown in a re-plan prompt."""
 _RESULT_CHARS = 600
 """How much of a needed step's output a step's prompt shows."""
-_REASK = "Answer again with a corrected plan."
 
 
 class PlanStep(BaseModel):
@@ -420,153 +412,3 @@ def _instruction(step: PlanStep) -> str:
     if not step.expected_output.strip():
         return step.instruction
     return f"{step.instruction.rstrip()}\nExpected output: {step.expected_output.strip()}"
-
-
-# -- questions and retrieval -------------------------------------------------------------------
-
-_BOILERPLATE = re.compile(
-    r"\b(plan ?steps?|steps?|find|look|search|gather|collect|identify|sources?|documents?|"
-    r"facts?|notes?|key|main|research|analy[sz]e|analysis|review|check|write|draft|summari[sz]e|"
-    r"summary|report|goal|team|task|output|results?|information|relevant|the|a|an|of|for|"
-    r"and|to|in|on|about|from|with)\b|\d+[:.)]",
-    re.IGNORECASE,
-)
-
-
-def question_plan(goal: str, team: Sequence[Agent]) -> dict[str, JsonValue]:
-    """A one-step plan for a question: the team's researcher (else its first agent) answers it."""
-    doer = next((a for a in team if "research" in a.capabilities), team[0] if team else None)
-    agent = doer.name if doer is not None else ""
-    instruction = f"Answer from the sources, citing them: {goal.strip()}"
-    return {"steps": [{"id": "answer_question", "agent": agent, "instruction": instruction}]}
-
-
-def step_query(goal: str, instruction: str) -> str:
-    """The search for a step: the goal and the subject words of the step's instruction, not
-    what every plan says ("PlanStep 1: find the key facts in the sources")."""
-    subject = " ".join(_BOILERPLATE.sub(" ", instruction).split())
-    return f"{goal} {subject}".strip()
-
-
-# -- prompts -------------------------------------------------------------------------------------
-
-
-def plan_prompt(
-    goal: str, team: Sequence[Agent], *, max_tasks: int, documents: Sequence[str] = ()
-) -> str:
-    """What the planner is asked for a first plan.
-
-    Args:
-        goal: what the plan must achieve (rendered).
-        team: the agents the steps may be given to.
-        max_tasks: the most steps the plan may have.
-        documents: titles of the documents the steps can consult.
-
-    Returns:
-        The prompt. The answer's format is enforced by the plan's schema, not described here.
-    """
-    parts = [f"Goal: {goal}", _roster(team)]
-    if documents:
-        parts.append("Documents the steps can use:\n" + _bullets(documents))
-    parts.append("Plan the steps that reach the goal.\n" + _rules(max_tasks, revision=False))
-    return "\n\n".join(parts)
-
-
-def replan_prompt(
-    goal: str,
-    team: Sequence[Agent],
-    *,
-    previous: Plan,
-    done: Mapping[str, str],
-    failed: Mapping[str, str],
-    rejected: Mapping[str, str],
-    max_tasks: int,
-) -> str:
-    """What the planner is asked for a revised plan after failures or a rejection.
-
-    Args:
-        goal: what the plan must achieve (rendered).
-        team: the agents the steps may be given to.
-        previous: the plan that ran.
-        done: the id of each completed step and its output.
-        failed: the id of each failed step and its error.
-        rejected: the id of each review step that rejected the work and its feedback.
-        max_tasks: the most new steps the revision may have.
-
-    Returns:
-        The prompt.
-    """
-    parts = [f"Goal: {goal}", _roster(team), "The previous plan:\n" + _plan_lines(previous)]
-    sections = (
-        ("Done (kept; their outputs are available):", done),
-        ("Failed:", failed),
-        ("Rejected by a reviewer, with the feedback:", rejected),
-    )
-    for title, items in sections:
-        if items:
-            lines = (f"{key}: {_short(text) or '(empty)'}" for key, text in items.items())
-            parts.append(f"{title}\n{_bullets(lines)}")
-    ask = (
-        "Plan the steps still needed to reach the goal. Completed steps are kept:"
-        " do not repeat them; you may list their ids in needs."
-    )
-    parts.append(f"{ask}\n{_rules(max_tasks, revision=True)}")
-    return "\n\n".join(parts)
-
-
-def reask_prompt(prompt: str, problems: Sequence[str]) -> str:
-    """The prompt again, with the problems of the plan it got.
-
-    Args:
-        prompt: the prompt the unusable plan answered.
-        problems: what was wrong with it (``PlanCheck.problems``).
-
-    Returns:
-        The prompt for the next ask.
-    """
-    listed = _bullets(problems)
-    return f"{prompt}\n\nYour previous plan could not be used:\n{listed}\n\n{_REASK}"
-
-
-def _roster(team: Sequence[Agent]) -> str:
-    lines: list[str] = []
-    for agent in team:
-        line = f"- {agent.name}"
-        if agent.description:
-            line += f": {_short(agent.description)}"
-        if agent.capabilities:
-            line += f" (capabilities: {', '.join(agent.capabilities)})"
-        lines.append(line)
-    return "Team:\n" + ("\n".join(lines) or "(nobody)")
-
-
-def _rules(max_tasks: int, *, revision: bool) -> str:
-    earlier = "earlier or completed steps" if revision else "earlier steps"
-    rules = (
-        f"At most {max_tasks} steps; fewer is better.",
-        "Each step id is short snake_case, like find_sources.",
-        "Each step names exactly one agent from the team.",
-        f"A step's needs lists only ids of {earlier} whose output it uses.",
-        "Steps that do not use each other's output must not need each other: they run in parallel.",
-        "Set needs_approval for a step with side effects (it sends, publishes, pays or deletes).",
-    )
-    return "Rules:\n" + _bullets(rules)
-
-
-def _plan_lines(plan: Plan) -> str:
-    lines: list[str] = []
-    for step in plan.steps:
-        doer = step.agent or f"capability {step.capability}"
-        needs = f", needs {', '.join(step.needs)}" if step.needs else ""
-        lines.append(f"- {step.id} ({doer}{needs}): {_short(step.instruction)}")
-    return "\n".join(lines)
-
-
-def _bullets(lines: Iterable[str]) -> str:
-    return "\n".join(f"- {line}" for line in lines)
-
-
-def _short(text: str, limit: int = _SHORT) -> str:
-    """``text`` on one line, cut to about ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

@@ -12,17 +12,8 @@ from pydantic import ValidationError
 
 from podium.agent import Agent
 from podium.ids import TaskId
-from podium.planner import (
-    Plan,
-    PlanCheck,
-    PlanStep,
-    check_plan,
-    plan_model,
-    plan_prompt,
-    plan_tasks,
-    reask_prompt,
-    replan_prompt,
-)
+from podium.plan_prompt import plan_prompt, reask_prompt, replan_prompt
+from podium.planner import Plan, PlanCheck, PlanStep, check_plan, plan_model, plan_tasks
 from podium.task import Task
 from podium.template import render
 from podium.workflow.graph import find_cycle

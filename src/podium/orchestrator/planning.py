@@ -42,18 +42,14 @@ from podium.event import (
 )
 from podium.ids import TaskId
 from podium.orchestrator.retrieval import SOURCES_KEY, Retrieval
-from podium.planner import (
-    Plan,
-    PlanCheck,
-    Roster,
-    check_plan,
+from podium.plan_prompt import (
     plan_prompt,
-    plan_tasks,
     question_plan,
     reask_prompt,
     replan_prompt,
     step_query,
 )
+from podium.planner import Plan, PlanCheck, Roster, check_plan, plan_tasks
 from podium.sentences import is_question
 from podium.task import PlanSpec, Task
 from podium.template import literal
