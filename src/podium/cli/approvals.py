@@ -23,6 +23,7 @@ from rich.text import Text
 import podium
 from podium import ConfigError, PodiumError, RunState, Store, TaskId, load_yaml
 from podium.cli.live import RunView
+from podium.cli.options import JsonOption, QuietOption, StoreOption
 from podium.cli.output import (
     format_time,
     jsonable,
@@ -31,15 +32,7 @@ from podium.cli.output import (
     report_error,
     stdout_console,
 )
-from podium.cli.run import (
-    Finish,
-    JsonOption,
-    Output,
-    QuietOption,
-    RunOptions,
-    StoreOption,
-    run_in_view,
-)
+from podium.cli.run import Finish, Output, RunOptions, run_in_view
 from podium.cli.runs import store_of
 from podium.event import ApprovalRequested
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from podium import ConfigError
+from podium.cli.options import DocsOption, StoreOption, TeamOption
 from podium.cli.output import report_error
-from podium.cli.run import DocsOption, StoreOption, TeamOption
 from podium.cli.serving import (
     TOKEN_VARIABLE,
     ModelOption,

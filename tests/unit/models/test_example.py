@@ -6,7 +6,8 @@ import json
 
 from podium.models.base import CallInfo, Message, ModelRequest
 from podium.models.example import example_of
-from podium.models.local import _schema_hint, _seed_for  # pyright: ignore[reportPrivateUsage]
+from podium.models.json_protocol import schema_hint
+from podium.models.local import _seed_for  # pyright: ignore[reportPrivateUsage]
 from podium.planner import plan_model
 from podium.synthesis import Answer
 from podium.tool import json_schema
@@ -18,7 +19,7 @@ def test_an_example_has_the_shape_and_none_of_the_schema_names() -> None:
     assert example == {
         "steps": [{"id": "...", "agent": "researcher", "instruction": "...", "needs": ["..."]}]
     }
-    hint = _schema_hint(json_schema(Answer))
+    hint = schema_hint(json_schema(Answer))
     assert hint == (
         'Reply with JSON only, like this example: {"answer":"...","claims":'
         '[{"text":"...","sources":["..."]}]}'
