@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from podium.cancellation import Cancellation, cancel
     from podium.clock import Clock, SystemClock
     from podium.context import Context
-    from podium.decision import approve, deny, feedback
+    from podium.decision import approve, deny, feedback, signal
     from podium.distributed import cancel_on_temporal, run_on_temporal, serve_worker
     from podium.engine.temporal import TemporalTarget
     from podium.entry import arun, replay, resume, run
@@ -79,14 +79,14 @@ if TYPE_CHECKING:
     from podium.stores.postgres import PostgresStore
     from podium.stores.sqlite import SqliteStore
     from podium.synthesis import Answer, read_claim
-    from podium.task import AtLeast, LoopSpec, MapSpec, PlanSpec, Task
+    from podium.task import AtLeast, LoopSpec, MapSpec, PlanSpec, Task, WaitSpec
     from podium.team import check_team, find_team, goal_inputs
     from podium.telemetry.logs import configure_logging
     from podium.telemetry.metrics import GroupMetrics, Metrics, MetricsReport
     from podium.telemetry.setup import configure_tracing
     from podium.tool import Tool, tool
     from podium.verifier import Verification
-    from podium.workflow.model import InputSpec, KeySpec, Workflow
+    from podium.workflow.model import InputSpec, KeySpec, SignalSpec, Workflow
     from podium.workflow.validate import validate as validate_workflow
     from podium.workflow.yaml import load_workflow
     from podium.yaml_reader import load as load_yaml
@@ -136,6 +136,7 @@ _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "RunStateError": ("podium.errors", "RunStateError"),
     "RunSummary": ("podium.run", "RunSummary"),
     "ScriptedModel": ("podium.models.scripted", "ScriptedModel"),
+    "SignalSpec": ("podium.workflow.model", "SignalSpec"),
     "SqliteStore": ("podium.stores.sqlite", "SqliteStore"),
     "Store": ("podium.stores.base", "Store"),
     "StoreArg": ("podium.stores.argument", "StoreArg"),
@@ -151,6 +152,7 @@ _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "Tool": ("podium.tool", "Tool"),
     "ToolError": ("podium.errors", "ToolError"),
     "Verification": ("podium.verifier", "Verification"),
+    "WaitSpec": ("podium.task", "WaitSpec"),
     "Workflow": ("podium.workflow.model", "Workflow"),
     "WorkflowValidationError": ("podium.errors", "WorkflowValidationError"),
     "approve": ("podium.decision", "approve"),
@@ -184,6 +186,7 @@ _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "search_tool": ("podium.knowledge", "search_tool"),
     "serve_worker": ("podium.distributed", "serve_worker"),
     "shown_status": ("podium.liveness", "shown_status"),
+    "signal": ("podium.decision", "signal"),
     "store_exists": ("podium.stores.location", "store_exists"),
     "tasks_in_graph_order": ("podium.run", "tasks_in_graph_order"),
     "tool": ("podium.tool", "tool"),
@@ -266,6 +269,7 @@ __all__ = [
     "RunStateError",
     "RunSummary",
     "ScriptedModel",
+    "SignalSpec",
     "SqliteStore",
     "Store",
     "StoreArg",
@@ -281,6 +285,7 @@ __all__ = [
     "Tool",
     "ToolError",
     "Verification",
+    "WaitSpec",
     "Workflow",
     "WorkflowValidationError",
     "approve",
@@ -314,6 +319,7 @@ __all__ = [
     "search_tool",
     "serve_worker",
     "shown_status",
+    "signal",
     "store_exists",
     "tasks_in_graph_order",
     "tool",

@@ -1,10 +1,11 @@
-"""What a person adds to a recorded run: approving or denying a waiting task, and feedback.
+"""What a person adds to a recorded run: approving or denying a waiting task, a signal,
+and feedback.
 
 These are public functions of the facade (``podium.approve``, ``podium.deny``,
-``podium.feedback``). Each appends one event to the run's log and returns it; none executes
-the run. After a decision, ``podium.resume`` continues the run so the approved output is
-written (or the denied task fails). A run that a live process is executing is refused: its
-process numbers its own events.
+``podium.signal``, ``podium.feedback``). Each appends one event to the run's log and returns
+it; none executes the run. After a decision, ``podium.resume`` continues the run so the
+approved output is written (or the denied task fails, or the waiting task takes its signal).
+A run that a live process is executing is refused: its process numbers its own events.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 from pydantic import JsonValue
 
 from podium.engine.approval import Decision, record_decision
-from podium.event import ApprovalDenied, ApprovalGranted, FeedbackRecorded
+from podium.engine.wait import record_signal
+from podium.event import ApprovalDenied, ApprovalGranted, FeedbackRecorded, SignalReceived
 from podium.feedback import check_score, record_feedback
 from podium.history import resolve_run_id
 from podium.ids import TaskId
 from podium.stores.argument import StoreArg, opened_store
 
-__all__ = ["approve", "deny", "feedback"]
+__all__ = ["approve", "deny", "feedback", "signal"]
 
 
 async def approve(
@@ -96,6 +98,33 @@ async def _decide(
     async with opened_store(store) as opened:
         resolved = await resolve_run_id(opened, run_id)
         return await record_decision(opened, resolved, TaskId(task_id), decision)
+
+
+async def signal(
+    run_id: str, name: str, *, data: JsonValue = None, by: str = "", store: StoreArg = None
+) -> SignalReceived:
+    """Send the signal ``name`` to a run: its ``wait: {signal: name}`` tasks take it.
+
+    The signal is kept in the run's log, so a task that only begins to wait later takes it
+    too. Resume the run afterwards (``podium.resume``) so that it goes on.
+
+    Args:
+        run_id: the run's id, or enough of its first characters to name one run.
+        name: the signal's name, as the workflow's ``signals`` declare it.
+        data: its payload, the output of the task that takes it.
+        by: who (or what system) sends it.
+        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
+
+    Returns:
+        The ``signal_received`` event appended to the run's log.
+
+    Raises:
+        ConfigError: no such run, it already succeeded, or a live process is executing it.
+        StoreError: the store cannot be read or written.
+    """
+    async with opened_store(store) as opened:
+        resolved = await resolve_run_id(opened, run_id)
+        return await record_signal(opened, resolved, name, data=data, by=by)
 
 
 async def feedback(

@@ -49,6 +49,7 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "EndStatus",
+    "SignalAwaited",
     "SignalReceived",
     "SourcesRetrieved",
     "Verdict",
@@ -66,7 +67,7 @@ __all__ = [
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 8
+SCHEMA_VERSION: Final = 9
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
@@ -88,6 +89,7 @@ SCHEMA_VERSION: Final = 8
    not made.
 8: ``task_cancelled`` (the workflow withdrew a task: a cancelling join, an early-stopping
    map, an end, a cancel region) and ``signal_received`` (a named signal sent to the run).
+9: the ``wait`` task kind and ``signal_awaited`` (a task waits for a named signal).
 """
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -96,7 +98,7 @@ EndStatus = Literal["succeeded", "failed", "cancelled", "waiting"]
 """How a run (or one execution of it, for ``waiting``) ended."""
 Verdict = Literal["supported", "unsupported", "contradicted"]
 """What a verifier found for one claim against the sources in the context."""
-TaskKind = Literal["agent", "map", "loop", "workflow", "plan"]
+TaskKind = Literal["agent", "map", "loop", "workflow", "plan", "wait"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -349,6 +351,23 @@ class SignalReceived:
     name: str
     data: JsonValue = None
     by: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalAwaited:
+    """A ``wait:`` task found no signal of its name: the run waits for one (``podium signal``).
+
+    ``deadline`` is when its ``on_timeout`` applies, on the next resume after it.
+    """
+
+    kind: Literal["signal_awaited"] = "signal_awaited"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    name: str
+    deadline: datetime | None = None
+    iteration: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -646,6 +665,7 @@ Event = Annotated[
     | TaskSkipped
     | TaskCancelled
     | SignalReceived
+    | SignalAwaited
     | RouteChosen
     | MapExpanded
     | LoopIterated

@@ -61,6 +61,7 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalAwaited,
     SignalReceived,
     SourcesRetrieved,
     TaskCancelled,
@@ -417,6 +418,7 @@ class _Learner:
                 | ToolDenied()
                 | TaskCancelled()
                 | SignalReceived()
+                | SignalAwaited()
             ):
                 pass  # nothing a routing outcome depends on
             case _:

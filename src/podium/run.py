@@ -27,6 +27,7 @@ from podium.event import (
     RunResumed,
     RunStarted,
     RunStatus,
+    SignalAwaited,
     TaskCancelled,
     TaskFailed,
     TaskSkipped,
@@ -356,6 +357,11 @@ def _task_skipped(state: RunState, e: TaskSkipped) -> None:
     task.status, task.error, task.ended_at = "skipped", e.reason, e.at
 
 
+def _signal_awaited(state: RunState, e: SignalAwaited) -> None:
+    state.task(e.task_id).status = "waiting"
+    state.notes.append(f"{e.task_id}: waiting for signal {e.name!r}")
+
+
 def _task_cancelled(state: RunState, e: TaskCancelled) -> None:
     task = state.task(e.task_id)
     task.status, task.error, task.ended_at = "cancelled", e.reason, e.at
@@ -406,6 +412,7 @@ _TaskEvent = (
     | TaskFailed
     | TaskSkipped
     | TaskCancelled
+    | SignalAwaited
     | ModelCalled
     | ToolCalled
     | ContextWritten
@@ -445,6 +452,8 @@ def _apply_task_event(state: RunState, e: _TaskEvent | DecisionEvent) -> None:
             _task_skipped(state, e)
         case TaskCancelled():
             _task_cancelled(state, e)
+        case SignalAwaited():
+            _signal_awaited(state, e)
         case ModelCalled():
             _model_called(state, e)
         case ToolCalled():

@@ -12,6 +12,9 @@ A task is exactly one of:
   ``max_iterations`` is reached;
 - a **sub-workflow** (``workflow``): another workflow run with ``inputs`` rendered from this
   context, its output written to ``output``;
+- a **wait** (``wait``): the run waits for a named signal sent from outside (``podium
+  signal RUN NAME --data JSON``, ``podium.signal``, ``POST /v1/runs/{id}/signals/{name}``);
+  its output is the signal's data;
 - a **plan** (``plan``): a planner agent turns a goal into a graph of agent tasks for the team,
   which then runs; a failed step or a rejecting review makes it re-plan the rest
   (``podium.orchestrator.planning``).
@@ -34,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from podium.budget import Budget
 from podium.event import TaskKind
 from podium.ids import TaskId
+from podium.policy import Duration
 
 if TYPE_CHECKING:
     from podium.workflow.model import Workflow
@@ -47,6 +51,7 @@ __all__ = [
     "MapSpec",
     "PlanSpec",
     "Task",
+    "WaitSpec",
 ]
 
 _ID_PATTERN = r"^[A-Za-z_][\w-]*$"
@@ -78,6 +83,24 @@ Join = Literal["all", "any", "activated"] | AtLeast
 """When a task with ``needs`` starts: ``all`` succeeded; ``any`` one did; ``{at_least: n}`` n
 did; ``activated``: every need that was not skipped (a route not taken, a false ``when``)
 succeeded, once all of them are decided (an OR-join: merge exactly the branches chosen)."""
+
+
+class WaitSpec(BaseModel):
+    """Wait for the signal ``signal``; its data is the task's output.
+
+    A signal is kept in the run's log: one sent before the task began to wait is taken too (a
+    persistent trigger). Every task waiting on a name takes the first signal of that name; in
+    iteration k of a loop, the k-th. While none has come, the task is *waiting*: its
+    dependents do not start and, once nothing else can run, the run ends ``waiting`` until the
+    signal is sent (which resumes it). ``timeout`` applies ``on_timeout`` when the run is next
+    resumed after the deadline: ``fail`` the task, ``skip`` it, or ``succeed`` with no data.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    signal: str = Field(pattern=_ID_PATTERN)
+    """The signal's name, declared in the workflow's ``signals``."""
+    timeout: Duration | None = None
+    on_timeout: Literal["fail", "skip", "succeed"] = "fail"
 
 
 class MapSpec(BaseModel):
@@ -219,6 +242,7 @@ class Task(BaseModel):
     loop: LoopSpec | None = None
     workflow: Workflow | None = None
     plan: PlanSpec | None = None
+    wait: WaitSpec | None = None
     inputs: dict[str, str] = Field(default_factory=dict)
     """For a sub-workflow: its input name -> template over this context."""
     timeout: timedelta = timedelta(minutes=10)
@@ -236,12 +260,15 @@ class Task(BaseModel):
     def _one_kind(self) -> Task:
         if self.agent is not None and self.capability is not None:
             raise ValueError("a task names an agent or a capability, not both")
-        kinds = [k for k in ("map", "loop", "workflow", "plan") if getattr(self, k) is not None]
+        kinds = [
+            k for k in ("map", "loop", "workflow", "plan", "wait") if getattr(self, k) is not None
+        ]
         if self.agent is not None or self.capability is not None:
             kinds.insert(0, "agent")
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
-            msg = f"a task has exactly one of agent, map, loop, workflow or plan (found: {found})"
+            kinds_named = "agent, map, loop, workflow, plan or wait"
+            msg = f"a task has exactly one of {kinds_named} (found: {found})"
             raise ValueError(msg)
         if self.routes and self.agent is None and self.capability is None:
             raise ValueError("only an agent task can choose routes")
@@ -257,7 +284,7 @@ class Task(BaseModel):
 
     @property
     def kind(self) -> TaskKind:
-        """Which of the five kinds this task is (a ``capability`` task is an agent task)."""
+        """Which of the six kinds this task is (a ``capability`` task is an agent task)."""
         if self.map is not None:
             return "map"
         if self.loop is not None:
@@ -266,6 +293,8 @@ class Task(BaseModel):
             return "workflow"
         if self.plan is not None:
             return "plan"
+        if self.wait is not None:
+            return "wait"
         return "agent"
 
     @property

@@ -57,7 +57,7 @@ def _all_kinds() -> set[str]:
 def test_sample_events_hold_one_event_of_every_kind() -> None:
     events = sample_events(RUN)
     assert sorted(e.kind for e in events) == sorted(_all_kinds())
-    assert len(_all_kinds()) == 31
+    assert len(_all_kinds()) == 32
 
 
 @pytest.mark.parametrize("event", sample_events(RUN), ids=lambda e: e.kind)

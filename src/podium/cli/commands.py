@@ -67,6 +67,11 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
         "deny_command",
         "Deny waiting tasks of a run and resume it: each fails like any failure would.",
     ),
+    "signal": (
+        "podium.cli.signals",
+        "signal_command",
+        "Send a signal to a run (its `wait:` tasks take it, --data their output) and resume it.",
+    ),
     "cancel": (
         "podium.cli.cancel",
         "cancel_command",

@@ -8,6 +8,7 @@
   tasks wrote are written back as they were then (``loop_iterated.kept``);
 - **sub-workflow**: runs another workflow in its own context namespace (``<task id>/``) with
   inputs rendered from this context, and writes that workflow's output to its key;
+- **wait**: waits for a named signal (``engine.wait``);
 - **plan**: plans a goal into agent tasks and runs them (a node kind registered from
   outside the engine: ``engine.kinds``, ``podium.orchestrator``).
 """
@@ -27,6 +28,7 @@ from podium.engine.host import NodeHost
 from podium.engine.inputs import resolve_inputs
 from podium.engine.map_task import emit_cancelled, raise_if_waiting, run_map
 from podium.engine.scheduler import Outcome
+from podium.engine.wait import run_wait
 from podium.errors import TaskError
 from podium.event import ContextWritten, GraphNode, LoopIterated
 from podium.ids import TaskId
@@ -39,11 +41,14 @@ _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(.+)\}\}\s*$", re.DOTALL)
 
 
 async def run_composite(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Outcome:
-    """Run a map, loop, sub-workflow or plan task.
+    """Run a map, loop, sub-workflow, plan or wait task.
 
     Raises:
         TaskError: the map's list could not be computed, or a child failed.
+        ApprovalRequired: a task inside waits for approval, or a wait task for its signal.
     """
+    if task.wait is not None:
+        return await run_wait(run, task, frame, qid)
     if task.map is not None:
         output = await run_map(run, task, frame, qid)
     elif task.loop is not None:

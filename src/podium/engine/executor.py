@@ -56,13 +56,14 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalAwaited,
     TaskSkipped,
     TaskStarted,
     TaskSucceeded,
 )
 from podium.ids import RunId, TaskId
 from podium.liveness import conflict_error
-from podium.run import RunResult
+from podium.run import RunResult, RunState
 from podium.stores.base import Store
 from podium.task import Task
 from podium.telemetry.logs import bind_run, bind_task
@@ -236,11 +237,11 @@ class Executor:
         state = self._recorder.state
         failures = [t for t in state.tasks.values() if t.status == "failed"]
         output = context.get(self.workflow.output_key)
-        waiting = sorted(state.approvals)
+        waiting = _waiting(state, self._recorder.events)
         if self._guard.stop is not None:
             await self._finish("failed", error=self._guard.stop.error, output=output)
         elif waiting:  # not over until a human decides; failed tasks are retried on resume
-            error = f"waiting for approval of {', '.join(waiting)}: podium approvals"
+            error = waiting
             if failures:
                 error += "; " + "; ".join(f"task {t.id!r} failed: {t.error}" for t in failures)
             await self._finish("waiting", error=error, output=output)
@@ -400,3 +401,19 @@ class CompositeNode:
             return Outcome(status="waiting", reason="a task inside waits for approval")
         except (TaskError, ContextAccessError, ConfigError, TemplateError) as exc:
             return await host.fail(qid, None, exc, frame)
+
+
+def _waiting(state: RunState, events: Sequence[Event]) -> str:
+    """What the run waits for (approvals, signals), as its error says; empty when nothing."""
+    said: list[str] = []
+    if state.approvals:
+        names = ", ".join(sorted(state.approvals))
+        said.append(f"waiting for approval of {names}: podium approvals")
+    waiting = {t.id for t in state.tasks.values() if t.status == "waiting"} - set(state.approvals)
+    signals = {e.task_id: e.name for e in events if isinstance(e, SignalAwaited)}
+    for task_id in sorted(waiting & set(signals)):
+        name = signals[task_id]
+        said.append(
+            f"task {task_id!r} waits for signal {name!r}: podium signal {state.run_id} {name}"
+        )
+    return "; ".join(said)

@@ -56,6 +56,7 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalAwaited,
     SignalReceived,
     SourcesRetrieved,
     TaskCancelled,
@@ -234,6 +235,7 @@ class Guard:
                 | TaskSkipped()
                 | TaskCancelled()
                 | ApprovalRequested()
+                | SignalAwaited()
             ):
                 touched = self._end((event.task_id, event.iteration), event.at)
             case (

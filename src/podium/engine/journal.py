@@ -50,6 +50,7 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalAwaited,
     SignalReceived,
     SourcesRetrieved,
     TaskCancelled,
@@ -208,6 +209,7 @@ class Journal:
                 | ClaimVerified()
                 | ToolDenied()
                 | SignalReceived()
+                | SignalAwaited()
             ):
                 pass
             case _:

@@ -51,6 +51,7 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalAwaited,
     SignalReceived,
     SourcesRetrieved,
     TaskCancelled,
@@ -126,6 +127,7 @@ class LoopDetector:
                 | ToolDenied()
                 | TaskCancelled()
                 | SignalReceived()
+                | SignalAwaited()
             ):
                 pass
             case _:

@@ -77,6 +77,7 @@ class _Schedule:
         self._skip_task = skip_task
         self._cancel_task = cancel_task
         self._locks = locks
+        self._by_id = {t.id: t for t in tasks}
         self._dependents: dict[TaskId, list[Task]] = {t.id: [] for t in tasks}
         self._needs = {t.id: t.needs for t in tasks}
         for task in tasks:
@@ -167,16 +168,24 @@ class _Schedule:
         """What a task that succeeded withdraws: everything for ``end``, its ``cancels``."""
         if task.end and self._ended is None:
             self._ended = task.id
-            for running in list(self._running):
-                self._withdraw(running, f"task {task.id!r} ended the workflow")
+            waiting = [t for t, o in self._outcomes.items() if o.status == "waiting"]
+            for other in [*self._running, *waiting]:
+                self._withdraw(other, f"task {task.id!r} ended the workflow")
         for target in task.cancels:
             self._withdraw(target, f"cancelled by task {task.id!r}")
 
     def _withdraw(self, task_id: TaskId, reason: str) -> None:
+        """Cancel a running task, one waiting (for approval, a signal), or one not started."""
         running = self._running.get(task_id)
+        outcome = self._outcomes.get(task_id)
         if running is not None:
             region, handle = running
             region.withdraw(reason, handle)
+        elif outcome is not None and outcome.status == "waiting":  # a deferred choice lost
+            assert self._group is not None
+            task = self._by_id[task_id]
+            self._outcomes[task_id] = Outcome(status="cancelled", reason=reason)  # once only
+            self._group.create_task(self._end_without_running(task, "cancelled", reason))
         elif task_id not in self._started:
             self._withdrawn.setdefault(task_id, reason)
 

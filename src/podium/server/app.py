@@ -21,7 +21,7 @@ from podium.server.changes import Changes, WatchedStore
 from podium.server.config import ServerConfig
 from podium.server.launcher import LocalLauncher
 from podium.server.problem import PROBLEM_RESPONSES, install_problem_handlers
-from podium.server.routes import approvals, dashboard, events, metrics, runs
+from podium.server.routes import approvals, dashboard, events, metrics, runs, signals
 from podium.server.run_list import RunList
 from podium.server.services import Services
 
@@ -53,7 +53,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.config = config
     install_problem_handlers(app)
     guarded = {"dependencies": [Depends(require_token)], "responses": PROBLEM_RESPONSES}
-    for module in (runs, events, approvals, metrics):
+    for module in (runs, events, approvals, signals, metrics):
         app.include_router(module.router, **guarded)  # type: ignore[arg-type]  # FastAPI's loose kwargs
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.static_files(), name="static")

@@ -32,6 +32,8 @@ __all__ = [
     "ResumeIn",
     "RunDetail",
     "RunOut",
+    "SignalIn",
+    "SignalOut",
     "StartIn",
     "StartedOut",
     "TaskOut",
@@ -119,6 +121,27 @@ class DecisionOut(BaseModel):
     seq: int | None = None
     """The decision's event in the run's log."""
     resumed: bool = False
+
+
+class SignalIn(BaseModel):
+    """A signal sent to a run: its ``wait:`` tasks take it, ``data`` as their output."""
+
+    model_config = _Input
+
+    data: JsonValue = Field(default=None, description="The payload.")
+    by: str = Field(default="", description="Who (or what system) sends it (default: api).")
+    resume: bool = Field(default=True, description="Resume the run here after recording.")
+
+
+class SignalOut(BaseModel):
+    """A signal recorded in a run's log, and whether the run was resumed."""
+
+    run_id: str
+    name: str
+    seq: int
+    """The signal's event in the run's log."""
+    resumed: bool = False
+    detail: str = ""
 
 
 class FeedbackIn(BaseModel):

@@ -41,6 +41,7 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalAwaited,
     SignalReceived,
     SourcesRetrieved,
     TaskCancelled,
@@ -307,6 +308,7 @@ class _Facts:
                 | ToolDenied()
                 | TaskCancelled()
                 | SignalReceived()
+                | SignalAwaited()
             ):
                 pass  # not a fact any metric counts
             case _:

@@ -51,6 +51,7 @@ from podium.event import (
     RunCompleted,
     RunResumed,
     RunStarted,
+    SignalAwaited,
     SignalReceived,
     SourcesRetrieved,
     TaskCancelled,
@@ -158,6 +159,9 @@ class RunTracer:
                     {"podium.reason": event.reason},
                     event.at,
                 )
+            case SignalAwaited():
+                attrs = {"podium.signal": event.name}
+                self._annotate(event.task_id, "podium.signal_awaited", attrs, event.at)
             case MapExpanded():
                 self._annotate(
                     event.task_id, "podium.map_expanded", {"podium.items": event.items}, event.at

@@ -52,6 +52,7 @@ from podium.event import (
     RunResumed,
     RunStarted,
     RunStatus,
+    SignalAwaited,
     SignalReceived,
     SourcesRetrieved,
     TaskCancelled,
@@ -199,7 +200,9 @@ def sample_events(
                       reason="the join of 'write' was met"),
         SignalReceived(seq=30, run_id=run_id, at=at(30), name="payment", data={"paid": 12.5},
                        by="billing"),
-        RunCompleted(seq=31, run_id=run_id, at=at(31), status=status,
+        SignalAwaited(seq=31, run_id=run_id, at=at(31), task_id=_SEND, name="payment",
+                      deadline=at(40)),
+        RunCompleted(seq=32, run_id=run_id, at=at(32), status=status,
                      output=None if status == "failed" else "a report",
                      error="task 'write' failed" if status == "failed" else None),
     ]  # fmt: skip

@@ -1,6 +1,6 @@
 """Checks of a workflow's control flow: ids, needs and cycles, loops, joins, routes, and the
-constructs that withdraw tasks (``cancel_rest``, ``end``, ``cancels``), map early stops and
-critical sections (``lock``).
+constructs that withdraw tasks (``cancel_rest``, ``end``, ``cancels``), map early stops,
+critical sections (``lock``) and the signals ``wait:`` tasks wait for.
 """
 
 from __future__ import annotations
@@ -178,6 +178,20 @@ def _inside(task: Task, path: str) -> Iterator[tuple[str, Task]]:
         yield from _inside(child, child_path)
 
 
+def _signals(workflow: Workflow) -> Iterator[Problem]:
+    """A ``wait:`` task waits for a signal its workflow declares in ``signals``: one it does
+    not declare is one nobody knows to send (a typo, most often)."""
+    for path, task in walk(workflow.tasks):
+        if task.wait is not None and task.wait.signal not in workflow.signals:
+            name = task.wait.signal
+            declared = ", ".join(workflow.signals) or "none"
+            msg = f"task {task.id!r} waits for signal {name!r}, which nobody can send: the "
+            msg += f"workflow's `signals` do not declare it (declared: {declared})"
+            yield located(
+                workflow, f"{path}.wait.signal", msg + did_you_mean(name, workflow.signals)
+            )
+
+
 CONTROL_FLOW_CHECKS = (
     _unique_ids,
     _needs,
@@ -188,5 +202,6 @@ CONTROL_FLOW_CHECKS = (
     _routes,
     _withdrawals,
     _locks,
+    _signals,
 )
 """The control-flow checks, in the order their problems are reported."""

@@ -22,7 +22,7 @@ from podium.task import LoopSpec, MapSpec, Task
 from podium.template import Templates
 from podium.toolserver import McpServerSpec
 
-__all__ = ["InputSpec", "KeySpec", "Workflow"]
+__all__ = ["InputSpec", "KeySpec", "SignalSpec", "Workflow"]
 
 
 class InputSpec(BaseModel):
@@ -42,6 +42,14 @@ class InputSpec(BaseModel):
     def is_secret(self) -> bool:
         """Whether the value is kept out of the log."""
         return self.secret or self.env is not None
+
+
+class SignalSpec(BaseModel):
+    """A signal the workflow's ``wait:`` tasks may wait for, sent from outside the run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    description: str = ""
+    """What the signal means and who sends it (shown to whoever must send it)."""
 
 
 class KeySpec(BaseModel):
@@ -93,6 +101,8 @@ class Workflow(BaseModel):
     """Named model specs that agents (and ``model``) may refer to by name."""
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     context: dict[str, KeySpec] = Field(default_factory=dict)
+    signals: dict[str, SignalSpec] = Field(default_factory=dict)
+    """The signals this workflow's ``wait:`` tasks wait for (``podium signal RUN NAME``)."""
     mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
     """MCP servers whose tools agents may call (``mcp:NAME/TOOL``), started with each run
     and stopped after it (``podium.toolserver``)."""

@@ -144,3 +144,21 @@ def test_joining_all_routes_of_one_router_can_never_start() -> None:
             " it can never start; use `join: activated` (the branches chosen) or `join: any`",
         )
     ]
+
+
+def test_a_wait_for_a_signal_nobody_declared_is_reported() -> None:
+    found = _found(
+        """
+        name: w
+        signals: {payment: {description: the provider confirms}}
+        tasks:
+          - {id: paid, wait: {signal: paymnet}}
+        """
+    )
+    assert found == [
+        (
+            4,
+            "task 'paid' waits for signal 'paymnet', which nobody can send: the workflow's"
+            " `signals` do not declare it (declared: payment); did you mean 'payment'?",
+        )
+    ]

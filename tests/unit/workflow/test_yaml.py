@@ -178,7 +178,9 @@ def test_a_task_of_no_kind_is_reported_at_the_task() -> None:
     (problem,) = _problems(text)
     assert problem.path == "tasks.0"
     assert _line(problem) == 3
-    assert "exactly one of agent, map, loop, workflow or plan (found: none)" in problem.message
+    assert (
+        "exactly one of agent, map, loop, workflow, plan or wait (found: none)" in problem.message
+    )
 
 
 # -- output schemas ------------------------------------------------------------------------------
