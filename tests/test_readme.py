@@ -132,7 +132,7 @@ def test_remote_agents_fragment_declares_valid_peers() -> None:
 def test_control_flow_fragment_holds_valid_tasks() -> None:
     (fragment,) = [b for b in blocks("yaml") if b.lstrip().startswith("- id: answer")]
     tasks = [podium.Task.model_validate(t) for t in yaml.safe_load(fragment)]
-    ids = ["answer", "merge", "verdict", "abort", "post", "search", "paid"]
+    ids = ["answer", "merge", "verdict", "abort", "post", "search", "paid", "deeper"]
     assert [t.id for t in tasks] == ids
     assert tasks[0].cancel_rest and tasks[1].join == "activated" and tasks[2].end
 

@@ -12,6 +12,8 @@ A task is exactly one of:
   ``max_iterations`` is reached;
 - a **sub-workflow** (``workflow``): another workflow run with ``inputs`` rendered from this
   context, its output written to ``output``;
+- a **recursive call** (``recurse``): the workflow this task is in, or one enclosing it, run
+  again as a sub-workflow (in its own context namespace), at most ``max_depth`` levels deep;
 - a **wait** (``wait``): the run waits for a named signal sent from outside (``podium
   signal RUN NAME --data JSON``, ``podium.signal``, ``POST /v1/runs/{id}/signals/{name}``);
   its output is the signal's data;
@@ -50,6 +52,7 @@ __all__ = [
     "LoopSpec",
     "MapSpec",
     "PlanSpec",
+    "RecurseSpec",
     "Task",
     "WaitSpec",
 ]
@@ -101,6 +104,22 @@ class WaitSpec(BaseModel):
     """The signal's name, declared in the workflow's ``signals``."""
     timeout: Duration | None = None
     on_timeout: Literal["fail", "skip", "succeed"] = "fail"
+
+
+class RecurseSpec(BaseModel):
+    """Run ``workflow`` again as a sub-workflow: the workflow the task is in, or one that
+    encloses it (a cycle of sub-workflows). Each level has its own context namespace (its
+    task ids are ``<id>/...``, nested once per level) and the run's budget covers them all.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    workflow: str
+    """The name of the workflow to call: this task's own, or an enclosing one."""
+    max_depth: int | None = Field(default=None, ge=1)
+    """How many recursive calls may be nested (required: validation refuses unbounded
+    recursion)."""
+    on_limit: Literal["fail", "skip"] = "fail"
+    """What a call beyond ``max_depth`` does: ``fail`` the task, or ``skip`` it (a base case)."""
 
 
 class MapSpec(BaseModel):
@@ -243,8 +262,9 @@ class Task(BaseModel):
     workflow: Workflow | None = None
     plan: PlanSpec | None = None
     wait: WaitSpec | None = None
+    recurse: RecurseSpec | None = None
     inputs: dict[str, str] = Field(default_factory=dict)
-    """For a sub-workflow: its input name -> template over this context."""
+    """For a sub-workflow (or a recursive call): its input name -> template over this context."""
     timeout: timedelta = timedelta(minutes=10)
     approval: Approval | bool | None = None
     """Whether a human must approve this task's output (``true`` or an ``Approval``)."""
@@ -260,19 +280,18 @@ class Task(BaseModel):
     def _one_kind(self) -> Task:
         if self.agent is not None and self.capability is not None:
             raise ValueError("a task names an agent or a capability, not both")
-        kinds = [
-            k for k in ("map", "loop", "workflow", "plan", "wait") if getattr(self, k) is not None
-        ]
+        composites = ("map", "loop", "workflow", "plan", "wait", "recurse")
+        kinds = [k for k in composites if getattr(self, k) is not None]
         if self.agent is not None or self.capability is not None:
             kinds.insert(0, "agent")
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
-            kinds_named = "agent, map, loop, workflow, plan or wait"
+            kinds_named = "agent, map, loop, workflow, recurse, plan or wait"
             msg = f"a task has exactly one of {kinds_named} (found: {found})"
             raise ValueError(msg)
         if self.routes and self.agent is None and self.capability is None:
             raise ValueError("only an agent task can choose routes")
-        if self.inputs and self.workflow is None:
+        if self.inputs and self.workflow is None and self.recurse is None:
             raise ValueError("inputs are given to sub-workflows only; use the context instead")
         if self.verifies is not None and self.agent is None and self.capability is None:
             raise ValueError("only an agent task can verify a draft")
@@ -284,12 +303,13 @@ class Task(BaseModel):
 
     @property
     def kind(self) -> TaskKind:
-        """Which of the six kinds this task is (a ``capability`` task is an agent task)."""
+        """Which of the six kinds this task is (a ``capability`` task is an agent task, a
+        recursive call a sub-workflow)."""
         if self.map is not None:
             return "map"
         if self.loop is not None:
             return "loop"
-        if self.workflow is not None:
+        if self.workflow is not None or self.recurse is not None:
             return "workflow"
         if self.plan is not None:
             return "plan"

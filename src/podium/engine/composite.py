@@ -8,6 +8,8 @@
   tasks wrote are written back as they were then (``loop_iterated.kept``);
 - **sub-workflow**: runs another workflow in its own context namespace (``<task id>/``) with
   inputs rendered from this context, and writes that workflow's output to its key;
+- **recursive call** (``recurse``): the same for the task's own workflow or an enclosing one
+  (``Frame.caller``), one level deeper (``Frame.depth``), up to ``max_depth``;
 - **wait**: waits for a named signal (``engine.wait``);
 - **plan**: plans a goal into agent tasks and runs them (a node kind registered from
   outside the engine: ``engine.kinds``, ``podium.orchestrator``).
@@ -30,10 +32,11 @@ from podium.engine.map_task import emit_cancelled, raise_if_waiting, run_map
 from podium.engine.scheduler import Outcome
 from podium.engine.wait import run_wait
 from podium.errors import TaskError
-from podium.event import ContextWritten, GraphNode, LoopIterated
+from podium.event import ContextWritten, GraphNode, LoopIterated, TaskSkipped
 from podium.ids import TaskId
 from podium.task import LoopSpec, Task
 from podium.template import Templates
+from podium.workflow.model import Workflow
 
 __all__ = ["graph_nodes", "raise_if_waiting", "record_cancelled", "run_composite"]
 
@@ -41,14 +44,17 @@ _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(.+)\}\}\s*$", re.DOTALL)
 
 
 async def run_composite(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Outcome:
-    """Run a map, loop, sub-workflow, plan or wait task.
+    """Run a map, loop, sub-workflow, recursive call, plan or wait task.
 
     Raises:
-        TaskError: the map's list could not be computed, or a child failed.
+        TaskError: the map's list could not be computed, a child failed, or a recursive
+            call went deeper than its ``max_depth`` allows.
         ApprovalRequired: a task inside waits for approval, or a wait task for its signal.
     """
     if task.wait is not None:
         return await run_wait(run, task, frame, qid)
+    if task.recurse is not None and frame.depth >= (task.recurse.max_depth or 0):
+        return await _beyond_depth(run, task, frame, qid)
     if task.map is not None:
         output = await run_map(run, task, frame, qid)
     elif task.loop is not None:
@@ -56,7 +62,7 @@ async def run_composite(run: NodeHost, task: Task, frame: Frame, qid: TaskId) ->
     elif task.plan is not None:
         output = await run.plan(task, frame, qid)
     else:
-        output = await _run_workflow(run, task, frame, qid)
+        output = await _run_workflow(run, task, frame, qid, _called(task, frame))
     return await run.succeed(
         task, frame, qid, Outcome(status="succeeded", output=output), writer=None
     )
@@ -160,9 +166,32 @@ def _json(value: Any) -> JsonValue:  # Any: what an expression computes
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
-async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> JsonValue:
-    sub = task.workflow
-    assert sub is not None
+def _called(task: Task, frame: Frame) -> Workflow:
+    """The workflow a sub-workflow or recursive-call task runs."""
+    if task.workflow is not None:
+        return task.workflow
+    assert task.recurse is not None
+    called = frame.caller(task.recurse.workflow)
+    if called is None:  # pragma: no cover - validation guarantees it
+        raise TaskError(f"no enclosing workflow {task.recurse.workflow!r}", task_id=task.id)
+    return called
+
+
+async def _beyond_depth(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Outcome:
+    """A recursive call nested ``max_depth`` deep already: fail it, or skip it (a base case)."""
+    assert task.recurse is not None
+    spec = task.recurse
+    reason = f"recursion into {spec.workflow!r} is {frame.depth} deep: max_depth {spec.max_depth}"
+    if spec.on_limit == "fail":
+        return await run.fail(qid, None, TaskError(reason, task_id=qid), frame)
+    skipped = partial(TaskSkipped, task_id=qid, reason=reason, iteration=frame.iteration)
+    await run.recorder.emit(skipped)
+    return Outcome(status="skipped", reason=reason)
+
+
+async def _run_workflow(
+    run: NodeHost, task: Task, frame: Frame, qid: TaskId, sub: Workflow
+) -> JsonValue:
     templates = frame.workflow.templates
     names = frozenset[str]().union(*(templates.variables(v) for v in task.inputs.values()))
     values = frame.values(names)
@@ -182,6 +211,8 @@ async def _run_workflow(run: NodeHost, task: Task, frame: Frame, qid: TaskId) ->
         iteration=frame.iteration,
         slots=slots,
         locks=frame.locks,
+        enclosing=(*frame.enclosing, frame.workflow),
+        depth=frame.depth + (task.recurse is not None),
     )
     outcomes = await run.run_graph(sub.tasks, child)
     raise_if_waiting(outcomes.values())

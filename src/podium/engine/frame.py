@@ -44,6 +44,10 @@ class Frame:
     a slot of each (and of the run's ``Limits``) while it runs."""
     locks: dict[str, asyncio.Lock] = field(default_factory=dict[str, asyncio.Lock])
     """The run's critical sections (``lock:``) by name: one table, shared by every frame."""
+    enclosing: tuple[Workflow, ...] = ()
+    """The workflows this frame's workflow runs inside, outermost first (for ``recurse``)."""
+    depth: int = 0
+    """How many recursive calls (``recurse``) this frame is nested in."""
 
     def qualify(self, task_id: str) -> TaskId:
         """The run-wide id of a task of this frame."""
@@ -52,6 +56,13 @@ class Frame:
     def child(self, **changes: Any) -> Frame:  # Any: dataclass field values
         """A frame like this one with ``changes``."""
         return replace(self, **changes)
+
+    def caller(self, name: str) -> Workflow | None:
+        """The workflow called ``name``: this frame's own, or the nearest enclosing one."""
+        for workflow in (self.workflow, *reversed(self.enclosing)):
+            if workflow.name == name:
+                return workflow
+        return None
 
     def agent(self, task: Task) -> Agent:
         """The agent a task names (validated to exist before the run)."""

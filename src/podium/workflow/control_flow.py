@@ -13,7 +13,13 @@ from podium.ids import TaskId
 from podium.task import AtLeast, Task
 from podium.workflow.graph import find_cycle
 from podium.workflow.model import Workflow, walk
-from podium.workflow.problem import did_you_mean, graph_levels, line_of, located
+from podium.workflow.problem import (
+    did_you_mean,
+    enclosing_names,
+    graph_levels,
+    line_of,
+    located,
+)
 
 __all__ = ["CONTROL_FLOW_CHECKS"]
 
@@ -192,6 +198,24 @@ def _signals(workflow: Workflow) -> Iterator[Problem]:
             )
 
 
+def _recursion(workflow: Workflow) -> Iterator[Problem]:
+    """A recursive call names this workflow or one enclosing it, and has a depth bound."""
+    names = enclosing_names()
+    for path, task in walk(workflow.tasks):
+        spec = task.recurse
+        if spec is None:
+            continue
+        if spec.workflow not in names:
+            msg = f"task {task.id!r} recurses into workflow {spec.workflow!r}, which neither is "
+            msg += f"nor encloses it (enclosing: {', '.join(names)})"
+            hint = did_you_mean(spec.workflow, names)
+            yield located(workflow, f"{path}.recurse.workflow", msg + hint)
+        if spec.max_depth is None:
+            msg = f"task {task.id!r} recurses into {spec.workflow!r} without `max_depth`: "
+            msg += "unbounded recursion; bound it, e.g. max_depth: 3"
+            yield located(workflow, f"{path}.recurse", msg)
+
+
 CONTROL_FLOW_CHECKS = (
     _unique_ids,
     _needs,
@@ -203,5 +227,6 @@ CONTROL_FLOW_CHECKS = (
     _withdrawals,
     _locks,
     _signals,
+    _recursion,
 )
 """The control-flow checks, in the order their problems are reported."""

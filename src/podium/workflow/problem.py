@@ -9,13 +9,43 @@ by side.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from podium.errors import Problem
 from podium.task import Task
 from podium.workflow.model import Workflow, walk
 
-__all__ = ["Level", "did_you_mean", "graph_levels", "line_of", "located", "produced_keys"]
+__all__ = [
+    "Level",
+    "checking",
+    "did_you_mean",
+    "enclosing_names",
+    "graph_levels",
+    "line_of",
+    "located",
+    "produced_keys",
+]
+
+_enclosing: ContextVar[tuple[str, ...]] = ContextVar("podium_checked_workflows", default=())
+
+
+@contextmanager
+def checking(workflow: Workflow) -> Generator[None]:
+    """Mark ``workflow`` as being checked, inside the workflows being checked around it (a
+    sub-workflow is checked on its own, but may call an enclosing workflow recursively)."""
+    token = _enclosing.set((*_enclosing.get(), workflow.name))
+    try:
+        yield
+    finally:
+        _enclosing.reset(token)
+
+
+def enclosing_names() -> tuple[str, ...]:
+    """The names of the workflows being checked, outermost first, the current one last."""
+    return _enclosing.get()
+
 
 Level = list[tuple[str, Task]]
 """One graph level: each task with its document path."""

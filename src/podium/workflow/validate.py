@@ -28,7 +28,14 @@ from podium.workflow.control_flow import CONTROL_FLOW_CHECKS
 from podium.workflow.graph import ancestors
 from podium.workflow.model import Workflow, walk
 from podium.workflow.plan_check import PLAN_CHECKS
-from podium.workflow.problem import Level, did_you_mean, graph_levels, located, produced_keys
+from podium.workflow.problem import (
+    Level,
+    checking,
+    did_you_mean,
+    graph_levels,
+    located,
+    produced_keys,
+)
 from podium.workflow.yaml import resolve_reference
 
 __all__ = ["problems", "validate"]
@@ -63,7 +70,8 @@ def problems(workflow: Workflow) -> list[Problem]:
     Returns:
         The problems, each with the dotted path of what is wrong and its source location.
     """
-    return [problem for check in _CHECKS for problem in check(workflow)]
+    with checking(workflow):
+        return [problem for check in _CHECKS for problem in check(workflow)]
 
 
 # -- agents and routes ---------------------------------------------------------------------------

@@ -162,3 +162,50 @@ def test_a_wait_for_a_signal_nobody_declared_is_reported() -> None:
             " `signals` do not declare it (declared: payment); did you mean 'payment'?",
         )
     ]
+
+
+def test_recursion_needs_a_bound_and_an_enclosing_workflow() -> None:
+    found = _found(
+        """
+        name: solve
+        agents: {w: {}}
+        tasks:
+          - {id: step, agent: w}
+          - id: again
+            recurse: {workflow: solve}
+          - id: elsewhere
+            recurse: {workflow: slove, max_depth: 2}
+        """
+    )
+    assert found == [
+        (
+            6,
+            "task 'again' recurses into 'solve' without `max_depth`: unbounded recursion;"
+            " bound it, e.g. max_depth: 3",
+        ),
+        (
+            8,
+            "task 'elsewhere' recurses into workflow 'slove', which neither is nor encloses it"
+            " (enclosing: solve); did you mean 'solve'?",
+        ),
+    ]
+
+
+def test_a_sub_workflow_may_recurse_into_the_workflow_around_it() -> None:
+    flow = _flow(
+        """
+        name: draft
+        agents: {w: {}}
+        tasks:
+          - {id: write, agent: w}
+          - id: check
+            needs: [write]
+            workflow:
+              name: review
+              agents: {w: {}}
+              tasks:
+                - {id: look, agent: w}
+                - {id: again, recurse: {workflow: draft, max_depth: 2}, needs: [look]}
+        """
+    )
+    assert problems(flow) == []

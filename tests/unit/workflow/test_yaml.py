@@ -178,9 +178,8 @@ def test_a_task_of_no_kind_is_reported_at_the_task() -> None:
     (problem,) = _problems(text)
     assert problem.path == "tasks.0"
     assert _line(problem) == 3
-    assert (
-        "exactly one of agent, map, loop, workflow, plan or wait (found: none)" in problem.message
-    )
+    kinds = "agent, map, loop, workflow, recurse, plan or wait"
+    assert f"exactly one of {kinds} (found: none)" in problem.message
 
 
 # -- output schemas ------------------------------------------------------------------------------
