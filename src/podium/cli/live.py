@@ -188,7 +188,7 @@ def progress(
         elapsed = task.duration
         if task.status == "running" and task.started_at is not None:
             elapsed = now - task.started_at
-        note = task.error if task.status in ("failed", "skipped") else ""
+        note = task.error if task.status in ("failed", "skipped", "cancelled") else ""
         if task.status == "running" and task.id in streams:
             note = "…" + " ".join(streams[task.id].split())
         table.add_row(

@@ -283,8 +283,8 @@ def _table() -> Table:
 def _result(task: TaskState) -> Text:
     if task.status == "failed":
         return Text(task.error or "failed", style="red")
-    if task.status == "skipped":
-        return Text(task.error or "skipped", style="dim")
+    if task.status in ("skipped", "cancelled"):
+        return Text(task.error or task.status, style="dim")
     if task.output is None:
         return Text("")
     return Text(preview(task.output, _PREVIEW))
