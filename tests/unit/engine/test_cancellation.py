@@ -350,3 +350,81 @@ async def test_tasks_holding_the_same_lock_never_overlap(store: SqliteStore) -> 
         for t in ("write_a", "write_b", "nested/write_inner")
     )
     assert all(end < next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
+
+
+async def test_a_router_may_choose_a_stop_route_that_ends_the_workflow(
+    store: SqliteStore,
+) -> None:
+    race = Race(held={"background"}, after={"triage": "background"})
+    flow = Workflow(
+        name="w",
+        agents=(Agent(name="x"),),
+        output="stop",
+        tasks=[
+            agent_task("background"),
+            Task(id="triage", agent="x", instruction="go on?", routes=("stop", "work")),
+            agent_task("stop", "triage", end=True),
+            agent_task("work", "triage"),
+        ],
+    )
+    answers = {"triage": '{"choice": "stop", "reason": "nothing to do"}'}
+
+    async def answer(request: ModelRequest) -> str:
+        assert request.caller is not None
+        if request.caller.task_id in answers:
+            await race.began("background").wait()
+            return answers[request.caller.task_id]
+        return await race.answer(request)
+
+    engine = LocalEngine(
+        store=store, model=ScriptedModel(answer), retry=RetryPolicy(max_attempts=1)
+    )
+    result = await engine.execute(flow)
+
+    assert result.ok, result.error
+    assert statuses(result) == {
+        "background": "cancelled",
+        "triage": "succeeded",
+        "stop": "succeeded",
+        "work": "skipped",
+    }
+
+
+async def test_a_map_killed_before_it_had_enough_stops_early_on_resume(
+    store: SqliteStore,
+) -> None:
+    calls: Counter[str] = Counter()
+
+    def model(answering: set[str]) -> ScriptedModel:
+        async def answer(request: ModelRequest) -> str:
+            doc = request.messages[-1].content
+            calls[doc] += 1
+            if doc in answering:
+                return doc.upper()
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return ScriptedModel(answer)
+
+    flow = mapped(["a", "b", "c", "d"], at_least=2)
+    kept = asyncio.Event()
+
+    def watch(event: Event) -> None:
+        if event.kind == "task_succeeded" and event.task_id == "scan[0]":  # type: ignore[attr-defined]
+            kept.set()
+
+    engine = LocalEngine(store=store, model=model({"a"}), subscribers=[watch])
+    running = asyncio.get_running_loop().create_task(engine.execute(flow))
+    await kept.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    (summary,) = await store.list_runs()
+
+    resumed = LocalEngine(store=store, model=model({"a", "b"}))
+    result = await resumed.resume(flow, summary.run_id)
+
+    assert result.ok, result.error
+    assert result.output == ["A", "B"]
+    assert calls["a"] == 1  # its answer was kept
+    assert {result.tasks[f"scan[{i}]"].status for i in (2, 3)} == {"cancelled"}
