@@ -90,6 +90,7 @@ PUBLIC_API = [
     "RunStateError",
     "RunSummary",
     "ScriptedModel",
+    "SignalSpec",
     "SqliteStore",
     "Store",
     "StoreArg",
@@ -105,6 +106,7 @@ PUBLIC_API = [
     "Tool",
     "ToolError",
     "Verification",
+    "WaitSpec",
     "Workflow",
     "WorkflowValidationError",
     "approve",
@@ -138,6 +140,7 @@ PUBLIC_API = [
     "search_tool",
     "serve_worker",
     "shown_status",
+    "signal",
     "store_exists",
     "tasks_in_graph_order",
     "tool",
@@ -155,6 +158,7 @@ FACADE = [
     "replay",
     "resume",
     "routing_preferences",
+    "signal",
 ]
 PUBLIC_MODULES = frozenset({"podium", "podium.event"})
 """What the CLI may import besides itself: the facade and the event types (the log format)."""
