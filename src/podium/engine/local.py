@@ -219,7 +219,7 @@ class LocalEngine:
         )
         composites = CompositeNode()
         kinds: dict[str, NodeKind] = {"agent": agents}
-        kinds.update(dict.fromkeys(("map", "loop", "workflow", "plan"), composites))
+        kinds.update(dict.fromkeys(("map", "loop", "workflow", "plan", "wait"), composites))
         executor = Executor(
             workflow,
             recorder,
