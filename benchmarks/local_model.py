@@ -24,7 +24,7 @@ import llama_cpp
 from pydantic import BaseModel
 
 from podium.models.base import Message, ModelRequest
-from podium.models.local import LocalModel
+from podium.models.local import LocalModel, open_llama
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -178,7 +178,7 @@ async def main() -> None:
     start = time.perf_counter()
     await model.complete(ask(PROMPT))
     first_call = time.perf_counter() - start
-    llama = llama_cpp.Llama(model_path=str(model.model_path), n_ctx=2048, verbose=False)
+    llama = open_llama(model.model_path, n_ctx=2048)
     raw_call(llama, PROMPT, MAX_TOKENS)  # warm-up: page the weights in for this instance too
 
     plain_tokens, plain_rate = await tokens_per_second(model, ask(PROMPT))

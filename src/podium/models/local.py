@@ -16,6 +16,8 @@ import importlib.util
 import json
 import logging
 import threading
+from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -231,12 +233,7 @@ def _default_model_path() -> Path:
 def _load(settings: _LoadSettings) -> _Loaded:
     logger.info("loading local model %s (n_ctx=%d)", settings.path, settings.n_ctx)
     try:
-        llama = llama_cpp.Llama(
-            model_path=str(settings.path),
-            n_ctx=settings.n_ctx,
-            n_threads=settings.n_threads,
-            verbose=False,
-        )
+        llama = open_llama(settings.path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
     except Exception as exc:  # llama.cpp raises bare ValueError/RuntimeError
         msg = f"llama.cpp could not load {settings.path}: {exc}; is it a GGUF model file?"
         raise ModelError(msg, retryable=False) from exc
@@ -244,6 +241,45 @@ def _load(settings: _LoadSettings) -> _Loaded:
     capacity = settings.prompt_cache_bytes
     prompts = PromptCache(capacity) if formatter is not None and capacity > 0 else None
     return _Loaded(llama=llama, formatter=formatter, prompts=prompts)
+
+
+def open_llama(path: Path, *, n_ctx: int, n_threads: int | None = None) -> llama_cpp.Llama:
+    """Load a GGUF file as ``LocalModel`` does (weights in plain CPU buffers, quiet); for
+    code that drives llama.cpp directly, such as the prompt cache's tests and benchmark."""
+    with _no_extra_buffers():
+        return llama_cpp.Llama(
+            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False
+        )
+
+
+_DEFAULT_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _no_extra_buffers() -> Generator[None]:
+    """Load models with ``use_extra_bufts`` off: weights stay in plain CPU buffers.
+
+    With it on (llama.cpp's default), a CPU with AMX (Intel Sapphire Rapids and later) puts
+    the weights in AMX buffers, and the first decode of SmolLM2's Q4_1 weights crashes the
+    process in ``ggml_backend_amx_mul_mat`` (seen with llama-cpp-python 0.3.36). The other
+    extra buffers repack Q4_0, Q4_K, IQ4_NL and Q8_0 weights, not Q4_1, so the embedded model
+    loses nothing. ``Llama`` takes no such argument: its defaults come from
+    ``llama_model_default_params``, wrapped here while the model loads.
+    """
+    module = llama_cpp.llama_cpp
+    default = module.llama_model_default_params
+
+    def plain() -> llama_cpp.llama_model_params:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    with _DEFAULT_PARAMS_LOCK:
+        module.llama_model_default_params = plain
+        try:
+            yield
+        finally:
+            module.llama_model_default_params = default
 
 
 def _chat_formatter(llama: llama_cpp.Llama) -> Jinja2ChatFormatter | None:
