@@ -1,0 +1,196 @@
+"""Events of one task's attempts: start, model and tool calls, context writes, outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import JsonValue
+
+from podium.ids import RunId, TaskId
+
+__all__ = [
+    "ContextWritten",
+    "ModelCalled",
+    "OutputRejected",
+    "TaskCancelled",
+    "TaskFailed",
+    "TaskRetried",
+    "TaskSkipped",
+    "TaskStarted",
+    "TaskSucceeded",
+    "ToolCalled",
+    "ToolDenied",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStarted:
+    """An attempt at a task began."""
+
+    kind: Literal["task_started"] = "task_started"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str | None
+    attempt: int = 1
+    iteration: int = 0
+    waited_s: float = 0.0
+    """How long the attempt waited for a concurrency slot before it began."""
+    limit: str | None = None
+    """The concurrency limit it waited on (``max_concurrency 16``), if it waited."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelCalled:
+    """A model call completed (journaled so a resumed task need not pay for it again)."""
+
+    kind: Literal["model_called"] = "model_called"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    cost: float = 0.0
+    response: JsonValue = None
+    """The response as the model gave it: text, tool calls."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCalled:
+    """A tool call completed or failed."""
+
+    kind: Literal["tool_called"] = "tool_called"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str
+    tool: str
+    arguments: dict[str, JsonValue]
+    result: JsonValue = None
+    error: str | None = None
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolDenied:
+    """A model asked for a tool its agent may not call; the call was not made."""
+
+    kind: Literal["tool_denied"] = "tool_denied"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str
+    tool: str
+    arguments: dict[str, JsonValue]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputRejected:
+    """A model's output failed the agent's output schema; a repair was asked for."""
+
+    kind: Literal["output_rejected"] = "output_rejected"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str
+    repair: int
+    errors: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContextWritten:
+    """A context key got a new version, with its provenance."""
+
+    kind: Literal["context_written"] = "context_written"
+    seq: int
+    run_id: RunId
+    at: datetime
+    key: str
+    version: int
+    value: JsonValue
+    task_id: TaskId | None
+    agent: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSucceeded:
+    """A task finished with an output."""
+
+    kind: Literal["task_succeeded"] = "task_succeeded"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str | None
+    output: JsonValue = None
+    attempt: int = 1
+    iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFailed:
+    """A task attempt failed; ``retryable`` tells whether a retry could help."""
+
+    kind: Literal["task_failed"] = "task_failed"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    agent: str | None
+    error_type: str
+    message: str
+    retryable: bool = False
+    attempt: int = 1
+    iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRetried:
+    """A failed attempt will be tried again after ``delay_s``."""
+
+    kind: Literal["task_retried"] = "task_retried"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    attempt: int
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSkipped:
+    """A task did not run: a condition was false, a route was not taken, or a need failed."""
+
+    kind: Literal["task_skipped"] = "task_skipped"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    reason: str
+    iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskCancelled:
+    """The workflow withdrew a task: a join had what it waited for (``cancel_rest``), a map
+    stopped early, a task ended the workflow, or a task cancelled a region. Its in-flight
+    calls were cancelled; it did not fail, and a resumed run keeps it cancelled."""
+
+    kind: Literal["task_cancelled"] = "task_cancelled"
+    seq: int
+    run_id: RunId
+    at: datetime
+    task_id: TaskId
+    reason: str
+    iteration: int = 0
