@@ -1,6 +1,6 @@
 """Servers the integration tests talk to, started for real on 127.0.0.1.
 
-- ``llama_server``: llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server``)
+- ``llama_server``: llama-cpp-python's OpenAI-compatible server (``llama_cpp.server``)
   running the embedded SmolLM2-135M-Instruct, prompts rendered with the chat template in its
   GGUF file (so no ``--chat_format`` is needed). It serves one model whatever name is asked for.
 - ``llama_tools_server``: the same with ``--chat_format chatml-function-calling``, the
@@ -64,13 +64,24 @@ def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log: Path
     raise RuntimeError(msg)
 
 
+_SERVER_WITH_PLAIN_BUFFERS = """
+import runpy
+from podium.models.local import _no_extra_buffers
+with _no_extra_buffers():
+    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+"""``python -m llama_cpp.server`` with the model's weights in plain CPU buffers, as
+``LocalModel`` loads them: llama.cpp's AMX buffers crash the embedded model's first decode on a
+CPU with AMX."""
+
+
 @contextmanager
 def _llama_server(log_dir: Path, *extra_args: str) -> Generator[str, None, None]:
     port = _free_port()
     command = [
         sys.executable,
-        "-m",
-        "llama_cpp.server",
+        "-c",
+        _SERVER_WITH_PLAIN_BUFFERS,
         "--model",
         str(_default_model_path()),
         "--host",
