@@ -5,6 +5,9 @@ own process records ``run_completed(cancelled)`` and loses nothing it wrote; ``c
 (up to ``wait``) for that event to reach the store. A run whose process is gone (interrupted)
 or that waits for approval gets the event appended here, after its last one. Either way the log
 stays consistent and ``podium.resume`` continues the run.
+
+A run on the Temporal engine is cancelled as a Temporal workflow: its workflow records
+``run_completed(cancelled)`` itself, wherever it runs.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from podium.clock import SystemClock
+from podium.distributed import cancel_workflow_of
 from podium.errors import RunStateError
 from podium.event import RunCompleted, RunResumed, RunStarted
 from podium.history import resolve_run_id
@@ -39,11 +43,13 @@ class Cancellation:
     """How a run was cancelled (``podium.cancel``)."""
 
     run_id: RunId
-    how: Literal["recorded", "stopped", "died", "not_stopped"]
+    how: Literal["recorded", "stopped", "died", "workflow", "not_stopped"]
     """``recorded``: its process was gone, the cancellation was recorded here; ``stopped``:
     its process was sent SIGINT and recorded it cancelled; ``died``: its process died after
-    the signal without recording its end, so it was recorded here; ``not_stopped``: its
-    process was sent SIGINT but did not record its end in time (it may ignore SIGINT)."""
+    the signal without recording its end, so it was recorded here; ``workflow``: the run is
+    on Temporal, its workflow was cancelled and recorded it cancelled; ``not_stopped``: its
+    process was sent SIGINT (or its workflow was cancelled) but did not record its end in
+    time (it may ignore SIGINT; no worker may serve the workflow)."""
     pid: int | None = None
     """The process that was running it, when one was signalled."""
 
@@ -82,6 +88,9 @@ async def cancel(
             )
             msg = f"run {resolved} already ended {state.status}: nothing to cancel{again}"
             raise RunStateError(msg)
+        if state.temporal is not None:
+            await cancel_workflow_of(state.temporal)
+            return await _wait_for_cancelled(opened, state, None, wait)
         pid = await _live_process(opened, state)
         if pid is None:
             await _record_cancelled(opened, state)
@@ -138,9 +147,10 @@ async def _record_cancelled(store: Store, state: RunState) -> None:
 
 
 async def _wait_for_cancelled(
-    store: Store, state: RunState, pid: int, wait: timedelta
+    store: Store, state: RunState, pid: int | None, wait: timedelta
 ) -> Cancellation:
-    """Wait until the signalled run records its end (or its process dies).
+    """Wait until the signalled run (or cancelled workflow: no ``pid``) records its end, or
+    its process dies.
 
     Raises:
         RunStateError: the run ended otherwise (it finished before the signal arrived).
@@ -153,8 +163,8 @@ async def _wait_for_cancelled(
             if end.status != "cancelled":
                 msg = f"run {state.run_id} ended {end.status} before it could be cancelled"
                 raise RunStateError(msg)
-            return Cancellation(run_id=state.run_id, how="stopped", pid=pid)
-        if not is_alive(pid):  # died without recording its end: record it here
+            return Cancellation(run_id=state.run_id, how="stopped" if pid else "workflow", pid=pid)
+        if pid is not None and not is_alive(pid):  # died without recording its end: record it here
             latest = project(state.run_id, await store.read(state.run_id))
             if latest.status == "running":
                 await _record_cancelled(store, latest)

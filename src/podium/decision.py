@@ -6,18 +6,23 @@ These are public functions of the facade (``podium.approve``, ``podium.deny``,
 it; none executes the run. After a decision, ``podium.resume`` continues the run so the
 approved output is written (or the denied task fails, or the waiting task takes its signal).
 A run that a live process is executing is refused: its process numbers its own events.
+
+A run on the Temporal engine is alive while it waits: a decision or a signal goes to its
+workflow as an update, the workflow records it in the log (once) and goes on; no resume.
 """
 
 from __future__ import annotations
 
 from pydantic import JsonValue
 
+from podium.distributed import decide_on_temporal, signal_on_temporal
 from podium.engine.approval import Decision, record_decision
 from podium.engine.wait import record_signal
 from podium.event import ApprovalDenied, ApprovalGranted, FeedbackRecorded, SignalReceived
 from podium.feedback import check_score, record_feedback
 from podium.history import resolve_run_id
 from podium.ids import TaskId
+from podium.liveness import temporal_ref
 from podium.stores.argument import StoreArg, opened_store
 
 __all__ = ["approve", "deny", "feedback", "signal"]
@@ -44,7 +49,8 @@ async def approve(
         store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
 
     Returns:
-        The ``approval_granted`` event appended to the run's log.
+        The ``approval_granted`` event appended to the run's log (for a run on Temporal, by
+        its workflow, which goes on at once).
 
     Raises:
         ConfigError: no such run, the task is not waiting for approval, or a live process
@@ -79,7 +85,8 @@ async def deny(
         store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
 
     Returns:
-        The ``approval_denied`` event appended to the run's log.
+        The ``approval_denied`` event appended to the run's log (for a run on Temporal, by
+        its workflow, which goes on at once).
 
     Raises:
         ConfigError: no such run, the task is not waiting for approval, or a live process
@@ -97,6 +104,9 @@ async def _decide(
 ) -> ApprovalGranted | ApprovalDenied:
     async with opened_store(store) as opened:
         resolved = await resolve_run_id(opened, run_id)
+        ref = await temporal_ref(opened, resolved)
+        if ref is not None:
+            return await decide_on_temporal(ref, TaskId(task_id), decision)
         return await record_decision(opened, resolved, TaskId(task_id), decision)
 
 
@@ -116,7 +126,8 @@ async def signal(
         store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
 
     Returns:
-        The ``signal_received`` event appended to the run's log.
+        The ``signal_received`` event appended to the run's log (for a run on Temporal, by
+        its workflow, which goes on at once).
 
     Raises:
         ConfigError: no such run, it already succeeded, or a live process is executing it.
@@ -124,6 +135,9 @@ async def signal(
     """
     async with opened_store(store) as opened:
         resolved = await resolve_run_id(opened, run_id)
+        ref = await temporal_ref(opened, resolved)
+        if ref is not None:
+            return await signal_on_temporal(ref, name, data=data, by=by)
         return await record_signal(opened, resolved, name, data=data, by=by)
 
 

@@ -1,5 +1,6 @@
 """Runs on Temporal: serve a task queue (``serve_worker``), run a workflow file on it
-(``run_on_temporal``), cancel a run there (``cancel_on_temporal``).
+(``run_on_temporal``), cancel a run there (``cancel_on_temporal``); and what the facade sends
+to a run there instead of writing its log: decisions, signals, cancellation.
 
 Every worker and the process that starts a run share one store (PostgreSQL, by URL), where
 the run's event log is written as a local run's is: ``podium runs``, ``show`` and ``metrics``
@@ -19,9 +20,16 @@ from pydantic import JsonValue
 
 from podium.budget import Budget
 from podium.context import Context
+from podium.engine.approval import Decision
 from podium.engine.inputs import resolve_inputs
-from podium.event import ContextWritten
-from podium.ids import IdFactory, RunId, UuidIdFactory
+from podium.event import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ContextWritten,
+    SignalReceived,
+    TemporalRef,
+)
+from podium.ids import IdFactory, RunId, TaskId, UuidIdFactory
 from podium.orchestrator import KINDS
 from podium.run import RunResult, project
 from podium.stores.argument import StoreArg, opened_store
@@ -31,7 +39,14 @@ from podium.workflow.yaml import load_workflow
 if TYPE_CHECKING:
     from podium.engine.temporal import TemporalTarget
 
-__all__ = ["cancel_on_temporal", "run_on_temporal", "serve_worker"]
+__all__ = [
+    "cancel_on_temporal",
+    "cancel_workflow_of",
+    "decide_on_temporal",
+    "run_on_temporal",
+    "serve_worker",
+    "signal_on_temporal",
+]
 
 
 async def serve_worker(
@@ -99,6 +114,7 @@ async def run_on_temporal(
         model=model,
         budget=budget.model_dump_json(exclude_none=True) if budget else None,
         max_concurrency=max_concurrency,
+        address=temporal.address,
     )
     async with opened_store(store) as opened:
         await execute(temporal, request)
@@ -125,6 +141,58 @@ async def cancel_on_temporal(run_id: str, *, temporal: TemporalTarget) -> None:
     from podium.engine.temporal import cancel
 
     await cancel(temporal, run_id)
+
+
+async def decide_on_temporal(
+    ref: TemporalRef, task_id: TaskId, decision: Decision
+) -> ApprovalGranted | ApprovalDenied:
+    """Send a decision on a waiting task to its run's Temporal workflow, which records it
+    (once) and goes on; ``podium.approve`` and ``podium.deny`` call this for such a run.
+
+    Raises:
+        RunStateError: the task is not waiting for approval, or the run is over.
+    """
+    from podium.engine.temporal import DecisionRequest, decide
+
+    request = DecisionRequest(
+        task_id=task_id,
+        kind=decision.kind,
+        by=decision.by,
+        comment=decision.comment,
+        reason=decision.reason,
+        is_edited=decision.is_edited,
+        output=json.dumps(decision.output),
+    )
+    event = await decide(ref, request)
+    assert isinstance(event, ApprovalGranted | ApprovalDenied)
+    return event
+
+
+async def signal_on_temporal(
+    ref: TemporalRef, name: str, *, data: JsonValue = None, by: str = ""
+) -> SignalReceived:
+    """Send a signal to a run's Temporal workflow, which records it for its ``wait:`` tasks;
+    ``podium.signal`` calls this for such a run.
+
+    Raises:
+        RunStateError: the run is over.
+    """
+    from podium.engine.temporal import SignalRequest, signal
+
+    event = await signal(ref, SignalRequest(name=name, data=json.dumps(data), by=by))
+    assert isinstance(event, SignalReceived)
+    return event
+
+
+async def cancel_workflow_of(ref: TemporalRef) -> None:
+    """Cancel a run's Temporal workflow; ``podium.cancel`` calls this for such a run.
+
+    Raises:
+        RunStateError: the workflow is not running any more.
+    """
+    from podium.engine.temporal import cancel_workflow
+
+    await cancel_workflow(ref)
 
 
 def _absolute(path: str | Path) -> str:

@@ -15,10 +15,11 @@ from podium.agent import Agent
 from podium.budget import Budget
 from podium.clock import Clock
 from podium.engine.local import LocalEngine
-from podium.errors import ConfigError
+from podium.errors import ConfigError, RunStateError
 from podium.event import Event, RunStarted
 from podium.history import resolve_run_id
 from podium.ids import IdFactory, RunId, TaskId
+from podium.liveness import temporal_ref
 from podium.models.base import Model
 from podium.orchestrator import KINDS
 from podium.run import RunResult
@@ -146,9 +147,11 @@ async def resume(
 
     Raises:
         ConfigError: no such run, it already succeeded, or its workflow file is gone.
+        RunStateError: the run is on Temporal (its workflow executes it, not this process).
     """
     async with opened_store(store) as opened:
         resolved = await resolve_run_id(opened, run_id)
+        await _refuse_temporal(opened, resolved)
         engine, flow = await _engine_for(
             opened, resolved, workflow, on_event, on_token, clock=clock
         )
@@ -189,6 +192,24 @@ async def replay(
         resolved = await resolve_run_id(opened, run_id)
         engine, flow = await _engine_for(opened, resolved, workflow, on_event, on_token)
         return await engine.replay(flow, resolved)
+
+
+async def _refuse_temporal(store: Store, run_id: RunId) -> None:
+    """A run on Temporal is not resumed in this process: its workflow executes it.
+
+    Raises:
+        RunStateError: the run is on Temporal.
+    """
+    ref = await temporal_ref(store, run_id)
+    if ref is None:
+        return
+    msg = (
+        f"run {run_id} runs on Temporal (workflow {ref.workflow_id} at {ref.address}) and is "
+        "not resumed here: while its workflow runs, it waits for approvals and signals itself "
+        "(podium approve, podium signal); once it has ended, start the workflow file again "
+        "with `podium run FILE --engine temporal`"
+    )
+    raise RunStateError(msg)
 
 
 async def _engine_for(

@@ -7,7 +7,8 @@ live process numbers its events itself, and two writers would collide.
 
 A process on this machine is checked directly. One on another machine (a store several
 machines share) cannot be checked from here, so it counts as alive: podium never takes over a
-run that may still be going.
+run that may still be going. A run on the Temporal engine (``temporal_ref``) is its Temporal
+workflow's: what is sent to it goes there, never to its log.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import socket
 from functools import cache
 
 from podium.errors import RunNotFoundError, RunStateError
-from podium.event import Event
+from podium.event import Event, RunStarted, TemporalRef
 from podium.ids import RunId
 from podium.run import RunState, RunStatus, project
 from podium.stores.base import Store
@@ -28,6 +29,7 @@ __all__ = [
     "is_alive",
     "read_stopped_run",
     "shown_status",
+    "temporal_ref",
     "this_host",
 ]
 
@@ -114,3 +116,11 @@ async def conflict_error(store: Store, run_id: RunId, *, doing: str) -> RunState
     except RunStateError as running:
         return running
     return RunStateError(f"run {run_id} changed as we went to {doing}: another process wrote to it")
+
+
+async def temporal_ref(store: Store, run_id: RunId) -> TemporalRef | None:
+    """The Temporal workflow executing ``run_id`` (its ``run_started`` says); None for a run
+    of one process, or no such run."""
+    events = await store.read(run_id)
+    started = events[0] if events else None
+    return started.temporal if isinstance(started, RunStarted) else None

@@ -33,6 +33,7 @@ from podium.event import (
     TaskSkipped,
     TaskStarted,
     TaskSucceeded,
+    TemporalRef,
     ToolCalled,
 )
 from podium.ids import RunId, TaskId
@@ -155,6 +156,9 @@ class RunState:
     """Documents of a knowledge base that could not be read, with why, by document."""
     kept: dict[TaskId, int] = field(default_factory=dict)
     """The iteration each loop with ``best`` kept, by loop task id."""
+    temporal: TemporalRef | None = None
+    """The Temporal workflow executing the run, for a run on the Temporal engine: approvals,
+    signals and cancellation go there, not to this log."""
 
     def task(self, task_id: TaskId) -> TaskState:
         """The state of ``task_id``, created pending when first seen."""
@@ -323,7 +327,7 @@ def _run_resumed(state: RunState, e: RunResumed) -> None:
 
 
 def _run_started(state: RunState, e: RunStarted) -> None:
-    state.source, state.pid, state.host = e.source, e.pid, e.host
+    state.source, state.pid, state.host, state.temporal = e.source, e.pid, e.host, e.temporal
     state.workflow, state.goal, state.inputs = e.workflow, e.goal, dict(e.inputs)
     state.graph, state.output_key, state.started_at = e.graph, e.output_key, e.at
     for node in e.graph:

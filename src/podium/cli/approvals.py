@@ -3,6 +3,7 @@
 A decision is appended to the run's log; then the run is resumed here, with the live view, so
 the approved task's output is written (or the denied task fails) and the run goes on. With
 ``--no-resume`` only the decision is recorded; ``podium resume RUN`` continues it later.
+A run on Temporal is not resumed here: the decision goes to its workflow, which goes on.
 """
 
 from __future__ import annotations
@@ -189,6 +190,9 @@ def decide(
         asyncio.run(_record(options.store, state, tasks, decision, every=every))
     except PodiumError as error:
         return report_error(error)
+    if state.temporal is not None:
+        stdout_console().print(f"sent to run {state.run_id} on Temporal: it goes on there")
+        return 0
     if not resume:
         stdout_console().print(f"recorded; continue with: podium resume {state.run_id}")
         return 0
@@ -238,9 +242,10 @@ async def _record(
 async def _pending(path: str | Path) -> list[ApprovalRequested]:
     pending: list[ApprovalRequested] = []
     async with podium.opened_store(path) as store:
-        for summary in await podium.list_runs(limit=_SCAN, status="waiting", store=store):
-            state = await podium.get_run(summary.run_id, store=store)
-            pending.extend(state.approvals.values())
+        for status in ("waiting", "running"):  # a run on Temporal waits while running
+            for summary in await podium.list_runs(limit=_SCAN, status=status, store=store):
+                state = await podium.get_run(summary.run_id, store=store)
+                pending.extend(state.approvals.values())
     return pending
 
 

@@ -26,6 +26,7 @@ _HOW: Final = {
     "recorded": "recorded it cancelled (its process is gone)",
     "stopped": "its process ({pid}) stopped and recorded it cancelled",
     "died": "recorded it cancelled (its process died)",
+    "workflow": "its Temporal workflow was cancelled and recorded it cancelled",
 }
 
 
@@ -54,7 +55,10 @@ def _report(done: Cancellation) -> int:
         return _not_stopped(done)
     how = _HOW[done.how].format(pid=done.pid)
     message = Text(f"run {done.run_id} cancelled: {how}\n", style="yellow")
-    message.append(f"continue it with: podium resume {done.run_id}", style="default")
+    if done.how == "workflow":  # not resumed here (podium resume says so)
+        message.append("start it again with: podium run FILE --engine temporal", style="default")
+    else:
+        message.append(f"continue it with: podium resume {done.run_id}", style="default")
     stdout_console().print(message, soft_wrap=True)
     return 0
 
@@ -67,5 +71,11 @@ def _not_stopped(done: Cancellation) -> int:
         f"{seconds}s; it may ignore SIGINT (a shell starts background jobs that way). Stop it "
         f"with `kill {pid}`, then run `podium cancel {run_id}` again to record it cancelled."
     )
+    if pid is None:  # a run on Temporal
+        message = (
+            f"run {run_id}: its Temporal workflow was cancelled but did not record its end "
+            f"within {seconds}s; it will once a worker (podium worker --engine temporal) "
+            "serves its task queue."
+        )
     error_console().print(Text(message, style="red"))
     return EXIT_FAILED

@@ -56,6 +56,9 @@ def signal_command(
         asyncio.run(podium.signal(state.run_id, name, data=payload, by=sender, store=options.store))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
+    if state.temporal is not None:
+        stdout_console().print(f"sent to run {state.run_id} on Temporal: it goes on there")
+        raise typer.Exit(0)
     if no_resume:
         stdout_console().print(f"recorded; continue with: podium resume {state.run_id}")
         raise typer.Exit(0)

@@ -25,11 +25,13 @@ from podium.clock import Clock, SystemClock
 from podium.engine.attempt import AgentAnswer, AgentCall, Attempt
 from podium.engine.journal import Journal, RecordedApproval
 from podium.engine.recorder import Draft, Recorder
+from podium.engine.waiter import Waiter
 from podium.errors import ApprovalDeniedError, ApprovalRequired, RunStateError, ToolError
 from podium.event import ApprovalDenied, ApprovalGranted, ApprovalRequested
 from podium.ids import RunId, TaskId
 from podium.liveness import read_stopped_run
 from podium.models.base import ToolCall
+from podium.run import RunState
 from podium.stores.base import Store
 from podium.task import Approval, Task
 from podium.tool import Tool
@@ -40,7 +42,9 @@ __all__ = [
     "Decision",
     "ToolApprovals",
     "approval_of",
+    "decision_draft",
     "needs_approval",
+    "pending_request",
     "record_decision",
 ]
 
@@ -70,12 +74,26 @@ class Approvals:
         recorder: the run's log, where requests (and timeout decisions) go.
         journal: what the log held when this execution started; None for a new run.
         clock: the time source deadlines are read on.
+        waiter: how the run waits for decisions while it stays alive (``engine.waiter``);
+            None: a request without a decision leaves the task waiting and the run ends.
     """
 
-    def __init__(self, recorder: Recorder, journal: Journal | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        journal: Journal | None,
+        clock: Clock,
+        *,
+        waiter: Waiter | None = None,
+    ) -> None:
         self._recorder = recorder
         self._journal = journal
         self._clock = clock
+        self._waiter = waiter
+        self._asking: dict[tuple[TaskId, int], tuple[ApprovalRequested, Approval]] = {}
+        """Tool approvals just asked for, by task instance (``wait_for_tool_decision``)."""
+        self._waited: dict[tuple[TaskId, int], ApprovalGranted | ApprovalDenied] = {}
+        """Decisions waited for, for the next ``approve_tool`` of the task instance."""
         self._checked: dict[tuple[TaskId, int], int] = {}
         """How many approval checks each task instance made in this execution."""
 
@@ -92,19 +110,15 @@ class Approvals:
             spec = approval_of(call.task, owner)
         if spec is None:
             return answer
-        asked = self._recorded(call)
-        is_new_run = self._journal is not None and self._journal.is_replay
-        if asked is None or (is_new_run and asked.answer is None):
-            return await self._ask(call, answer, spec)  # a replay is a new run: ask in its log
-        decision = asked.answer or await self._timed_out(asked.request, spec)
-        if decision is None:
+        found = await self._decision(call, answer, spec)
+        if found is None:
             return replace(answer, is_waiting=True, journal=())  # still waiting: nothing new
-        await self._recorder.emit_all(answer.journal)
+        request, decision = found
         if isinstance(decision, ApprovalDenied):
             message = f"denied by {decision.by}: {decision.reason}"
             return ApprovalDeniedError(message, task_id=call.task_id)
         # what was approved is what was proposed (a re-run's fresh answer may differ)
-        output = decision.output if decision.is_edited else asked.request.output
+        output = decision.output if decision.is_edited else request.output
         if not call.task.routes:
             return replace(answer, output=output, journal=())
         chosen = _route_in(call.task, output)  # an edit may choose the other route
@@ -114,25 +128,65 @@ class Approvals:
             return ApprovalDeniedError(message, task_id=call.task_id)
         return replace(answer, output=output, chosen=chosen, journal=())
 
+    async def _decision(
+        self, call: AgentCall, answer: AgentAnswer, spec: Approval
+    ) -> tuple[ApprovalRequested, ApprovalGranted | ApprovalDenied] | None:
+        """The request of this check and its decision: recorded, defaulted on a timeout, or
+        (with a waiter) waited for; None while the run must wait. ``answer``'s journal is in
+        the log once this returns a decision."""
+        asked = self._recorded(call)
+        is_new_run = self._journal is not None and self._journal.is_replay
+        if asked is None or (is_new_run and asked.answer is None):
+            request = await self._ask(call, answer, spec)  # a replay is a new run: ask in its log
+            decision = await self._wait(request, spec)
+            return None if decision is None else (request, decision)
+        decision = (
+            asked.answer
+            or await self._timed_out(asked.request, spec)
+            or await self._wait(asked.request, spec)
+        )
+        if decision is None:
+            return None
+        await self._recorder.emit_all(answer.journal)
+        return asked.request, decision
+
     async def approve_tool(self, call: AgentCall, tool: Tool, tool_call: ToolCall) -> None:
         """Let a tool call that needs approval go ahead, or pause or fail the task.
 
         Raises:
-            ApprovalRequired: no decision yet; the request is in the log and the run waits.
+            ApprovalRequired: no decision yet; the request is in the log and the run waits
+                (with a waiter, ``wait_for_tool_decision`` waits for it, then the attempt
+                is made again and finds it).
             ToolError: the call was denied.
         """
         assert tool.approval is not None
-        asked = self._recorded(call)
-        if asked is None:
-            proposed: JsonValue = {"tool": tool.name, "arguments": tool_call.arguments}
-            await self._recorder.emit_all([self._request(call, proposed, tool.approval)])
-            raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
-        decision = asked.answer or await self._timed_out(asked.request, tool.approval)
+        decision = self._waited.pop((call.task_id, call.iteration), None)
+        if decision is None:
+            asked = self._recorded(call)
+            if asked is None:
+                proposed: JsonValue = {"tool": tool.name, "arguments": tool_call.arguments}
+                request = self._request(call, proposed, tool.approval)
+                recorded = await self._recorder.emit(request)
+                self._asking[call.task_id, call.iteration] = (recorded, tool.approval)
+                raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
+            decision = asked.answer or await self._timed_out(asked.request, tool.approval)
         if decision is None:
             raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
         if isinstance(decision, ApprovalDenied):
             message = f"tool {tool.name!r} was denied by {decision.by}: {decision.reason}"
             raise ToolError(message, task_id=call.task_id)
+
+    async def wait_for_tool_decision(self, call: AgentCall) -> bool:
+        """After ``approve_tool`` asked: wait (with a waiter) for the decision, which the next
+        ``approve_tool`` of the task instance takes. False: there is no waiter, the run
+        waits."""
+        asking = self._asking.pop((call.task_id, call.iteration), None)
+        if asking is None or self._waiter is None:
+            return False
+        decision = await self._wait(*asking)
+        assert decision is not None  # with a waiter, a deadline's default decides at worst
+        self._waited[call.task_id, call.iteration] = decision
+        return True
 
     def _recorded(self, call: AgentCall) -> RecordedApproval | None:
         """The journal's record of this check (the next of the task instance), if any."""
@@ -142,10 +196,37 @@ class Approvals:
         journal = self._journal
         return journal.approval(call.task_id, call.iteration, index) if journal else None
 
-    async def _ask(self, call: AgentCall, answer: AgentAnswer, spec: Approval) -> AgentAnswer:
+    async def _ask(self, call: AgentCall, answer: AgentAnswer, spec: Approval) -> ApprovalRequested:
         request = self._request(call, answer.output, spec)
-        await self._recorder.emit_all([*answer.journal, request])
-        return replace(answer, is_waiting=True, journal=())
+        recorded = await self._recorder.emit_all([*answer.journal, request])
+        asked = recorded[-1]
+        assert isinstance(asked, ApprovalRequested)
+        return asked
+
+    async def _wait(
+        self, request: ApprovalRequested, spec: Approval
+    ) -> ApprovalGranted | ApprovalDenied | None:
+        """With a waiter: wait for the decision on ``request`` until its deadline, then take
+        the timeout's default. None without a waiter (the run ends waiting)."""
+        if self._waiter is None:
+            return None
+        await self._waiter.wait_until(lambda: self._answer(request) is not None, request.deadline)
+        return self._answer(request) or await self._default(request, spec)
+
+    def _answer(self, request: ApprovalRequested) -> ApprovalGranted | ApprovalDenied | None:
+        """The decision recorded on ``request`` since it was asked, if one was."""
+        pending = self._recorder.state.approvals.get(request.task_id)
+        if pending is not None and pending.seq == request.seq:
+            return None  # cheap: the wait asks this on every wake-up
+        for event in reversed(self._recorder.events):
+            if event.seq <= request.seq:
+                break
+            if (
+                isinstance(event, ApprovalGranted | ApprovalDenied)
+                and event.task_id == request.task_id
+            ):
+                return event
+        return None
 
     def _request(
         self, call: AgentCall, proposed: JsonValue, spec: Approval
@@ -167,6 +248,12 @@ class Approvals:
         """Apply the timeout's default decision if the deadline has passed."""
         if request.deadline is None or self._clock.now() < request.deadline:
             return None
+        return await self._default(request, spec)
+
+    async def _default(
+        self, request: ApprovalRequested, spec: Approval
+    ) -> ApprovalGranted | ApprovalDenied:
+        """Record the decision the approval's ``on_timeout`` gives."""
         task_id, iteration = request.task_id, request.iteration
         if spec.on_timeout == "approve":
             comment = "approved when the approval timed out"
@@ -216,9 +303,19 @@ class ToolApprovals:
         self._approvals = approvals
 
     async def __call__(self, call: AgentCall) -> AgentAnswer | Exception:
-        """Attempt ``call`` with its tool approvals going through the run's ``Approvals``."""
+        """Attempt ``call`` with its tool approvals going through the run's ``Approvals``.
+
+        With a waiter the run waits here for a decision, outside the attempt's deadline and
+        slots, then attempts again: the calls made before the approval was asked are replayed
+        (``Caller``), and the approved tool call is made.
+        """
         approve = partial(self._approvals.approve_tool, call)
-        return await self._inner(replace(call, approve_tool=approve))
+        while True:
+            try:
+                return await self._inner(replace(call, approve_tool=approve))
+            except ApprovalRequired:
+                if not await self._approvals.wait_for_tool_decision(call):
+                    raise
 
 
 def _route_in(task: Task, output: JsonValue) -> TaskId | None:
@@ -245,37 +342,50 @@ async def record_decision(
             process is executing the run.
     """
     events, state = await read_stopped_run(store, run_id, doing="decide on its approvals")
+    request = pending_request(state, task_id)
+    draft = decision_draft(decision, request)
+    event = draft(seq=events[-1].seq + 1, run_id=run_id, at=(clock or SystemClock()).now())
+    await store.append(run_id, [event])
+    return event
+
+
+def pending_request(state: RunState, task_id: TaskId) -> ApprovalRequested:
+    """The approval request ``task_id`` waits on in ``state``.
+
+    Raises:
+        RunStateError: the task is not waiting for approval (decided already?).
+    """
     pending = state.approvals
     request = pending.get(task_id)
     if request is None:
         waiting = ", ".join(pending) or "none"
+        run_id = state.run_id
         msg = f"task {task_id!r} of run {run_id} is not waiting for approval (waiting: {waiting})"
         raise RunStateError(msg)
-    event: ApprovalGranted | ApprovalDenied
+    return request
+
+
+def decision_draft(
+    decision: Decision, request: ApprovalRequested
+) -> Draft[ApprovalGranted | ApprovalDenied]:
+    """The event that records ``decision`` on ``request``, to be stamped by its writer."""
     if decision.kind == "approval_granted":
-        event = ApprovalGranted(
-            seq=events[-1].seq + 1,
-            run_id=run_id,
-            at=(clock or SystemClock()).now(),
-            task_id=task_id,
+        return partial(
+            ApprovalGranted,
+            task_id=request.task_id,
             by=decision.by,
             iteration=request.iteration,
             comment=decision.comment,
             is_edited=decision.is_edited,
             output=decision.output,
         )
-    else:
-        event = ApprovalDenied(
-            seq=events[-1].seq + 1,
-            run_id=run_id,
-            at=(clock or SystemClock()).now(),
-            task_id=task_id,
-            by=decision.by,
-            iteration=request.iteration,
-            reason=decision.reason,
-        )
-    await store.append(run_id, [event])
-    return event
+    return partial(
+        ApprovalDenied,
+        task_id=request.task_id,
+        by=decision.by,
+        iteration=request.iteration,
+        reason=decision.reason,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -43,6 +43,7 @@ from podium.engine.kinds import UNREGISTERED, RunPlan
 from podium.engine.outcome import Outcome
 from podium.engine.recorder import Draft, Recorder
 from podium.engine.scheduler import execute_graph
+from podium.engine.waiter import Waiter
 from podium.errors import (
     AppendConflictError,
     ApprovalRequired,
@@ -60,6 +61,7 @@ from podium.event import (
     TaskSkipped,
     TaskStarted,
     TaskSucceeded,
+    TemporalRef,
 )
 from podium.ids import RunId, TaskId
 from podium.liveness import conflict_error
@@ -97,6 +99,8 @@ class Launch:
     replay_of: RunId | None = None
     budget: Budget | None = None
     """The limits given for this run on top of the workflow's."""
+    temporal: TemporalRef | None = None
+    """The Temporal workflow executing the run, when one is."""
 
 
 class Executor:
@@ -112,6 +116,8 @@ class Executor:
         owner: the process executing the run.
         clock: the run's time source.
         store: where ``recorder`` writes (asked who won when two resumes race).
+        waiter: how the run waits for answers while it stays alive (``engine.waiter``);
+            None: a run that waits for a person or a signal ends ``waiting``.
     """
 
     def __init__(
@@ -126,8 +132,10 @@ class Executor:
         owner: Owner,
         clock: Clock,
         store: Store,
+        waiter: Waiter | None = None,
     ) -> None:
         self.workflow = workflow
+        self._waiter = waiter
         self._recorder = recorder
         self._guard = guard
         self._kinds = kinds
@@ -157,6 +165,11 @@ class Executor:
         """The run's time source."""
         return self._clock
 
+    @property
+    def waiter(self) -> Waiter | None:
+        """How the run waits for answers while it stays alive; None: it ends ``waiting``."""
+        return self._waiter
+
     async def start(self, inputs: dict[str, JsonValue], launch: Launch) -> RunResult:
         """Record the run's start, write its inputs and run it to the end."""
         with bind_run(self.run_id, self._recorder.secrets):
@@ -177,6 +190,7 @@ class Executor:
                     model=launch.model,
                     replay_of=launch.replay_of,
                     budget=budget.model_dump(mode="json", exclude_none=True) if budget else None,
+                    temporal=launch.temporal,
                 )
             )
             context = self.context("", self.workflow)

@@ -21,6 +21,7 @@ from podium.engine.frame import Frame
 from podium.engine.journal import Journal
 from podium.engine.outcome import Outcome
 from podium.engine.recorder import Draft, Recorder
+from podium.engine.waiter import Waiter
 from podium.event import Event
 from podium.ids import RunId, TaskId
 from podium.task import Task
@@ -50,6 +51,11 @@ class NodeHost(Protocol):
     @property
     def clock(self) -> Clock:
         """The run's time source."""
+        ...
+
+    @property
+    def waiter(self) -> Waiter | None:
+        """How the run waits for answers while it stays alive; None: it ends ``waiting``."""
         ...
 
     def context(self, namespace: str, workflow: Workflow) -> Context:

@@ -37,9 +37,10 @@ from podium.engine.kinds import NodeKinds
 from podium.engine.limits import Limits
 from podium.engine.recorder import Recorder, Subscriber
 from podium.engine.run_models import RunModels
+from podium.engine.waiter import Waiter
 from podium.engine.wrappers import AttemptParts
 from podium.errors import RunNotFoundError, RunStateError
-from podium.event import Event, RunResumed, RunStarted
+from podium.event import Event, RunResumed, RunStarted, TemporalRef
 from podium.ids import IdFactory, RunId, UuidIdFactory
 from podium.liveness import ensure_not_running, this_host
 from podium.models.base import Model
@@ -75,6 +76,11 @@ class LocalEngine:
             default ``call_agent``, in this process; an engine that runs attempts elsewhere
             (a Temporal activity) passes its own. Retries, deadlines, slots, circuits,
             fallbacks and approvals stay around it.
+        waiter: how runs wait for approvals and signals while they stay alive (an engine
+            whose runs are durable passes one, ``engine.waiter``); by default a run that
+            waits ends ``waiting`` and ``resume`` continues it.
+        temporal: the Temporal workflow the runs execute in, recorded in ``run_started`` so
+            that approvals, signals and cancellation go there.
     """
 
     def __init__(
@@ -91,6 +97,8 @@ class LocalEngine:
         router: Router | None = None,
         kinds: NodeKinds | None = None,
         caller: Caller = call_agent,
+        waiter: Waiter | None = None,
+        temporal: TemporalRef | None = None,
     ) -> None:
         self.store = store
         self.retry = retry
@@ -103,6 +111,8 @@ class LocalEngine:
         self.router = router or LearningRouter(store)
         self.kinds = kinds or NodeKinds()
         self.caller = caller
+        self.waiter = waiter
+        self.temporal = temporal
 
     async def execute(
         self,
@@ -125,7 +135,13 @@ class LocalEngine:
         """
         validate(workflow)
         values = resolve_inputs(workflow, inputs or {})
-        launch = Launch(goal=goal, source=source, model=self._model_name(), budget=budget)
+        launch = Launch(
+            goal=goal,
+            source=source,
+            model=self._model_name(),
+            budget=budget,
+            temporal=self.temporal,
+        )
         run = self._assemble(with_budget(workflow, budget))
         return await run.start(values, launch)
 
@@ -205,6 +221,8 @@ class LocalEngine:
             history=history,
             secrets=environment_secrets(secret_env_names(workflow)),
         )
+        if self.waiter is not None:
+            self.waiter.watch(recorder)
         models = RunModels(workflow, self.model, history)
         targets = Targets(self.retry, Circuits(recorder, self.clock), models.model_choice)
         _resolve_models(workflow, models, targets)
@@ -230,6 +248,7 @@ class LocalEngine:
             owner=Owner(pid=os.getpid(), host=this_host()),
             clock=self.clock,
             store=self.store,
+            waiter=self.waiter,
         )
         return _Assembled(executor, models)
 
@@ -243,7 +262,7 @@ class LocalEngine:
             clock=self.clock,
             rng=random.Random(recorder.run_id),  # jitter, reproducible per run
             limits=Limits(self.max_concurrency or workflow.max_concurrency, self.clock),
-            approvals=Approvals(recorder, journal, self.clock),
+            approvals=Approvals(recorder, journal, self.clock, waiter=self.waiter),
         )
 
     async def _history(self, run_id: RunId, *, allow_succeeded: bool = False) -> list[Event]:

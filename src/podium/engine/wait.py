@@ -8,11 +8,16 @@ wait (a persistent trigger), and its output is the signal's data. With none yet,
 ``signal_awaited`` and waits as an approval does: its dependents hold, and once nothing else
 can run the run ends ``waiting``. Its timeout applies when the run is next resumed after the
 deadline, which the first ``signal_awaited`` of the task instance set.
+
+On an engine whose runs stay alive while they wait (Temporal, ``engine.waiter``), the task
+waits for its signal durably instead, until its deadline, and the run goes on; the signal
+is recorded in the log by the run itself when it arrives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import partial
 
 from pydantic import JsonValue
@@ -60,7 +65,27 @@ async def run_wait(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Outc
         SignalAwaited, task_id=qid, name=spec.signal, deadline=deadline, iteration=frame.iteration
     )
     await run.recorder.emit(awaited)
-    raise ApprovalRequired(f"task {qid!r} waits for signal {spec.signal!r}")
+    if run.waiter is None:
+        raise ApprovalRequired(f"task {qid!r} waits for signal {spec.signal!r}")
+    return await _wait_durably(run, task, frame, qid, deadline=deadline)
+
+
+async def _wait_durably(
+    run: NodeHost, task: Task, frame: Frame, qid: TaskId, *, deadline: datetime | None
+) -> Outcome:
+    """Wait on the run's waiter until the signal is in the log or the deadline passed."""
+    spec, waiter = task.wait, run.waiter
+    assert spec is not None
+    assert waiter is not None
+    nth = max(frame.iteration, 1)
+    await waiter.wait_until(
+        lambda: _received(run.recorder.events, spec.signal, nth) is not None, deadline
+    )
+    received = _received(run.recorder.events, spec.signal, nth)
+    if received is None:
+        return await _timed_out(run, task, frame, qid)
+    outcome = Outcome(status="succeeded", output=received.data)
+    return await run.succeed(task, frame, qid, outcome, writer=None)
 
 
 def _received(events: Sequence[Event], name: str, nth: int) -> SignalReceived | None:

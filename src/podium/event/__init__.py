@@ -44,6 +44,7 @@ from podium.event.run import (
     RunStarted,
     RunStatus,
     TaskKind,
+    TemporalRef,
 )
 from podium.event.task import (
     ContextWritten,
@@ -61,6 +62,7 @@ from podium.event.task import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "TemporalRef",
     "FeedbackRecorded",
     "AgentChosen",
     "TaskRerouted",

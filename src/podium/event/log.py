@@ -55,7 +55,7 @@ __all__ = [
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 9
+SCHEMA_VERSION: Final = 10
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
@@ -78,6 +78,7 @@ SCHEMA_VERSION: Final = 9
 8: ``task_cancelled`` (the workflow withdrew a task: a cancelling join, an early-stopping
    map, an end, a cancel region) and ``signal_received`` (a named signal sent to the run).
 9: the ``wait`` task kind and ``signal_awaited`` (a task waits for a named signal).
+10: ``run_started`` records the Temporal workflow of a run on the Temporal engine (``temporal``).
 """
 
 

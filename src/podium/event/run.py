@@ -19,6 +19,7 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "TaskKind",
+    "TemporalRef",
 ]
 
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -39,6 +40,18 @@ class GraphNode:
     output: str
     parent: TaskId | None = None
     """The composite task (map, loop, sub-workflow) this node belongs to, if any."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemporalRef:
+    """The Temporal workflow a run on the Temporal engine is: where approvals, signals and
+    cancellation go instead of this process."""
+
+    address: str
+    """The Temporal service (``host:port``), as the process that started the run reached it."""
+    namespace: str
+    task_queue: str
+    workflow_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +83,9 @@ class RunStarted:
     budget: dict[str, JsonValue] | None = None
     """Limits given for this run on top of the workflow's (``--max-cost``...); a resumed or
     replayed run keeps them."""
+    temporal: TemporalRef | None = None
+    """The Temporal workflow executing the run; None for a run in one process (and in logs
+    before version 10)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

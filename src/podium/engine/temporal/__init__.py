@@ -15,15 +15,29 @@ except ImportError as exc:  # pragma: no cover - the extra is installed where te
         'the Temporal engine needs the "temporal" extra: pip install "podium[temporal]"'
     ) from exc
 
-from podium.engine.temporal.wire import RunRequest, RunResponse
-from podium.engine.temporal.worker import TemporalTarget, cancel, execute, serve, workflow_id
+from podium.engine.temporal.wire import DecisionRequest, RunRequest, RunResponse, SignalRequest
+from podium.engine.temporal.worker import (
+    TemporalTarget,
+    cancel,
+    cancel_workflow,
+    decide,
+    execute,
+    serve,
+    signal,
+    workflow_id,
+)
 
 __all__ = [
+    "DecisionRequest",
     "RunRequest",
     "RunResponse",
+    "SignalRequest",
     "TemporalTarget",
     "cancel",
+    "cancel_workflow",
+    "decide",
     "execute",
     "serve",
+    "signal",
     "workflow_id",
 ]

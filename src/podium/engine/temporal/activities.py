@@ -39,10 +39,17 @@ from podium.engine.temporal.wire import (
     AttemptRequest,
     AttemptResult,
     ReadRequest,
+    ToolAsk,
     dump_events,
     load_events,
 )
-from podium.errors import AppendConflictError, ModelError, TaskError, ToolError
+from podium.errors import (
+    AppendConflictError,
+    ApprovalRequired,
+    ModelError,
+    TaskError,
+    ToolError,
+)
 from podium.event import Event, ModelCalled, ToolCalled
 from podium.ids import RunId, TaskId
 from podium.models.base import Model, ToolCall
@@ -128,6 +135,7 @@ class Activities:
         done = _heartbeat_events()
         root, flow = self._workflow(request)
         agent = _agent(flow, request)
+        approvals = _ToolDecisions(request.decisions)
         call = AgentCall(
             task=Task.model_validate_json(request.task),
             task_id=TaskId(request.task_id),
@@ -138,12 +146,12 @@ class Activities:
             run_id=request.run_id,
             attempt=request.attempt,
             replay=_replay(request, done),
-            approve_tool=_refuse_approval,
+            approve_tool=approvals.approve,
             iteration=request.iteration,
             questions=tuple((i, q) for i, q in request.questions),
         )
         recorder = Recorder(RunId(request.run_id), store=_Heartbeats(done), clock=SystemClock())
-        return await _attempt(call, recorder, done)
+        return await _attempt(call, recorder, done, approvals)
 
     def _workflow(self, request: AttemptRequest) -> tuple[Workflow, Workflow]:
         """The run's workflow file and the (sub-)workflow of the task, read once per file.
@@ -187,7 +195,9 @@ class Activities:
         return model
 
 
-async def _attempt(call: AgentCall, recorder: Recorder, done: list[Event]) -> AttemptResult:
+async def _attempt(
+    call: AgentCall, recorder: Recorder, done: list[Event], approvals: _ToolDecisions
+) -> AttemptResult:
     """Run ``call_agent`` while heartbeating the events of the calls it completes."""
     stop = asyncio.Event()
 
@@ -206,6 +216,8 @@ async def _attempt(call: AgentCall, recorder: Recorder, done: list[Event]) -> At
             answer: AgentAnswer | Exception = await call_agent(call, recorder, SystemClock())
         except (TaskError, TemplateError) as exc:
             answer = exc
+        except ApprovalRequired:  # the workflow waits for the decision, then asks again
+            return AttemptResult(events=dump_events(done), tool_ask=approvals.asked)
         finally:
             stop.set()
     return _result(answer, done, call)
@@ -305,7 +317,29 @@ def _scripted(root: Workflow) -> dict[str, list[Reply]]:
     return canned
 
 
-async def _refuse_approval(tool: Tool, call: ToolCall) -> None:
-    """Tools that need a human's approval do not run on the Temporal engine yet."""
-    msg = f"tool {tool.name!r} needs approval, which the Temporal engine does not support yet"
-    raise ToolError(msg)
+class _ToolDecisions:
+    """An attempt's tool approvals, on a worker: the decisions the workflow sent, in order;
+    past them, the attempt stops at the call (the workflow asks a person and waits, which
+    an activity must not: it would hold a worker's slot for hours)."""
+
+    def __init__(self, decisions: Sequence[str | None]) -> None:
+        self._decisions = list(decisions)
+        self._checked = 0
+        self.asked: ToolAsk | None = None
+        """The tool call the attempt stopped at."""
+
+    async def approve(self, tool: Tool, call: ToolCall) -> None:
+        """Let the call go ahead, fail it as denied, or stop the attempt at it.
+
+        Raises:
+            ToolError: the call was denied (the message says by whom and why).
+            ApprovalRequired: no decision yet: the attempt ends asking for one.
+        """
+        index, self._checked = self._checked, self._checked + 1
+        if index < len(self._decisions):
+            denial = self._decisions[index]
+            if denial is not None:
+                raise ToolError(denial)
+            return
+        self.asked = ToolAsk(tool=tool.name, call_id=call.id, arguments=json.dumps(call.arguments))
+        raise ApprovalRequired(f"tool {tool.name!r} waits for approval")

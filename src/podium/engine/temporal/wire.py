@@ -15,9 +15,12 @@ __all__ = [
     "AttemptFailure",
     "AttemptRequest",
     "AttemptResult",
+    "DecisionRequest",
     "ReadRequest",
     "RunRequest",
     "RunResponse",
+    "SignalRequest",
+    "ToolAsk",
     "dump_events",
     "load_events",
 ]
@@ -40,6 +43,9 @@ class RunRequest:
     budget: str | None = None
     """The run's own limits (a ``Budget``), as JSON."""
     max_concurrency: int | None = None
+    address: str = ""
+    """The Temporal service, as the starting process reached it (recorded in the log, so that
+    ``podium approve``, ``signal`` and ``cancel`` reach the run's workflow)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +101,22 @@ class AttemptRequest:
     history: list[str]
     """The task's events already in the log (which scripted replies were used)."""
     replay: list[str]
-    """Recorded calls of the task's unfinished attempt (a resumed run): not made again."""
+    """Recorded calls of the task's unfinished attempt (a resumed run, or this attempt
+    before it asked for a tool approval): not made again."""
+    decisions: list[str | None] = field(default_factory=list[str | None])
+    """The decisions on the tool approvals this attempt asked for, in order: None where the
+    call was approved, else the denial's message (the tool fails with it)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolAsk:
+    """A tool call that needs approval, which an attempt stopped at (the workflow waits for
+    the decision, then makes the attempt again)."""
+
+    tool: str
+    call_id: str
+    arguments: str
+    """The call's arguments, as JSON."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +143,33 @@ class AttemptResult:
     journal: list[str] = field(default_factory=list[str])
     """Events of the last model call, committed with the task's output."""
     failure: AttemptFailure | None = None
+    tool_ask: ToolAsk | None = None
+    """The attempt stopped at a tool call that needs approval (no answer, no failure)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionRequest:
+    """A person's decision on a task waiting for approval (the ``podium.decide`` update)."""
+
+    task_id: str
+    kind: str
+    """``approval_granted`` or ``approval_denied``."""
+    by: str = ""
+    comment: str = ""
+    reason: str = ""
+    is_edited: bool = False
+    output: str = "null"
+    """The edited output, as JSON, when ``is_edited``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalRequest:
+    """A signal for the run's ``wait:`` tasks (the ``podium.signal`` update)."""
+
+    name: str
+    data: str = "null"
+    """The payload, as JSON."""
+    by: str = ""
 
 
 def dump_events(events: Sequence[Event]) -> list[str]:

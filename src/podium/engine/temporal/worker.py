@@ -10,19 +10,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import CancelledError
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from podium.engine.kinds import NodeKinds
 from podium.engine.temporal.activities import Activities
-from podium.engine.temporal.wire import RunRequest, RunResponse
-from podium.engine.temporal.workflow import WORKFLOW_NAME, run_workflow
-from podium.errors import ConfigError
+from podium.engine.temporal.wire import DecisionRequest, RunRequest, RunResponse, SignalRequest
+from podium.engine.temporal.workflow import (
+    DECIDE_UPDATE,
+    SIGNAL_UPDATE,
+    WORKFLOW_NAME,
+    run_workflow,
+)
+from podium.errors import ConfigError, RunStateError
+from podium.event import Event, TemporalRef, load_event
 from podium.stores.base import Store
 
-__all__ = ["TemporalTarget", "cancel", "execute", "serve", "workflow_id"]
+__all__ = [
+    "TemporalTarget",
+    "cancel",
+    "cancel_workflow",
+    "decide",
+    "execute",
+    "serve",
+    "signal",
+    "workflow_id",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,3 +117,49 @@ async def cancel(target: TemporalTarget, run_id: str) -> None:
     """Ask Temporal to cancel a run: its workflow records ``run_completed(cancelled)``."""
     client = await Client.connect(target.address, namespace=target.namespace)
     await client.get_workflow_handle(workflow_id(run_id)).cancel()
+
+
+async def cancel_workflow(ref: TemporalRef) -> None:
+    """Cancel the workflow of a run on Temporal (its log records the run cancelled).
+
+    Raises:
+        RunStateError: the workflow is not running any more.
+    """
+    client = await Client.connect(ref.address, namespace=ref.namespace)
+    try:
+        await client.get_workflow_handle(ref.workflow_id).cancel()
+    except RPCError as exc:
+        raise RunStateError(f"workflow {ref.workflow_id} on Temporal: {exc.message}") from exc
+
+
+async def decide(ref: TemporalRef, request: DecisionRequest) -> Event:
+    """Send a decision on a waiting task to the run's workflow; return the event it recorded.
+
+    Raises:
+        RunStateError: the task is not waiting for approval, or the run is over.
+    """
+    return await _update(ref, DECIDE_UPDATE, request)
+
+
+async def signal(ref: TemporalRef, request: SignalRequest) -> Event:
+    """Send a signal to the run's workflow; return the ``signal_received`` event it recorded.
+
+    Raises:
+        RunStateError: the run is over.
+    """
+    return await _update(ref, SIGNAL_UPDATE, request)
+
+
+async def _update(ref: TemporalRef, name: str, request: DecisionRequest | SignalRequest) -> Event:
+    client = await Client.connect(ref.address, namespace=ref.namespace)
+    handle = client.get_workflow_handle(ref.workflow_id)
+    try:
+        # the overload taking an update's name has no unknown part; the others' ParamSpec does
+        text: str = await handle.execute_update(name, request, result_type=str)  # pyright: ignore[reportUnknownMemberType]
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise RunStateError(message) from exc
+    except RPCError as exc:  # no such workflow, or it has completed
+        raise RunStateError(f"workflow {ref.workflow_id} on Temporal: {exc.message}") from exc
+    return load_event(text)

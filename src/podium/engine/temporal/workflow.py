@@ -21,7 +21,7 @@ import asyncio
 import json
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,14 +38,18 @@ from podium.engine.inputs import workflows_in
 from podium.engine.kinds import NodeKinds
 from podium.engine.local import LocalEngine
 from podium.engine.recorder import Draft, Recorder
+from podium.engine.temporal.inbox import Inbox
 from podium.engine.temporal.wire import (
     AppendRequest,
     AttemptFailure,
     AttemptRequest,
     AttemptResult,
+    DecisionRequest,
     ReadRequest,
     RunRequest,
     RunResponse,
+    SignalRequest,
+    ToolAsk,
     dump_events,
     load_events,
 )
@@ -57,17 +61,20 @@ from podium.errors import (
     TaskError,
     ToolError,
 )
-from podium.event import Event
+from podium.event import Event, ModelCalled, TemporalRef, ToolCalled
 from podium.ids import RunId, TaskId
+from podium.models.base import ToolCall
 from podium.models.spec import ModelSpec
 from podium.router import LearningRouter
 from podium.run import RunStatus, RunSummary
 from podium.workflow.model import Workflow
 from podium.workflow.yaml import load_workflow
 
-__all__ = ["WORKFLOW_NAME", "run_workflow"]
+__all__ = ["DECIDE_UPDATE", "SIGNAL_UPDATE", "WORKFLOW_NAME", "run_workflow"]
 
 WORKFLOW_NAME = "podium.run"
+DECIDE_UPDATE = "podium.decide"
+SIGNAL_UPDATE = "podium.signal"
 
 _SUMMARIES = TypeAdapter(list[RunSummary])
 _STORE_CALL = timedelta(seconds=60)
@@ -91,10 +98,10 @@ def run_workflow(kinds: NodeKinds) -> type:
         engine reads time, ids and randomness only through the seams above).
     """
 
-    async def run(self: object, request: RunRequest) -> RunResponse:
+    async def run(self: _Answers, request: RunRequest) -> RunResponse:
         """Run the workflow file of ``request`` to the end."""
         try:
-            return await _run(request, kinds)
+            return await _run(request, kinds, self.inbox)
         except (PodiumError, TemplateError) as exc:  # a bad workflow or input: no retry
             raise ApplicationError(str(exc), type(exc).__name__, non_retryable=True) from exc
 
@@ -103,13 +110,48 @@ def run_workflow(kinds: NodeKinds) -> type:
     run.__qualname__ = "RunWorkflow.run"
     run.__annotations__ = {"request": RunRequest, "return": RunResponse}  # types, not text
     members = {"run": workflow.run(run), "__module__": __name__, "__qualname__": "RunWorkflow"}
-    return workflow.defn(name=WORKFLOW_NAME, sandboxed=False)(type("RunWorkflow", (), members))
+    cls = type("RunWorkflow", (_Answers,), members)
+    return workflow.defn(name=WORKFLOW_NAME, sandboxed=False)(cls)
 
 
-async def _run(request: RunRequest, kinds: NodeKinds) -> RunResponse:
+class _Answers:
+    """The updates that answer a run from outside: approval decisions and signals."""
+
+    def __init__(self) -> None:
+        self.inbox = Inbox()
+
+    @workflow.update(name=DECIDE_UPDATE)
+    async def decide(self, request: DecisionRequest) -> str:
+        """Record a decision on a waiting task; return the event, as JSON."""
+        return await self.inbox.decide(request)
+
+    @decide.validator
+    def check_decision(self, request: DecisionRequest) -> None:
+        """Reject a decision on a task that does not wait for one."""
+        self.inbox.check_decision(request)
+
+    @workflow.update(name=SIGNAL_UPDATE)
+    async def signal(self, request: SignalRequest) -> str:
+        """Record a signal for the run's ``wait:`` tasks; return the event, as JSON."""
+        return await self.inbox.signal(request)
+
+    @signal.validator
+    def check_signal(self, request: SignalRequest) -> None:
+        """Reject a signal to a run that is over."""
+        self.inbox.check_signal(request)
+
+
+async def _run(request: RunRequest, kinds: NodeKinds, inbox: Inbox) -> RunResponse:
     flow = _workflow(request)
     store = ActivityStore()
     clock = WorkflowClock()
+    info = workflow.info()
+    where = TemporalRef(
+        address=request.address,
+        namespace=info.namespace,
+        task_queue=info.task_queue,
+        workflow_id=info.workflow_id,
+    )
     engine = LocalEngine(
         store=store,
         clock=clock,
@@ -119,6 +161,8 @@ async def _run(request: RunRequest, kinds: NodeKinds) -> RunResponse:
         router=LearningRouter(store, rng=workflow.random(), clock=clock),
         kinds=kinds,
         caller=_Attempts(request, flow).call,
+        waiter=inbox,
+        temporal=where,
     )
     budget = Budget.model_validate_json(request.budget) if request.budget else None
     inputs: dict[str, JsonValue] = json.loads(request.inputs)
@@ -232,24 +276,36 @@ class _Attempts:
         self._request = request
         self._fingerprints = {id(w.templates): w.fingerprint() for w in workflows_in(root)}
         """Each (sub-)workflow's fingerprint, by its templates (which a call carries)."""
+        self._asked: dict[tuple[TaskId, int], _Asked] = {}
+        """Attempts waiting for a tool approval, by task instance."""
 
     async def call(self, call: AgentCall, recorder: Recorder, clock: Clock) -> AgentAnswer:
         """Make the attempt on a worker and record the events of the calls it completed.
 
+        An attempt that stops at a tool call needing approval hands the call to the run's
+        approvals (``call.approve_tool``), then is made again with the decision, replaying
+        the calls it made before: the approved tool runs, a denied one fails the attempt.
+
         Raises:
             TaskError: the attempt failed (as the worker reported it).
             TemplateError: a template of the task or agent failed to render.
+            ApprovalRequired: a tool call waits for a decision (the approvals wait for it,
+                then call again: what the attempt did is kept meanwhile).
         """
-        with _cancellation():
-            result: AttemptResult = await workflow.execute_activity(
-                "podium.attempt",
-                self._attempt_request(call, recorder.events),
-                result_type=AttemptResult,
-                start_to_close_timeout=_ATTEMPT_CALL,
-                heartbeat_timeout=_HEARTBEAT_TIMEOUT,
-                retry_policy=_INFRA_RETRY,
-            )
-        await recorder.emit_all([_restamped(e) for e in load_events(result.events)])
+        key = (call.task_id, call.iteration)
+        asked = self._asked.pop(key, None) or _Asked()
+        while True:
+            if asked.ask is not None:
+                self._asked[key] = asked
+                await _decide_tool(call, asked)
+                del self._asked[key]
+            result = await self._attempt(call, recorder.events, asked)
+            done = load_events(result.events)
+            await recorder.emit_all([_restamped(e) for e in done])
+            asked.calls.extend(e for e in done if isinstance(e, ModelCalled | ToolCalled))
+            if result.tool_ask is None:
+                break
+            asked.ask = result.tool_ask
         if result.failure is not None:
             raise _error(result.failure, call)
         return AgentAnswer(
@@ -258,7 +314,20 @@ class _Attempts:
             journal=tuple(_restamped(e) for e in load_events(result.journal)),
         )
 
-    def _attempt_request(self, call: AgentCall, log: Sequence[Event]) -> AttemptRequest:
+    async def _attempt(self, call: AgentCall, log: Sequence[Event], asked: _Asked) -> AttemptResult:
+        with _cancellation():
+            return await workflow.execute_activity(
+                "podium.attempt",
+                self._attempt_request(call, log, asked),
+                result_type=AttemptResult,
+                start_to_close_timeout=_ATTEMPT_CALL,
+                heartbeat_timeout=_HEARTBEAT_TIMEOUT,
+                retry_policy=_INFRA_RETRY,
+            )
+
+    def _attempt_request(
+        self, call: AgentCall, log: Sequence[Event], asked: _Asked
+    ) -> AttemptRequest:
         model = call.agent.model
         history = [e for e in log if getattr(e, "task_id", None) == call.task_id]
         return AttemptRequest(
@@ -275,8 +344,43 @@ class _Attempts:
             iteration=call.iteration,
             questions=list(call.questions),
             history=dump_events(history),
-            replay=dump_events(list(call.replay.calls)) if call.replay else [],
+            replay=dump_events([*(call.replay.calls if call.replay else ()), *asked.calls]),
+            decisions=list(asked.decisions),
         )
+
+
+@dataclass(slots=True)
+class _Asked:
+    """What an attempt stopped at a tool approval did: it is made again with the decision."""
+
+    calls: list[ModelCalled | ToolCalled] = field(default_factory=list[ModelCalled | ToolCalled])
+    """The calls it completed, replayed by the next try instead of made again."""
+    decisions: list[str | None] = field(default_factory=list[str | None])
+    """The decisions on its tool approvals so far (``AttemptRequest.decisions``)."""
+    ask: ToolAsk | None = None
+    """The tool call it stopped at, until decided."""
+
+
+async def _decide_tool(call: AgentCall, asked: _Asked) -> None:
+    """Have the run's approvals decide on the tool call the attempt stopped at.
+
+    Raises:
+        ApprovalRequired: no decision yet (the request is in the log).
+    """
+    ask = asked.ask
+    assert ask is not None
+    tool = call.agent.tool_named(ask.tool)
+    # the worker asked: the agent has the tool, and its chain has ToolApprovals
+    assert tool is not None
+    assert call.approve_tool is not None
+    arguments: dict[str, JsonValue] = json.loads(ask.arguments)
+    try:
+        await call.approve_tool(tool, ToolCall(id=ask.call_id, name=ask.tool, arguments=arguments))
+    except ToolError as exc:
+        asked.decisions.append(exc.message)
+    else:
+        asked.decisions.append(None)
+    asked.ask = None
 
 
 def _spec(model: object) -> str | None:

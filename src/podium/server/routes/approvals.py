@@ -2,7 +2,8 @@
 and their decisions, one at a time or in a batch.
 
 A decision is appended to the run's log (``podium.approve`` / ``podium.deny``), then the
-server resumes the run so the approved output is written, or the denied task fails. Two
+server resumes the run so the approved output is written, or the denied task fails (a run on
+Temporal is not resumed: its workflow records the decision and goes on). Two
 decisions on one run are taken one after the other: the second reads the first's, so two
 people approving one task at once get one 200 and one 409 saying it was decided.
 """
@@ -35,9 +36,10 @@ _BY: Final = "dashboard"
 async def list_approvals(services: ServicesDep) -> list[ApprovalOut]:
     """Every task waiting for approval across runs, oldest request first."""
     waiting: list[ApprovalOut] = []
-    for line in await podium.list_runs(limit=_SCAN, status="waiting", store=services.store):
-        state = await podium.get_run(line.run_id, store=services.store)
-        waiting.extend(_approval_out(state, r) for r in state.approvals.values())
+    for status in ("waiting", "running"):  # a run on Temporal waits while running
+        for line in await podium.list_runs(limit=_SCAN, status=status, store=services.store):
+            state = await podium.get_run(line.run_id, store=services.store)
+            waiting.extend(_approval_out(state, r) for r in state.approvals.values())
     return sorted(waiting, key=lambda a: (a.asked_at, a.run_id, a.task_id))
 
 
@@ -127,6 +129,10 @@ async def _record(
 async def _resume(services: Services, outcome: DecisionOut) -> DecisionOut:
     """Resume the decided run here; a resume that fails leaves the decision recorded."""
     try:
+        state = await podium.get_run(outcome.run_id, store=services.store)
+        if state.temporal is not None:  # its workflow took the decision and goes on
+            detail = f"{outcome.detail} by its workflow on Temporal"
+            return outcome.model_copy(update={"detail": detail})
         async with services.decision_locks[outcome.run_id]:
             await services.resume(outcome.run_id)
     except PodiumError as error:

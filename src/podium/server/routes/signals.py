@@ -2,7 +2,8 @@
 
 The signal is appended to the run's log (``podium.signal``): its ``wait: {signal: name}``
 tasks take it, even one that begins to wait later. Then the server resumes the run (unless
-``resume`` is false). A run that is executing is refused (409), as decisions are: its
+``resume`` is false; a run on Temporal is not resumed: its workflow records the signal and
+goes on). A run that is executing is refused (409), as decisions are: its
 process numbers its own events.
 """
 
@@ -47,6 +48,8 @@ async def send_signal(
     except PodiumError as error:
         return problem_response(status_of(error), str(error), instance=f"/v1/runs/{run_id}")
     sent = SignalOut(run_id=state.run_id, name=name, seq=event.seq, detail="received")
+    if state.temporal is not None:  # its workflow took the signal and goes on
+        return sent.model_copy(update={"detail": "received by its workflow on Temporal"})
     if not body.resume:
         return sent
     try:

@@ -1,0 +1,269 @@
+"""Runs on Temporal that wait for a person or a signal: they stay alive as workflows, and an
+approval, a denial, a signal or a cancellation sent through the facade or the CLI reaches
+the workflow, which records it in the log once and goes on (a real dev server, a worker,
+PostgreSQL, the scripted model).
+
+Each test holds its run on something it controls (an approval request, a wait task) and waits
+for the run's own events, never for a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+import podium
+from podium.errors import RunStateError
+from podium.event import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ModelCalled,
+    RunStarted,
+    SignalReceived,
+    TaskStarted,
+    ToolCalled,
+)
+from podium.ids import RunId, TaskId
+
+REVIEWED = """\
+name: reviewed
+agents:
+  writer:
+    description: Writes.
+tasks:
+  - id: draft
+    agent: writer
+    instruction: Write the note
+    approval: {reason: it goes out}
+  - id: polish
+    agent: writer
+    instruction: "Polish: {{ draft }}"
+    needs: [draft]
+output: polish
+scripted:
+  draft: ["First draft."]
+  polish: ["Polished."]
+"""
+
+TIMED = """\
+name: timed
+agents:
+  writer:
+    description: Writes.
+tasks:
+  - id: draft
+    agent: writer
+    instruction: Write the note
+    approval: {timeout: 1, on_timeout: approve}
+output: draft
+scripted:
+  draft: ["First draft."]
+"""
+
+MAILER = """\
+name: mailer
+agents:
+  clerk:
+    description: Sends mail.
+    tools: ["mail_tools:send_mail"]
+tasks:
+  - id: send
+    agent: clerk
+    instruction: Send the note to Ana
+output: send
+scripted:
+  send:
+    - {tool_call: {name: send_mail, arguments: {to: ana}}}
+    - "Sent to Ana."
+"""
+
+MAIL_TOOLS = '''\
+from pathlib import Path
+
+from podium import tool
+
+HERE = Path(__file__).parent
+
+
+@tool(approval=True)
+def send_mail(to: str) -> str:
+    """Send the note."""
+    with (HERE / "sent.txt").open("a") as sent:
+        sent.write(to + "\\n")
+    return "sent to " + to
+'''
+
+PAYMENT = """\
+name: payment
+agents:
+  clerk:
+    description: Ships.
+signals:
+  paid: {description: the payment went through}
+tasks:
+  - {id: paid, wait: {signal: paid}}
+  - {id: ship, agent: clerk, needs: [paid], instruction: "Ship order {{ paid.order }}"}
+output: ship
+scripted:
+  ship: ["Shipped."]
+"""
+
+
+E = TypeVar("E")
+
+
+class _Ids:
+    """The run id of this test's run, known before it starts."""
+
+    def __init__(self, run_id: str) -> None:
+        self._run_id = RunId(run_id)
+
+    def new_run_id(self) -> RunId:
+        return self._run_id
+
+
+@asynccontextmanager
+async def on_temporal(
+    tmp_path: Path, flow: str, target: podium.TemporalTarget, store: str
+) -> AsyncGenerator[tuple[str, Awaitable[podium.RunResult]]]:
+    """A worker, and the run of ``flow`` on it: its id, and its result to await."""
+    path = tmp_path / "flow.yaml"
+    path.write_text(flow, encoding="utf-8")
+    run_id = f"t{tmp_path.name[-6:]}"
+    async with asyncio.TaskGroup() as tasks:
+        worker = tasks.create_task(podium.serve_worker(target, store=store))
+        running = tasks.create_task(
+            podium.run_on_temporal(
+                path, temporal=target, store=store, model="scripted", ids=_Ids(run_id)
+            )
+        )
+        try:
+            yield run_id, running
+        finally:
+            await asyncio.wait([running], timeout=None)
+            worker.cancel()
+
+
+async def wait_for(store: str, run_id: str, holds: Callable[[podium.RunState], bool]) -> None:
+    """Return once the run's log shows what ``holds`` looks for."""
+    async with asyncio.timeout(180):
+        while True:
+            try:
+                state = await podium.get_run(run_id, store=store)
+            except podium.ConfigError:  # not started yet
+                state = None
+            if state is not None and holds(state):
+                return
+            await asyncio.sleep(0.1)
+
+
+def kinds(result: podium.RunResult, kind: type[E]) -> list[E]:
+    return [e for e in result.events if isinstance(e, kind)]
+
+
+async def test_an_approval_sent_through_the_facade_lets_the_waiting_workflow_go_on(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
+) -> None:
+    async with on_temporal(tmp_path, REVIEWED, target, postgres_url) as (run_id, running):
+        await wait_for(postgres_url, run_id, lambda s: TaskId("draft") in s.approvals)
+        granted = await podium.approve(run_id, "draft", by="ana", store=postgres_url)
+        result = await running
+
+    assert (granted.task_id, granted.by) == ("draft", "ana")
+    assert result.status == "succeeded"
+    assert result.output == "Polished."
+    (recorded,) = kinds(result, ApprovalGranted)
+    assert recorded == granted
+    (started,) = kinds(result, RunStarted)
+    assert started.temporal is not None and started.temporal.address == target.address
+    with pytest.raises(RunStateError, match="Temporal"):
+        await podium.approve(run_id, "draft", by="ana", store=postgres_url)
+    with pytest.raises(RunStateError, match="runs on Temporal"):
+        await podium.resume(run_id, store=postgres_url)
+
+
+async def test_a_denial_sent_with_the_cli_fails_the_task_on_temporal(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
+) -> None:
+    async with on_temporal(tmp_path, REVIEWED, target, postgres_url) as (run_id, running):
+        await wait_for(postgres_url, run_id, lambda s: TaskId("draft") in s.approvals)
+        command = [sys.executable, "-m", "podium", "deny", run_id, "draft"]
+        command += ["--reason", "too vague", "--by", "ana", "--store", postgres_url]
+        denied = await asyncio.to_thread(
+            subprocess.run, command, capture_output=True, text=True, check=False
+        )
+        result = await running
+
+    assert denied.returncode == 0, denied.stderr
+    assert "on Temporal" in denied.stdout
+    assert result.status == "failed"
+    (recorded,) = kinds(result, ApprovalDenied)
+    assert "too vague" in str(recorded)
+    assert "too vague" in (result.tasks[TaskId("draft")].error or "")
+    assert "polish" not in {e.task_id for e in kinds(result, TaskStarted)}
+
+
+async def test_a_tool_call_waits_for_its_approval_on_temporal_then_runs_once(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
+) -> None:
+    (tmp_path / "mail_tools.py").write_text(MAIL_TOOLS, encoding="utf-8")
+    async with on_temporal(tmp_path, MAILER, target, postgres_url) as (run_id, running):
+        await wait_for(postgres_url, run_id, lambda s: TaskId("send") in s.approvals)
+        assert not (tmp_path / "sent.txt").exists()
+        await podium.approve(run_id, "send", by="ana", store=postgres_url)
+        result = await running
+
+    assert result.status == "succeeded"
+    assert result.output == "Sent to Ana."
+    assert (tmp_path / "sent.txt").read_text() == "ana\n"
+    assert len(kinds(result, ApprovalGranted)) == 1
+    assert len(kinds(result, ToolCalled)) == 1
+    assert len(kinds(result, ModelCalled)) == 2  # the first one replayed, not made again
+
+
+async def test_podium_cancel_cancels_a_waiting_run_s_workflow(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
+) -> None:
+    async with on_temporal(tmp_path, REVIEWED, target, postgres_url) as (run_id, running):
+        await wait_for(postgres_url, run_id, lambda s: TaskId("draft") in s.approvals)
+        cancelled = await podium.cancel(run_id, wait=timedelta(minutes=3), store=postgres_url)
+        result = await running
+
+    assert cancelled.how == "workflow"
+    assert result.status == "cancelled"
+    assert kinds(result, ApprovalGranted) == kinds(result, ApprovalDenied) == []
+
+
+async def test_an_approval_timeout_is_a_workflow_timer(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
+) -> None:
+    async with on_temporal(tmp_path, TIMED, target, postgres_url) as (_, running):
+        result = await running
+
+    assert result.status == "succeeded"
+    assert result.output == "First draft."
+    (granted,) = kinds(result, ApprovalGranted)
+    assert granted.by == "timeout"
+
+
+async def test_a_signal_reaches_a_wait_task_on_temporal(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
+) -> None:
+    async with on_temporal(tmp_path, PAYMENT, target, postgres_url) as (run_id, running):
+        await wait_for(postgres_url, run_id, lambda s: s.task(TaskId("paid")).status == "waiting")
+        sent = await podium.signal(run_id, "paid", data={"order": 7}, by="bank", store=postgres_url)
+        result = await running
+
+    assert result.status == "succeeded"
+    assert result.output == "Shipped."
+    (received,) = kinds(result, SignalReceived)
+    assert received == sent
+    assert result.tasks[TaskId("paid")].output == {"order": 7}
