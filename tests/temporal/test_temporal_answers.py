@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -101,6 +102,11 @@ def send_mail(to: str) -> str:
     return "sent to " + to
 '''
 
+MAILER_TWICE = MAILER.replace(
+    '    - "Sent to Ana."',
+    '    - {tool_call: {name: send_mail, arguments: {to: bob}}}\n    - "Sent to both."',
+)
+
 PAYMENT = """\
 name: payment
 agents:
@@ -137,7 +143,7 @@ async def on_temporal(
     """A worker, and the run of ``flow`` on it: its id, and its result to await."""
     path = tmp_path / "flow.yaml"
     path.write_text(flow, encoding="utf-8")
-    run_id = f"t{tmp_path.name[-6:]}"
+    run_id = f"t{uuid.uuid4().hex[:11]}"  # workflow ids are unique on the session's server
     async with asyncio.TaskGroup() as tasks:
         worker = tasks.create_task(podium.serve_worker(target, store=store))
         running = tasks.create_task(
@@ -214,8 +220,8 @@ async def test_a_denial_sent_with_the_cli_fails_the_task_on_temporal(
 async def test_a_tool_call_waits_for_its_approval_on_temporal_then_runs_once(
     tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
 ) -> None:
-    (tmp_path / "mail_tools.py").write_text(MAIL_TOOLS, encoding="utf-8")
-    async with on_temporal(tmp_path, MAILER, target, postgres_url) as (run_id, running):
+    flow = with_mail_tools(tmp_path, MAILER)
+    async with on_temporal(tmp_path, flow, target, postgres_url) as (run_id, running):
         await wait_for(postgres_url, run_id, lambda s: TaskId("send") in s.approvals)
         assert not (tmp_path / "sent.txt").exists()
         await podium.approve(run_id, "send", by="ana", store=postgres_url)
@@ -227,6 +233,40 @@ async def test_a_tool_call_waits_for_its_approval_on_temporal_then_runs_once(
     assert len(kinds(result, ApprovalGranted)) == 1
     assert len(kinds(result, ToolCalled)) == 1
     assert len(kinds(result, ModelCalled)) == 2  # the first one replayed, not made again
+
+
+def with_mail_tools(directory: Path, flow: str) -> str:
+    """``flow`` using the mail tools written in ``directory``, as a module of this test's own
+    (the worker runs in this process, which imports a module name once)."""
+    module = f"mail_tools_{directory.name[-8:].replace('-', '_')}"
+    (directory / f"{module}.py").write_text(MAIL_TOOLS, encoding="utf-8")
+    return flow.replace("mail_tools:", f"{module}:")
+
+
+def asks_to_send_to(name: str) -> Callable[[podium.RunState], bool]:
+    def holds(state: podium.RunState) -> bool:
+        request = state.approvals.get(TaskId("send"))
+        return request is not None and str(request.output).count(name) == 1
+
+    return holds
+
+
+async def test_a_denied_tool_call_after_an_approved_one_fails_the_task_on_temporal(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
+) -> None:
+    flow = with_mail_tools(tmp_path, MAILER_TWICE)
+    async with on_temporal(tmp_path, flow, target, postgres_url) as (run_id, running):
+        await wait_for(postgres_url, run_id, asks_to_send_to("ana"))
+        await podium.approve(run_id, "send", by="ana", store=postgres_url)
+        await wait_for(postgres_url, run_id, asks_to_send_to("bob"))
+        await podium.deny(run_id, "send", reason="not bob", by="ana", store=postgres_url)
+        result = await running
+
+    assert result.status == "failed"
+    assert (tmp_path / "sent.txt").read_text() == "ana\n"
+    assert "not bob" in (result.tasks[TaskId("send")].error or "")
+    assert len(kinds(result, ApprovalGranted)) == len(kinds(result, ApprovalDenied)) == 1
+    assert len(kinds(result, ToolCalled)) == 1
 
 
 async def test_podium_cancel_cancels_a_waiting_run_s_workflow(

@@ -170,6 +170,8 @@ class Approvals:
                 self._asking[call.task_id, call.iteration] = (recorded, tool.approval)
                 raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
             decision = asked.answer or await self._timed_out(asked.request, tool.approval)
+            if decision is None:  # asked before this execution (a resumed run): wait for it
+                self._asking[call.task_id, call.iteration] = (asked.request, tool.approval)
         if decision is None:
             raise ApprovalRequired(f"tool {tool.name!r} waits for approval")
         if isinstance(decision, ApprovalDenied):

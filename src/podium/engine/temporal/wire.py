@@ -104,8 +104,10 @@ class AttemptRequest:
     """Recorded calls of the task's unfinished attempt (a resumed run, or this attempt
     before it asked for a tool approval): not made again."""
     decisions: list[str | None] = field(default_factory=list[str | None])
-    """The decisions on the tool approvals this attempt asked for, in order: None where the
-    call was approved, else the denial's message (the tool fails with it)."""
+    """The decisions on the tool calls needing approval that the attempt meets live (not
+    replayed), in order: None where the call was approved, else the denial's message (the
+    tool fails with it). Past them, the attempt stops at the next such call. A call approved
+    earlier has run, and is replayed, so this holds the last decision only."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -356,7 +356,7 @@ class _Asked:
     calls: list[ModelCalled | ToolCalled] = field(default_factory=list[ModelCalled | ToolCalled])
     """The calls it completed, replayed by the next try instead of made again."""
     decisions: list[str | None] = field(default_factory=list[str | None])
-    """The decisions on its tool approvals so far (``AttemptRequest.decisions``)."""
+    """The decision on the tool call it stopped at (``AttemptRequest.decisions``)."""
     ask: ToolAsk | None = None
     """The tool call it stopped at, until decided."""
 
@@ -377,9 +377,10 @@ async def _decide_tool(call: AgentCall, asked: _Asked) -> None:
     try:
         await call.approve_tool(tool, ToolCall(id=ask.call_id, name=ask.tool, arguments=arguments))
     except ToolError as exc:
-        asked.decisions.append(exc.message)
+        asked.decisions = [exc.message]
     else:
-        asked.decisions.append(None)
+        # only this call's: the calls approved before have run, and their results are replayed
+        asked.decisions = [None]
     asked.ask = None
 
 
