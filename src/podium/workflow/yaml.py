@@ -30,17 +30,15 @@ Every problem found is raised at once as one ``ConfigError``, each with its loca
 from __future__ import annotations
 
 import importlib
-import re
 import sys
-import warnings
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, create_model
+from pydantic import BaseModel, ValidationError
 
 from podium import yaml_reader
 from podium.errors import ConfigError, Location, Problem
@@ -50,30 +48,11 @@ from podium.task import Task
 from podium.tool import Tool, tool
 from podium.toolserver import MCP_PREFIX
 from podium.workflow.model import Workflow, walk
+from podium.workflow.output_fields import field_definition, output_model
+from podium.workflow.yaml_path import error_messages, items, join, mapping
 
 __all__ = ["load_workflow", "parse_workflow", "resolve_reference"]
 
-_TYPES: dict[str, Any] = {  # Any: values are type forms handed to create_model
-    "str": str,
-    "int": int,
-    "float": float,
-    "bool": bool,
-    "list[str]": list[str],
-    "list[int]": list[int],
-    "list[float]": list[float],
-    "list[bool]": list[bool],
-    "list[dict]": list[dict[str, JsonValue]],
-    "dict": dict[str, JsonValue],
-}
-_ENUM_VALUES: dict[str | None, tuple[type, ...]] = {
-    None: (str, int, float, bool),
-    "str": (str,),
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-}
-_FIELD_KEYS = ("type", "enum", "description", "default")
-_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -197,7 +176,10 @@ class _Loader:
         try:
             workflow = Workflow.model_validate(data)
         except ValidationError as exc:
-            self.problems.extend(self._validation_problems(exc, data))
+            self.problems.extend(
+                Problem(message, self._location(path), path)
+                for path, message in error_messages(exc, data).items()
+            )
             raise self._error() from exc
         if self.problems:
             raise self._error()
@@ -236,7 +218,7 @@ class _Loader:
             problem = self._yaml_problem(exc)
             what = "over a limit" if isinstance(exc, yaml_reader.YamlLimitError) else "invalid YAML"
             raise ConfigError(f"cannot load workflow {self.file}: {what}", (problem,)) from exc
-        workflow = _mapping(data)
+        workflow = mapping(data)
         if workflow is None:
             found = "an empty document" if data is None else f"a {type(data).__name__}"
             msg = f"a workflow file is a mapping with at least `name` and `tasks`, not {found}"
@@ -267,7 +249,7 @@ class _Loader:
             self.locations[path] = self._at(node.start_mark)
         if isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                child = _join(path, str(index))
+                child = join(path, str(index))
                 self.locations[child] = self._at(item.start_mark)
                 self._visit(item, child, seen)
         elif isinstance(node, yaml.MappingNode):
@@ -280,7 +262,7 @@ class _Loader:
             if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
                 continue
             name, at = str(key.value), self._at(key.start_mark)
-            child = _join(path, name)
+            child = join(path, name)
             if name in first_line:
                 msg = f"duplicate key {name!r} (first at line {first_line[name]}); remove one"
                 self.problems.append(Problem(msg, at, child))
@@ -288,7 +270,7 @@ class _Loader:
             self.locations[child] = at
             self._visit(value, child, seen)
             if is_agents:  # pydantic reports agents by index, validation by name
-                self._alias(child, _join(path, str(index)))
+                self._alias(child, join(path, str(index)))
 
     def _alias(self, path: str, alias: str) -> None:
         below = f"{path}."
@@ -301,29 +283,29 @@ class _Loader:
     # -- resolving references ----------------------------------------------------------------
 
     def _resolve_workflow(self, data: object, prefix: str) -> None:
-        workflow = _mapping(data)
+        workflow = mapping(data)
         if workflow is None:
             return
         agents: object = workflow.get("agents")
-        for name, spec in (_mapping(agents) or {}).items():
-            self._resolve_agent(spec, _join(prefix, f"agents.{name}"), name)
-        for index, spec in enumerate(_items(agents)):
-            name = str((_mapping(spec) or {}).get("name", index))
-            self._resolve_agent(spec, _join(prefix, f"agents.{index}"), name)
-        self._resolve_tasks(workflow.get("tasks"), _join(prefix, "tasks"))
+        for name, spec in (mapping(agents) or {}).items():
+            self._resolve_agent(spec, join(prefix, f"agents.{name}"), name)
+        for index, spec in enumerate(items(agents)):
+            name = str((mapping(spec) or {}).get("name", index))
+            self._resolve_agent(spec, join(prefix, f"agents.{index}"), name)
+        self._resolve_tasks(workflow.get("tasks"), join(prefix, "tasks"))
 
     def _resolve_agent(self, data: object, path: str, name: str) -> None:
-        spec = _mapping(data)
+        spec = mapping(data)
         if spec is None:
             return
         schema: object = spec.get("output_schema")
-        fields = _mapping(schema)
+        fields = mapping(schema)
         if isinstance(schema, str):
             spec["output_schema"] = self._model_from_reference(schema, f"{path}.output_schema")
         elif fields is not None:
             spec["output_schema"] = self._model_from_fields(fields, f"{path}.output_schema", name)
         if isinstance(spec.get("tools"), list):
-            tools = _items(spec["tools"])
+            tools = items(spec["tools"])
             made = (self._tool(item, f"{path}.tools.{i}") for i, item in enumerate(tools))
             spec["tools"] = [t for t in made if t is not None]
 
@@ -349,13 +331,13 @@ class _Loader:
         definitions: dict[str, Any] = {}  # Any: create_model takes (type, FieldInfo) pairs
         for field_name, spec in fields.items():
             try:
-                definitions[str(field_name)] = _field_definition(str(field_name), spec)
+                definitions[str(field_name)] = field_definition(str(field_name), spec)
             except ValueError as exc:
                 self._problem(f"{path}.{field_name}", str(exc))
         if len(definitions) < len(fields):
             return None
         try:
-            return _output_model(f"{name}_output", definitions)
+            return output_model(f"{name}_output", definitions)
         except ValueError as exc:
             self._problem(path, str(exc))
             return None
@@ -382,21 +364,21 @@ class _Loader:
             return None
 
     def _resolve_tasks(self, tasks: object, prefix: str) -> None:
-        for index, task in enumerate(_items(tasks)):
+        for index, task in enumerate(items(tasks)):
             self._resolve_task(task, f"{prefix}.{index}")
 
     def _resolve_task(self, data: object, path: str) -> None:
-        task = _mapping(data)
+        task = mapping(data)
         if task is None:
             return
         sub: object = task.get("workflow")
         if isinstance(sub, str):
             task["workflow"] = self._include(sub, f"{path}.workflow")
-        elif _mapping(sub) is not None:
+        elif mapping(sub) is not None:
             self.inline.add(f"{path}.workflow")
             self._resolve_workflow(sub, f"{path}.workflow")
-        self._resolve_task((_mapping(task.get("map")) or {}).get("task"), f"{path}.map.task")
-        loop_tasks = (_mapping(task.get("loop")) or {}).get("tasks")
+        self._resolve_task((mapping(task.get("map")) or {}).get("task"), f"{path}.map.task")
+        loop_tasks = (mapping(task.get("loop")) or {}).get("tasks")
         self._resolve_tasks(loop_tasks, f"{path}.loop.tasks")
 
     def _include(self, relative: str, path: str) -> Workflow:
@@ -413,99 +395,6 @@ class _Loader:
             self.problems.extend(exc.problems)
             return _placeholder()
 
-    # -- pydantic errors -----------------------------------------------------------------------
-
-    def _validation_problems(self, exc: ValidationError, data: object) -> list[Problem]:
-        found = [(*_document_path(e["loc"], data), e) for e in exc.errors(include_url=False)]
-        paths = [path for path, _, _ in found]
-        messages: dict[str, list[str]] = {}  # union members that failed at one path merge
-        for path, ends_on_tag, error in found:
-            is_summary = ends_on_tag or error["type"] == "too_short"
-            if is_summary and any(p.startswith(f"{path}.") for p in paths):
-                continue  # a deeper error says what is wrong
-            messages.setdefault(path, []).append(_error_message(error))
-        return [
-            Problem(_either(texts), self._location(path), path) for path, texts in messages.items()
-        ]
-
-
-def _mapping(value: object) -> dict[str, Any] | None:  # Any: raw YAML data
-    return cast("dict[str, Any]", value) if isinstance(value, dict) else None
-
-
-def _items(value: object) -> list[Any]:  # Any: raw YAML data
-    return cast("list[Any]", value) if isinstance(value, list) else []
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _document_path(loc: tuple[str | int, ...], data: object) -> tuple[str, bool]:
-    """The dotted document path of a pydantic error location, and whether it is a summary.
-
-    pydantic puts the union member it tried into locations (``join.AtLeast.at_least``,
-    ``join.literal['all','any']``); those are not document keys and are left out. An error
-    that ends on such a member, or a length error of a list whose items failed, is a summary.
-    """
-    parts: list[str] = []
-    node = data
-    ends_on_tag = False
-    for index, part in enumerate(loc):
-        is_last = index == len(loc) - 1
-        ends_on_tag = _is_tag(part, node, is_last=is_last)
-        if not ends_on_tag:
-            parts.append(str(part))
-            node = _child(node, part)
-    return ".".join(parts), ends_on_tag
-
-
-def _is_tag(part: str | int, node: object, *, is_last: bool) -> bool:
-    if isinstance(part, int):
-        return False
-    mapping = _mapping(node)
-    if mapping is None or not re.fullmatch(r"[\w-]+", part):
-        return True
-    return part not in mapping and not is_last
-
-
-def _child(node: object, part: str | int) -> object:
-    mapping = _mapping(node)
-    if mapping is None:
-        items = _items(node)
-        return items[part] if isinstance(part, int) and part < len(items) else None
-    if isinstance(part, int):  # agents written as a mapping are validated as a list
-        values = list(mapping.values())
-        return values[part] if part < len(values) else None
-    return mapping.get(part)
-
-
-def _error_message(error: Any) -> str:  # Any: pydantic's ErrorDetails TypedDict
-    loc = error["loc"]
-    last = loc[-1] if loc else ""
-    if error["type"] == "missing":
-        return f"missing required field {last!r}"
-    if error["type"] == "extra_forbidden":
-        return f"unknown field {last!r}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool):
-        message += f" (got {value!r})"
-    return message
-
-
-def _either(messages: list[str]) -> str:
-    """One message for the members of a union that all failed: ``should be A or B (got x)``."""
-    if len(messages) == 1:
-        return messages[0]
-    prefix, got = "Input should be ", ""
-    alternatives: list[str] = []
-    for message in dict.fromkeys(messages):
-        text, paren, rest = message.partition(" (got ")
-        got = f"{paren}{rest}" if paren else got
-        alternatives.append(text.removeprefix(prefix))
-    return f"{prefix}{' or '.join(alternatives)}{got}"
-
 
 def _attach(workflow: Workflow, locations: dict[str, Location], inline: set[str], at: str) -> None:
     """Give ``workflow`` (found at document path ``at``) the locations under ``at``."""
@@ -515,7 +404,7 @@ def _attach(workflow: Workflow, locations: dict[str, Location], inline: set[str]
         mine[""] = locations[at]
     workflow.with_locations(mine)
     for path, task in walk(workflow.tasks):
-        sub_path = _join(at, f"{path}.workflow")
+        sub_path = join(at, f"{path}.workflow")
         if task.workflow is not None and sub_path in inline:
             _attach(task.workflow, locations, inline, sub_path)
 
@@ -523,58 +412,3 @@ def _attach(workflow: Workflow, locations: dict[str, Location], inline: set[str]
 def _placeholder() -> Workflow:
     """Stands in for a sub-workflow that failed to load, so other problems are still found."""
     return Workflow(name="unresolved", tasks=(Task(id=TaskId("unresolved"), agent="unresolved"),))
-
-
-def _field_definition(name: str, data: object) -> tuple[Any, Any]:  # Any: type form, FieldInfo
-    if not _FIELD_NAME.match(name):
-        raise ValueError(
-            f"field name {name!r} must be letters, digits and _, starting with a letter"
-        )
-    spec = {"type": data} if isinstance(data, str) else _mapping(data)
-    if spec is None:
-        msg = f"field {name!r}: write a type ({', '.join(_TYPES)}) or a mapping of {_FIELD_KEYS}"
-        raise ValueError(msg)
-    unknown = sorted(str(k) for k in spec if k not in _FIELD_KEYS)
-    if unknown:
-        raise ValueError(f"field {name!r}: unknown keys {unknown}; a field takes {_FIELD_KEYS}")
-    default: object = spec.get("default", ...)
-    description: object = spec.get("description")
-    if description is not None and not isinstance(description, str):
-        raise ValueError(f"field {name!r}: description must be text")
-    return _annotation(name, spec), Field(default, description=description)
-
-
-def _annotation(name: str, spec: dict[str, Any]) -> Any:  # Any: raw YAML data; a type form
-    type_name = spec.get("type")
-    if type_name is not None and (not isinstance(type_name, str) or type_name not in _TYPES):
-        raise ValueError(
-            f"field {name!r}: unknown type {type_name!r}; use one of {', '.join(_TYPES)}"
-        )
-    enum = spec.get("enum")
-    if enum is None:
-        if type_name is None:
-            raise ValueError(f"field {name!r} needs a type or an enum")
-        return _TYPES[type_name]
-    if type_name not in _ENUM_VALUES:
-        raise ValueError(f"field {name!r}: an enum is a list of str, int, float or bool values")
-    values = _items(enum)
-    if not values:
-        raise ValueError(f"field {name!r}: enum must be a non-empty list of values")
-    allowed = _ENUM_VALUES[type_name]
-    for value in values:
-        if type(value) not in allowed:
-            hint = (
-                " (quote it: YAML reads yes/no/on/off as booleans)" if type(value) is bool else ""
-            )
-            raise ValueError(f"field {name!r}: enum value {value!r} is not a {type_name}{hint}")
-    return Literal[tuple(values)]  # pyright: ignore[reportInvalidTypeForm] - built from the YAML
-
-
-def _output_model(name: str, definitions: dict[str, Any]) -> type[BaseModel]:  # Any: field defs
-    config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # e.g. a field name that shadows a BaseModel attribute
-        try:
-            return create_model(name, __config__=config, **definitions)
-        except (UserWarning, TypeError, NameError, ValueError) as exc:
-            raise ValueError(f"cannot build the output schema: {exc}") from exc
