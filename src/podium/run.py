@@ -139,6 +139,8 @@ class RunState:
     feedback: list[FeedbackRecorded] = field(default_factory=list)
     approvals: dict[TaskId, ApprovalRequested] = field(default_factory=dict)
     """Approvals asked for and not yet answered."""
+    signal_waits: dict[TaskId, SignalAwaited] = field(default_factory=dict)
+    """Each wait task's first ``signal_awaited`` (of its latest iteration): its deadline."""
     source: str | None = None
     pid: int | None = None
     """The process that last ran it (a run "running" in a dead process was interrupted)."""
@@ -166,6 +168,18 @@ class RunState:
         if state is None:
             state = self.tasks[task_id] = TaskState(id=task_id)
         return state
+
+    def deadlines(self) -> list[datetime]:
+        """When each timeout of what the run waits for falls due: approvals not answered,
+        signals not received."""
+        approvals = [r.deadline for r in self.approvals.values() if r.deadline is not None]
+        waiting = {t.id for t in self.tasks.values() if t.status == "waiting"}
+        signals = [
+            w.deadline
+            for w in self.signal_waits.values()
+            if w.deadline is not None and w.task_id in waiting
+        ]
+        return approvals + signals
 
     def plan(self, task_id: TaskId, revision: int) -> PlanState:
         """Revision ``revision`` of ``task_id``'s plan, created when first seen."""
@@ -363,6 +377,9 @@ def _task_skipped(state: RunState, e: TaskSkipped) -> None:
 
 def _signal_awaited(state: RunState, e: SignalAwaited) -> None:
     state.task(e.task_id).status = "waiting"
+    first = state.signal_waits.get(e.task_id)
+    if first is None or first.iteration != e.iteration:
+        state.signal_waits[e.task_id] = e
     state.notes.append(f"{e.task_id}: waiting for signal {e.name!r}")
 
 

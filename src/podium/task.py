@@ -95,8 +95,10 @@ class WaitSpec(BaseModel):
     persistent trigger). Every task waiting on a name takes the first signal of that name; in
     iteration k of a loop, the k-th. While none has come, the task is *waiting*: its
     dependents do not start and, once nothing else can run, the run ends ``waiting`` until the
-    signal is sent (which resumes it). ``timeout`` applies ``on_timeout`` when the run is next
-    resumed after the deadline: ``fail`` the task, ``skip`` it, or ``succeed`` with no data.
+    signal is sent (which resumes it). ``timeout`` applies ``on_timeout`` at the deadline:
+    ``fail`` the task, ``skip`` it, or ``succeed`` with no data. It applies on time while other
+    tasks of its level still run, or when a server (``podium serve``) holds the store; else
+    when the run is next resumed after the deadline.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -22,7 +22,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         store=tmp_path / "runs.db",
         clock=clock,
         poll_interval=timedelta(milliseconds=200),
-        rescan_interval=timedelta(days=1),  # the approval timer sleeps until the deadline
+        rescan_interval=timedelta(days=1),  # the deadline timer sleeps until the deadline
     )
     async with serving(config, clock, tmp_path) as running:
         yield running

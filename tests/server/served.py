@@ -48,6 +48,23 @@ OUTREACH = textwrap.dedent(
 )
 """Drafts, then waits for a person to approve sending, then logs."""
 
+CHECKOUT = textwrap.dedent(
+    """\
+    name: checkout
+    model: scripted
+    agents:
+      clerk: {instructions: You ship orders.}
+    signals:
+      payment: {description: the payment provider confirms the payment}
+    tasks:
+      - {id: paid, wait: {signal: payment}}
+      - {id: ship, agent: clerk, needs: [paid], instruction: "Ship {{ paid.amount }}"}
+    scripted:
+      ship: ["Shipped."]
+    """
+)
+"""Waits for the payment signal, then ships."""
+
 
 @dataclass
 class Served:

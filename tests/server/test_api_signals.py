@@ -2,26 +2,8 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import httpx
-from served import Served, is_end, sse_events
-
-CHECKOUT = textwrap.dedent(
-    """\
-    name: checkout
-    model: scripted
-    agents:
-      clerk: {instructions: You ship orders.}
-    signals:
-      payment: {description: the payment provider confirms the payment}
-    tasks:
-      - {id: paid, wait: {signal: payment}}
-      - {id: ship, agent: clerk, needs: [paid], instruction: "Ship {{ paid.amount }}"}
-    scripted:
-      ship: ["Shipped."]
-    """
-)
+from served import CHECKOUT, Served, is_end, sse_events
 
 
 async def test_a_signal_resumes_the_run_to_success(

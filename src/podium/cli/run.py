@@ -375,8 +375,7 @@ def _finish(state: RunState, output: Output, console: Console) -> int:
     if state.status == "succeeded":
         return EXIT_UNSUPPORTED if state.verification in ("partial", "unverified") else 0
     if state.status == "waiting":
-        waiting = ", ".join(state.approvals)
-        message = f"run {state.run_id} is waiting for approval of {waiting}: podium approvals"
+        message = f"run {state.run_id} is waiting ({state.error})"  # for approvals, signals
         error_console().print(Text(message, style="yellow"))
         return EXIT_WAITING
     _print_failure(state)

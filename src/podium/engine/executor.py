@@ -22,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 
 from jinja2 import TemplateError
@@ -307,7 +308,18 @@ class Executor:
             )
 
         cancel_task = partial(composite.record_cancelled, self, frame)
-        return await execute_graph(tasks, run_task, skip_task, cancel_task, locks=frame.locks)
+        return await execute_graph(
+            tasks,
+            run_task,
+            skip_task,
+            cancel_task,
+            locks=frame.locks,
+            sleep_until=self._sleep_until,
+        )
+
+    async def _sleep_until(self, when: datetime) -> None:
+        """Sleep on the run's clock until ``when`` (a waiting task's timeout)."""
+        await self._clock.sleep(max(when - self._clock.now(), timedelta(0)))
 
     async def run_node(self, task: Task, frame: Frame, task_id: TaskId | None = None) -> Outcome:
         """Run one task of any kind and record how it ended."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from pydantic import JsonValue
@@ -23,6 +24,9 @@ class Outcome:
     """Why it failed, was skipped or was cancelled."""
     chosen: TaskId | None = None
     """For a router: the route it chose."""
+    wake_at: datetime | None = None
+    """For a waiting task: when to run it again (a signal wait's timeout), should other
+    tasks of its level still be running then."""
 
     @property
     def ok(self) -> bool:

@@ -16,12 +16,18 @@ Withdrawing (``engine.region``): a join with ``cancel_rest`` cancels, once met, 
 tasks that only feed its other needs; a task with ``end`` completes this level (running tasks
 are cancelled, the others skipped); a task with ``cancels`` cancels those tasks. Tasks holding
 the same ``lock`` never overlap.
+
+Waking: a task waiting with a ``wake_at`` (a signal wait with a timeout) is run again at that
+time, as long as other tasks of its level are still running; once none is, its timer is
+dropped and the task stays waiting (the run ends ``waiting`` and its next resume, or the
+server's ``DeadlineTimer``, takes it from there).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from datetime import datetime
 from functools import partial
 
 from podium.engine.outcome import Outcome
@@ -35,6 +41,8 @@ RunTask = Callable[[Task], Awaitable[Outcome]]
 SkipTask = Callable[[Task, str], Awaitable[None]]
 Locks = MutableMapping[str, asyncio.Lock]
 """The run's critical sections by name, shared by every level of the run."""
+SleepUntil = Callable[[datetime], Awaitable[None]]
+"""Sleeps until a time on the run's clock."""
 
 
 async def execute_graph(
@@ -44,6 +52,7 @@ async def execute_graph(
     cancel_task: SkipTask | None = None,
     *,
     locks: Locks | None = None,
+    sleep_until: SleepUntil | None = None,
 ) -> dict[TaskId, Outcome]:
     """Run one level of a graph and return every task's outcome.
 
@@ -53,9 +62,12 @@ async def execute_graph(
         skip_task: records that a task is skipped and why.
         cancel_task: records that a task is cancelled and why (by default nothing is).
         locks: the run's critical sections (by default this level's own).
+        sleep_until: how to wait for a waiting task's ``wake_at`` (by default, tasks are
+            never woken: they stay waiting).
     """
     record = cancel_task or _record_nothing
-    schedule = _Schedule(tasks, run_task, skip_task, record, {} if locks is None else locks)
+    own_locks: Locks = {} if locks is None else locks
+    schedule = _Schedule(tasks, run_task, skip_task, record, own_locks, sleep_until=sleep_until)
     return await schedule.execute()
 
 
@@ -71,6 +83,8 @@ class _Schedule:
         skip_task: SkipTask,
         cancel_task: SkipTask,
         locks: Locks,
+        *,
+        sleep_until: SleepUntil | None,
     ) -> None:
         self._tasks = tasks
         self._run_task = run_task
@@ -93,6 +107,11 @@ class _Schedule:
         self._ended: TaskId | None = None
         self._base: Region | None = None
         self._group: asyncio.TaskGroup | None = None
+        self._sleep_until = sleep_until
+        self._active = 0
+        """Tasks started and not yet settled (running, or recording a skip or cancellation)."""
+        self._timers: dict[TaskId, asyncio.Task[None]] = {}
+        """Waiting tasks to run again at their ``wake_at``, while others are active."""
 
     async def execute(self) -> dict[TaskId, Outcome]:
         self._base = current_region()
@@ -108,6 +127,7 @@ class _Schedule:
         self._started.add(task.id)
         skip = skip_reason or self._excluded.get(task.id)
         withdrawn = self._withdrawn.get(task.id)
+        self._active += 1
         if withdrawn is not None:
             self._group.create_task(self._end_without_running(task, "cancelled", withdrawn))
         elif skip:
@@ -124,12 +144,37 @@ class _Schedule:
         else:
             await self._skip_task(task, reason)
             self._settle(task, Outcome(status="skipped", reason=reason))
+        self._deactivate()
 
     async def _run(self, task: Task, region: Region) -> None:
         record = partial(self._cancel_task, task)
         outcome = await run_in_region(region, partial(self._attempt, task), record)
         del self._running[task.id]
         self._settle(task, outcome)
+        if outcome.status == "waiting" and outcome.wake_at is not None:
+            self._set_timer(task, outcome.wake_at)
+        self._deactivate()
+
+    def _set_timer(self, task: Task, at: datetime) -> None:
+        """Run ``task`` again at ``at`` (if others are still active then)."""
+        if self._sleep_until is not None:
+            assert self._group is not None
+            self._timers[task.id] = self._group.create_task(self._wake(task, at))
+
+    async def _wake(self, task: Task, at: datetime) -> None:
+        assert self._sleep_until is not None
+        await self._sleep_until(at)
+        del self._timers[task.id]
+        self._start(task, "")
+
+    def _deactivate(self) -> None:
+        """One task settled; when none is active, nothing can happen before a timer's time
+        but the timers themselves: drop them, and the waiting tasks stay waiting."""
+        self._active -= 1
+        if self._active == 0:
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
 
     async def _attempt(self, task: Task) -> Outcome:
         if task.lock is None:
@@ -185,6 +230,10 @@ class _Schedule:
             assert self._group is not None
             task = self._by_id[task_id]
             self._outcomes[task_id] = Outcome(status="cancelled", reason=reason)  # once only
+            timer = self._timers.pop(task_id, None)
+            if timer is not None:
+                timer.cancel()
+            self._active += 1
             self._group.create_task(self._end_without_running(task, "cancelled", reason))
         elif task_id not in self._started:
             self._withdrawn.setdefault(task_id, reason)

@@ -6,8 +6,12 @@ executing; the sender then resumes it. A ``wait:`` task takes the first signal o
 (in iteration k of a loop, the k-th) whenever it was sent, before or after the task began to
 wait (a persistent trigger), and its output is the signal's data. With none yet, it records
 ``signal_awaited`` and waits as an approval does: its dependents hold, and once nothing else
-can run the run ends ``waiting``. Its timeout applies when the run is next resumed after the
-deadline, which the first ``signal_awaited`` of the task instance set.
+can run the run ends ``waiting``.
+
+Its timeout (the deadline the first ``signal_awaited`` of the task instance set) applies on
+time: while other tasks of its level still run, the scheduler runs the wait again at the
+deadline (``Outcome.wake_at``); for a run that stopped ``waiting``, the server's
+``DeadlineTimer`` resumes it then; and any resume after the deadline applies it.
 
 On an engine whose runs stay alive while they wait (Temporal, ``engine.waiter``), the task
 waits for its signal durably instead, until its deadline, and the run goes on; the signal
@@ -26,7 +30,7 @@ from podium.clock import Clock, SystemClock
 from podium.engine.frame import Frame
 from podium.engine.host import NodeHost
 from podium.engine.outcome import Outcome
-from podium.errors import ApprovalRequired, RunStateError, TaskError
+from podium.errors import RunStateError, TaskError
 from podium.event import Event, SignalAwaited, SignalReceived, TaskSkipped
 from podium.ids import RunId, TaskId
 from podium.liveness import read_stopped_run
@@ -39,8 +43,10 @@ __all__ = ["record_signal", "run_wait"]
 async def run_wait(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Outcome:
     """Take the task's signal if it was sent; else record that the task waits for it.
 
-    Raises:
-        ApprovalRequired: no signal yet (control flow: the task waits, the run suspends).
+    Returns:
+        The signal's data; the timeout's outcome after the deadline; else ``waiting``, to be
+        woken at the deadline if there is one (on an engine with a waiter, whichever of the
+        signal and the deadline comes first).
     """
     spec = task.wait
     assert spec is not None
@@ -58,15 +64,19 @@ async def run_wait(run: NodeHost, task: Task, frame: Frame, qid: TaskId) -> Outc
         None,
     )
     now = run.clock.now()
-    if first is not None and first.deadline is not None and now >= first.deadline:
+    if first is not None:
+        deadline = first.deadline
+    else:  # a zero timeout takes a signal already sent, else times out at once
+        deadline = None if spec.timeout is None else now + spec.timeout
+    if deadline is not None and now >= deadline:
         return await _timed_out(run, task, frame, qid)
-    deadline = first.deadline if first else (now + spec.timeout if spec.timeout else None)
     awaited = partial(
         SignalAwaited, task_id=qid, name=spec.signal, deadline=deadline, iteration=frame.iteration
     )
     await run.recorder.emit(awaited)
     if run.waiter is None:
-        raise ApprovalRequired(f"task {qid!r} waits for signal {spec.signal!r}")
+        reason = f"task {qid!r} waits for signal {spec.signal!r}"
+        return Outcome(status="waiting", reason=reason, wake_at=deadline)
     return await _wait_durably(run, task, frame, qid, deadline=deadline)
 
 

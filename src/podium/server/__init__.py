@@ -9,8 +9,9 @@ Layout: ``app`` builds the app and owns its lifespan; ``auth`` checks bearer tok
 ``problem`` turns errors into RFC 9457 problem details; ``payload`` holds the request and
 response bodies; ``changes`` tells live streams that a run's log grew; ``launcher`` executes
 the runs started from the API (the seam where workers of a distributed engine can take over);
-``approval_timer`` applies approval timeouts on time; ``routes/`` holds one module per
-resource; ``static/`` the dashboard (plain ES modules, vendored libraries, no build step).
+``deadline_timer`` applies the timeouts of waiting runs (approvals, signals) on time;
+``routes/`` holds one module per resource; ``static/`` the dashboard (plain ES modules,
+vendored libraries, no build step).
 """
 
 try:

@@ -1,7 +1,7 @@
 """``create_app``: the FastAPI app, its routes, its error answers and its lifespan.
 
 The lifespan opens the store once, wraps it so live streams hear of each commit, and owns a
-task group that bounds every run the server executes and the approval timer: stopping the
+task group that bounds every run the server executes and the deadline timer: stopping the
 server cancels them, and each run records itself cancelled (resumable later).
 """
 
@@ -15,10 +15,10 @@ from typing import Final
 from fastapi import Depends, FastAPI
 
 import podium
-from podium.server.approval_timer import ApprovalTimer
 from podium.server.auth import require_token
 from podium.server.changes import Changes, WatchedStore
 from podium.server.config import ServerConfig
+from podium.server.deadline_timer import DeadlineTimer
 from podium.server.launcher import LocalLauncher
 from podium.server.problem import PROBLEM_RESPONSES, install_problem_handlers
 from podium.server.routes import approvals, dashboard, events, metrics, runs, signals
@@ -84,7 +84,7 @@ async def _lifespan(app: FastAPI) -> AsyncGenerator[None]:
             runs=RunList(store, changes, config.poll_interval),
         )
         app.state.services = services
-        timer = group.create_task(ApprovalTimer(services).run())
+        timer = group.create_task(DeadlineTimer(services).run())
         try:
             yield
         finally:

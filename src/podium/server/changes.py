@@ -35,7 +35,7 @@ class Changes:
     def __init__(self) -> None:
         self._runs: dict[str, asyncio.Event] = {}
         self._any = asyncio.Event()
-        self._approvals = asyncio.Event()
+        self._waiting = asyncio.Event()
         self._recent: deque[tuple[int, str, int]] = deque(maxlen=_RECENT)
         self.generation = 0
         """How many appends were notified so far."""
@@ -54,10 +54,10 @@ class Changes:
         latest = {run_id: seq for gen, run_id, seq in self._recent if gen > generation}
         return self.generation, latest
 
-    def approval_signal(self) -> asyncio.Event:
-        """The signal set when a run next stops to wait for a person (its approval deadline
-        may be the soonest)."""
-        return self._approvals
+    def waiting_signal(self) -> asyncio.Event:
+        """The signal set when a run next stops ``waiting`` (for a person or a signal; its
+        deadline may be the soonest)."""
+        return self._waiting
 
     def notify(self, run_id: str, events: Sequence[Event]) -> None:
         """Wake everyone waiting on ``run_id`` or on any run; called after a commit."""
@@ -70,8 +70,8 @@ class Changes:
         self._any.set()
         self._any = asyncio.Event()
         if any(isinstance(e, RunCompleted) and e.status == "waiting" for e in events):
-            self._approvals.set()
-            self._approvals = asyncio.Event()
+            self._waiting.set()
+            self._waiting = asyncio.Event()
 
 
 async def wait_for_change(signal: asyncio.Event, longest: timedelta) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -179,3 +180,83 @@ async def test_a_deferred_choice_takes_the_first_signal_and_cancels_the_other_wa
     assert result.output == "refund too late"
     assert result.tasks["accepted"].status == "cancelled"
     assert result.tasks["fulfil"].status == "skipped"
+
+
+async def test_the_timeout_fires_on_time_while_another_branch_still_runs(
+    store: SqliteStore,
+) -> None:
+    clock = ManualClock()
+    audit_began, audit_may_end, shipped = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def answer(request: podium.ModelRequest) -> str:
+        assert request.caller is not None
+        task = request.caller.task_id
+        if task == "audit":
+            audit_began.set()
+            await audit_may_end.wait()
+        if task == "ship":
+            shipped.set()
+        return f"{task} done"
+
+    flow = Workflow(
+        name="checkout",
+        agents=(Agent(name="x"),),
+        signals={"payment": SignalSpec()},
+        tasks=[
+            Task(
+                id="paid",
+                wait=WaitSpec(signal="payment", timeout=timedelta(hours=1), on_timeout="succeed"),
+            ),
+            Task(id="ship", agent="x", instruction="ship", needs=("paid",)),
+            Task(id="audit", agent="x", instruction="audit"),
+        ],
+        output="ship",
+    )
+    engine = LocalEngine(store=store, model=ScriptedModel(answer), retry=NO_RETRY, clock=clock)
+    async with asyncio.TaskGroup() as group:
+        running = group.create_task(engine.execute(flow))
+        await audit_began.wait()
+        await _wait_until(lambda: clock.next_deadline() == timedelta(hours=1))  # the wait's timer
+        clock.advance(timedelta(minutes=59))
+        assert not shipped.is_set()
+        clock.advance(timedelta(minutes=2))
+        await shipped.wait()  # the timeout applied while audit still runs
+        audit_may_end.set()
+    result = running.result()
+
+    assert result.ok, result.error
+    assert result.output == "ship done"
+    seq = {(e.kind, getattr(e, "task_id", None)): e.seq for e in result.events}
+    assert seq["task_succeeded", "paid"] < seq["task_succeeded", "audit"]
+
+
+async def test_a_wait_whose_siblings_ended_stops_the_run_waiting_without_its_timer(
+    store: SqliteStore,
+) -> None:
+    clock = ManualClock()
+    flow = checkout(timeout=timedelta(hours=1), on_timeout="skip")
+    engine = LocalEngine(store=store, model=ScriptedModel(echo), retry=NO_RETRY, clock=clock)
+
+    waiting = await engine.execute(flow)
+
+    assert waiting.status == "waiting"
+    assert clock.next_deadline() is None  # no timer left sleeping in a finished execution
+
+
+async def _wait_until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop until ``condition()`` holds (what it waits on has no event)."""
+    async with asyncio.timeout(60):
+        while not condition():  # noqa: ASYNC110 - the clock's sleepers have no event
+            await asyncio.sleep(0.001)
+
+
+async def test_a_zero_timeout_takes_a_signal_already_sent_else_times_out_at_once(
+    store: SqliteStore,
+) -> None:
+    flow = checkout(timeout=timedelta(0), on_timeout="fail")
+    engine = LocalEngine(store=store, model=ScriptedModel(echo), retry=NO_RETRY)
+
+    result = await engine.execute(flow)
+
+    assert result.status == "failed"
+    assert "no signal 'payment' before its timeout (0:00:00)" in (result.tasks["paid"].error or "")

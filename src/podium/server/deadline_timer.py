@@ -1,12 +1,13 @@
-"""``ApprovalTimer``: approval timeouts fire on time while the server runs.
+"""``DeadlineTimer``: the timeouts of waiting runs fire on time while the server runs.
 
-An approval request may carry a deadline and an ``on_timeout`` decision. The engine applies
-it when the run next executes; the timer makes that happen when the deadline passes: it
-sleeps (on the server's clock) until the earliest deadline among the waiting runs, then
-resumes each run whose deadline has passed, and the resumed run records the timeout's
-decision as if a person had made it. A run that stops to wait wakes the timer at once (its
-deadline may be the soonest); runs recorded by other processes are looked at every
-``rescan_interval``.
+A run stops ``waiting`` for what comes from outside it: an approval (a person's decision)
+or a signal (``wait:``). Either may carry a deadline and an ``on_timeout`` outcome, which
+the engine applies when the run next executes after the deadline. The timer makes that
+happen on time: it sleeps (on the server's clock) until the earliest deadline among the
+waiting runs, then resumes each run one of whose deadlines has passed; the resumed run
+records the timeout's outcome (an approval's default decision, a signal wait's
+``on_timeout``). A run that stops to wait wakes the timer at once (its deadline may be the
+soonest); runs recorded by other processes are looked at every ``rescan_interval``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import podium
 from podium import PodiumError
 from podium.server.services import Services
 
-__all__ = ["ApprovalTimer"]
+__all__ = ["DeadlineTimer"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,8 @@ _SCAN: Final = 1000
 """How many recent runs are looked through for waiting ones."""
 
 
-class ApprovalTimer:
-    """Resumes waiting runs whose approval deadline has passed.
+class DeadlineTimer:
+    """Resumes waiting runs whose approval or signal deadline has passed.
 
     Args:
         services: the server's store, launcher and clock.
@@ -44,16 +45,16 @@ class ApprovalTimer:
     async def run(self) -> None:
         """Fire due timeouts until cancelled."""
         while True:
-            signal = self._services.changes.approval_signal()  # before the scan: none missed
+            signal = self._services.changes.waiting_signal()  # before the scan: none missed
             try:
                 due = await self.fire_due()
             except PodiumError as error:  # the store failed: try again later, keep serving
-                logger.warning("approval timer: %s", error)
+                logger.warning("deadline timer: %s", error)
                 due = None
             await self._wait(self._delay(due), signal)
 
     async def fire_due(self) -> datetime | None:
-        """Resume every waiting run with an expired request; return the next deadline."""
+        """Resume every waiting run with an expired deadline; return the next deadline."""
         now = self._clock.now()
         soonest: datetime | None = None
         store = self._services.store
@@ -61,7 +62,7 @@ class ApprovalTimer:
             if self._services.launcher.is_executing(line.run_id):
                 continue
             state = await podium.get_run(line.run_id, store=store)
-            deadlines = [r.deadline for r in state.approvals.values() if r.deadline is not None]
+            deadlines = state.deadlines()
             if not deadlines:
                 continue
             first = min(deadlines)
@@ -73,7 +74,7 @@ class ApprovalTimer:
         return soonest
 
     async def _resume(self, run_id: str) -> None:
-        logger.info("run %s: an approval request timed out; resuming it", run_id)
+        logger.info("run %s: a timeout fell due; resuming it", run_id)
         try:
             await self._services.resume(run_id)
         except PodiumError as error:
@@ -86,7 +87,7 @@ class ApprovalTimer:
         return max(timedelta(0), min(rescan, due - self._clock.now()))
 
     async def _wait(self, delay: timedelta, signal: asyncio.Event) -> None:
-        """Sleep ``delay`` on the clock, or less if a new request is recorded."""
+        """Sleep ``delay`` on the clock, or less if a run stops to wait."""
         async with asyncio.TaskGroup() as group:
             sleeper = group.create_task(self._clock.sleep(delay))
             waker = group.create_task(signal.wait())
