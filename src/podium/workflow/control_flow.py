@@ -15,8 +15,9 @@ from podium.workflow.graph import find_cycle
 from podium.workflow.model import Workflow, walk
 from podium.workflow.problem import (
     did_you_mean,
-    enclosing_names,
+    enclosing,
     graph_levels,
+    input_problems,
     line_of,
     located,
 )
@@ -199,13 +200,18 @@ def _signals(workflow: Workflow) -> Iterator[Problem]:
 
 
 def _recursion(workflow: Workflow) -> Iterator[Problem]:
-    """A recursive call names this workflow or one enclosing it, and has a depth bound."""
-    names = enclosing_names()
+    """A recursive call names this workflow or one enclosing it, gives it the inputs it
+    declares, and has a depth bound."""
+    callees = {w.name: w for w in enclosing()}  # the innermost of a name is the one called
+    names = list(callees)
     for path, task in walk(workflow.tasks):
         spec = task.recurse
         if spec is None:
             continue
-        if spec.workflow not in names:
+        callee = callees.get(spec.workflow)
+        if callee is not None:
+            yield from input_problems(workflow, path, task, callee)
+        else:
             msg = f"task {task.id!r} recurses into workflow {spec.workflow!r}, which neither is "
             msg += f"nor encloses it (enclosing: {', '.join(names)})"
             hint = did_you_mean(spec.workflow, names)

@@ -9,7 +9,7 @@ by side.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -21,30 +21,49 @@ __all__ = [
     "Level",
     "checking",
     "did_you_mean",
-    "enclosing_names",
+    "enclosing",
     "graph_levels",
+    "input_problems",
     "line_of",
     "located",
     "produced_keys",
 ]
 
-_enclosing: ContextVar[tuple[str, ...]] = ContextVar("podium_checked_workflows", default=())
+_enclosing: ContextVar[tuple[Workflow, ...]] = ContextVar("podium_checked_workflows", default=())
 
 
 @contextmanager
 def checking(workflow: Workflow) -> Generator[None]:
     """Mark ``workflow`` as being checked, inside the workflows being checked around it (a
     sub-workflow is checked on its own, but may call an enclosing workflow recursively)."""
-    token = _enclosing.set((*_enclosing.get(), workflow.name))
+    token = _enclosing.set((*_enclosing.get(), workflow))
     try:
         yield
     finally:
         _enclosing.reset(token)
 
 
-def enclosing_names() -> tuple[str, ...]:
-    """The names of the workflows being checked, outermost first, the current one last."""
+def enclosing() -> tuple[Workflow, ...]:
+    """The workflows being checked, outermost first, the current one last."""
     return _enclosing.get()
+
+
+def input_problems(
+    workflow: Workflow, path: str, task: Task, callee: Workflow
+) -> Iterator[Problem]:
+    """What is wrong with the ``inputs`` a task at ``path`` gives the workflow it calls (a
+    sub-workflow, or one it recurses into): names it does not declare, required ones missing.
+    """
+    what = f"workflow {callee.name!r}" if task.recurse else f"sub-workflow {callee.name!r}"
+    for name in task.inputs:
+        if name not in callee.inputs:
+            msg = f"{what} has no input {name!r}"
+            yield located(
+                workflow, f"{path}.inputs.{name}", msg + did_you_mean(name, callee.inputs)
+            )
+    for name, spec in callee.inputs.items():
+        if spec.required and name not in task.inputs:
+            yield located(workflow, path, f"{what} needs input {name!r}; give it in `inputs`")
 
 
 Level = list[tuple[str, Task]]

@@ -33,6 +33,7 @@ from podium.workflow.problem import (
     checking,
     did_you_mean,
     graph_levels,
+    input_problems,
     located,
     produced_keys,
 )
@@ -384,16 +385,7 @@ def _subworkflows(workflow: Workflow) -> Iterator[Problem]:
             full = f"{prefix}.{problem.path}" if problem.path else prefix
             location = problem.location or workflow.location(full)
             yield Problem(problem.message, location, full)
-        for name in task.inputs:
-            if name not in sub.inputs:
-                msg = f"sub-workflow {sub.name!r} has no input {name!r}"
-                yield located(
-                    workflow, f"{path}.inputs.{name}", msg + did_you_mean(name, sub.inputs)
-                )
-        for name, spec in sub.inputs.items():
-            if spec.required and name not in task.inputs:
-                msg = f"sub-workflow {sub.name!r} needs input {name!r}; give it in `inputs`"
-                yield located(workflow, path, msg)
+        yield from input_problems(workflow, path, task, sub)
 
 
 _CHECKS: tuple[Callable[[Workflow], Iterator[Problem]], ...] = (

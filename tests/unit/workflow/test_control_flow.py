@@ -191,21 +191,51 @@ def test_recursion_needs_a_bound_and_an_enclosing_workflow() -> None:
     ]
 
 
-def test_a_sub_workflow_may_recurse_into_the_workflow_around_it() -> None:
-    flow = _flow(
+def test_a_recursive_call_gives_the_inputs_its_workflow_declares() -> None:
+    found = _found(
         """
-        name: draft
+        name: solve
+        inputs: {question: {required: true}, depth: {default: 0}}
         agents: {w: {}}
         tasks:
-          - {id: write, agent: w}
-          - id: check
-            needs: [write]
-            workflow:
-              name: review
-              agents: {w: {}}
-              tasks:
-                - {id: look, agent: w}
-                - {id: again, recurse: {workflow: draft, max_depth: 2}, needs: [look]}
+          - {id: step, agent: w}
+          - id: again
+            recurse: {workflow: solve, max_depth: 2}
+            inputs: {question: "{{ step }}", detph: "1"}
+          - id: bare
+            recurse: {workflow: solve, max_depth: 2}
         """
     )
-    assert problems(flow) == []
+    assert found == [
+        (8, "workflow 'solve' has no input 'detph'; did you mean 'depth'?"),
+        (9, "workflow 'solve' needs input 'question'; give it in `inputs`"),
+    ]
+
+
+DRAFT_CALLED_BACK = """
+name: draft
+agents: {w: {}}
+tasks:
+  - {id: write, agent: w}
+  - id: check
+    needs: [write]
+    workflow:
+      name: review
+      agents: {w: {}}
+      tasks:
+        - {id: look, agent: w}
+        - {id: again, recurse: {workflow: draft, max_depth: 2}, needs: [look]}
+"""
+"""A sub-workflow that recurses into the workflow around it."""
+
+
+def test_a_sub_workflow_may_recurse_into_the_workflow_around_it() -> None:
+    assert problems(_flow(DRAFT_CALLED_BACK)) == []
+
+
+def test_a_recursive_call_into_an_enclosing_workflow_gives_its_inputs() -> None:
+    needs_topic = DRAFT_CALLED_BACK.replace(
+        "agents: {w: {}}", "inputs: {topic: {required: true}}\nagents: {w: {}}", 1
+    )
+    found = _found(needs_topic)
+    assert found == [(13, "workflow 'draft' needs input 'topic'; give it in `inputs`")]
