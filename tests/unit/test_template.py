@@ -248,8 +248,8 @@ def test_a_copy_of_a_workflow_shares_its_templates_and_still_equals_it() -> None
 
 
 _JINJA = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
-_NAMES = st.sampled_from(["a", "b", "cycler", "missing"])
-_TEXT = st.text(alphabet="xy -\n\r\t}%#", max_size=6)
+_NAMES = st.sampled_from(["a", "b", "cycler", "missing", "none"])
+_TEXT = st.text(alphabet="xy -\n\r\t{}%#", max_size=6)
 _SPACE_LEFT = st.sampled_from([" ", "- ", ""])
 _SPACE_RIGHT = st.sampled_from([" ", " -", ""])
 _PART = st.one_of(
