@@ -74,10 +74,21 @@ class Targets:
         self._circuits = circuits
         self._model_choice = model_choice
         self._plans: dict[tuple[int, str], list[tuple[str, Agent, Policy]]] = {}
+        self._targets: dict[tuple[int, str, timedelta], tuple[Target, ...]] = {}
 
-    def of(self, task: Task, agent: Agent, workflow: Workflow) -> list[Target]:
-        """Where ``task`` of ``agent`` runs, in the order tried."""
-        return [self._target(task, workflow, plan) for plan in self._plan(agent, workflow)]
+    def of(self, task: Task, agent: Agent, workflow: Workflow) -> tuple[Target, ...]:
+        """Where ``task`` of ``agent`` runs, in the order tried.
+
+        Made once per agent, workflow and task deadline of a run (all a target depends on),
+        so that tasks alike share their targets, and the attempt chains built on them
+        (``wrappers.AttemptParts.chains``).
+        """
+        key = (id(workflow), agent.name, task.timeout)
+        targets = self._targets.get(key)
+        if targets is None:
+            plans = self._plan(agent, workflow)
+            targets = self._targets[key] = tuple(self._target(task, workflow, p) for p in plans)
+        return targets
 
     def fallback_agents(self, agent: Agent, workflow: Workflow) -> list[Agent]:
         """The agents (or the agent on other models) that ``agent``'s fallbacks run."""

@@ -15,7 +15,7 @@ import asyncio
 import random
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 
@@ -63,6 +63,11 @@ class AttemptParts:
     """Draws retry jitter, reproducibly per run."""
     limits: Limits
     approvals: Approvals
+    chains: dict[tuple[int, tuple[asyncio.Semaphore, ...]], tuple[Target, Attempt]] = field(
+        default_factory=dict[tuple[int, tuple[asyncio.Semaphore, ...]], tuple[Target, Attempt]]
+    )
+    """Each target's chain, by the target and the slots it holds: wrappers keep no state of
+    a call, so tasks alike share one chain instead of building four objects each."""
 
 
 def compose_attempt(
@@ -93,7 +98,7 @@ def compose_attempt(
         slots: the concurrency limits of the sub-workflows the task is inside.
         move: for fallbacks, ``call`` made by another agent.
     """
-    chains = [(target, _target_chain(target, parts, slots)) for target in targets]
+    chains = [(target, _shared_chain(target, parts, slots)) for target in targets]
     attempt = chains[0][1]
     if len(chains) > 1:
         assert move is not None
@@ -101,6 +106,19 @@ def compose_attempt(
     if any(approval_of(task, target.agent) is not None for target, _ in chains):
         attempt = ApprovalGate(attempt, parts.approvals)
     return attempt
+
+
+def _shared_chain(
+    target: Target, parts: AttemptParts, slots: tuple[asyncio.Semaphore, ...]
+) -> Attempt:
+    """The chain of ``target`` holding ``slots``, built on its first use in the run."""
+    key = (id(target), slots)
+    cached = parts.chains.get(key)
+    if cached is not None and cached[0] is target:  # the same target, not one at its address
+        return cached[1]
+    chain = _target_chain(target, parts, slots)
+    parts.chains[key] = (target, chain)
+    return chain
 
 
 def _target_chain(
