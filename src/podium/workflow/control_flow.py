@@ -12,7 +12,7 @@ from podium.errors import Problem
 from podium.ids import TaskId
 from podium.task import AtLeast, Task
 from podium.workflow.graph import find_cycle
-from podium.workflow.model import Workflow, walk
+from podium.workflow.model import Workflow
 from podium.workflow.problem import (
     did_you_mean,
     enclosing,
@@ -29,7 +29,7 @@ _LOOP_HINT = "to repeat tasks declare a loop with `until` and `max_iterations`"
 
 def _unique_ids(workflow: Workflow) -> Iterator[Problem]:
     first: dict[str, str] = {}
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.id in first:
             where = line_of(workflow, first[task.id])
             msg = f"task id {task.id!r} is used twice (first at {where}); ids are unique"
@@ -50,7 +50,7 @@ def _references(
 
 
 def _needs(workflow: Workflow) -> Iterator[Problem]:
-    all_ids = {t.id for _, t in walk(workflow.tasks)}
+    all_ids = {t.id for _, t in workflow.walked()}
     for at, task, need, ids in _references(workflow, "needs"):
         if need == task.id:
             yield located(workflow, at, f"task {task.id!r} needs itself; {_LOOP_HINT}")
@@ -80,7 +80,7 @@ def _without_self_need(task: Task) -> Task:
 
 
 def _loops(workflow: Workflow) -> Iterator[Problem]:
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.loop is None:
             continue
         if task.loop.until is None:
@@ -92,7 +92,7 @@ def _loops(workflow: Workflow) -> Iterator[Problem]:
 
 
 def _joins(workflow: Workflow) -> Iterator[Problem]:
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if isinstance(task.join, AtLeast) and task.join.at_least > len(task.needs):
             msg = (
                 f"task {task.id!r} joins at_least {task.join.at_least} of its needs,"
@@ -147,7 +147,7 @@ def _withdrawals(workflow: Workflow) -> Iterator[Problem]:
         elif target not in ids:
             msg = f"task {task.id!r} cancels {target!r}, which is not a task of its level"
             yield located(workflow, at, msg + did_you_mean(target, ids))
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         for inner_path, inner in _bodies(task, path):
             if inner.end:
                 msg = f"task {inner.id!r} ends its workflow, but it is inside {task.kind} "
@@ -165,7 +165,7 @@ def _bodies(task: Task, path: str) -> Iterator[tuple[str, Task]]:
 def _locks(workflow: Workflow) -> Iterator[Problem]:
     """A task holding a lock cannot contain a task that takes the same lock: it would wait
     for itself forever."""
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.lock is None:
             continue
         for inner_path, inner in _inside(task, path):
@@ -188,7 +188,7 @@ def _inside(task: Task, path: str) -> Iterator[tuple[str, Task]]:
 def _signals(workflow: Workflow) -> Iterator[Problem]:
     """A ``wait:`` task waits for a signal its workflow declares in ``signals``: one it does
     not declare is one nobody knows to send (a typo, most often)."""
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.wait is not None and task.wait.signal not in workflow.signals:
             name = task.wait.signal
             declared = ", ".join(workflow.signals) or "none"
@@ -204,7 +204,7 @@ def _recursion(workflow: Workflow) -> Iterator[Problem]:
     declares, and has a depth bound."""
     callees = {w.name: w for w in enclosing()}  # the innermost of a name is the one called
     names = list(callees)
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         spec = task.recurse
         if spec is None:
             continue

@@ -88,6 +88,29 @@ class _AgentIndex:
         return self._by_name.get(name)
 
 
+class _Walk:
+    """A workflow's tasks, nested ones included, with their paths (``walk``), listed on first
+    use and again when the tasks differ (a ``model_copy`` shares it): validation goes over
+    them in some twenty checks. Any two compare equal."""
+
+    __slots__ = ("_tasks", "_walked")
+
+    def __init__(self) -> None:
+        self._tasks: tuple[Task, ...] | None = None
+        self._walked: tuple[tuple[str, Task], ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Walk)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def of(self, tasks: tuple[Task, ...]) -> tuple[tuple[str, Task], ...]:
+        if self._tasks is not tasks:
+            self._walked = tuple(walk(tasks))
+            self._tasks = tasks
+        return self._walked
+
+
 class Workflow(BaseModel):
     """A team of agents and the graph of tasks they carry out."""
 
@@ -124,6 +147,7 @@ class Workflow(BaseModel):
     _locations: dict[str, Location] = PrivateAttr(default_factory=dict)
     _templates: Templates = PrivateAttr(default_factory=Templates)
     _agent_index: _AgentIndex = PrivateAttr(default_factory=_AgentIndex)
+    _walk: _Walk = PrivateAttr(default_factory=_Walk)
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -162,7 +186,14 @@ class Workflow(BaseModel):
 
     def all_tasks(self) -> Iterator[Task]:
         """Every task, nested ones (loop, map, sub-workflow bodies) included."""
-        return (task for _, task in walk(self.tasks))
+        return (task for _, task in self.walked())
+
+    def walked(self) -> tuple[tuple[str, Task], ...]:
+        """``walk(self.tasks)``, listed once: every task, nested ones included (not those of
+        sub-workflows), with its dotted path in the document."""
+        cache = self._private("_walk")
+        assert isinstance(cache, _Walk)
+        return cache.of(self.tasks)
 
     def location(self, path: str) -> Location | None:
         """Where in its source file the element at dotted ``path`` was written, if known."""

@@ -23,7 +23,7 @@ def _plans(workflow: Workflow) -> Iterator[Problem]:
     """A plan's planner and the agents it may give steps to are on the team."""
     names = [a.name for a in workflow.agents]
     known = ", ".join(names) or "none"
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.workflow is not None and any(t.plan for _, t in walk(task.workflow.tasks)):
             msg = f"sub-workflow {task.id!r} has a plan task; a plan runs at the top level only"
             yield located(workflow, f"{path}.workflow", msg)
@@ -92,7 +92,7 @@ def _verifiers(workflow: Workflow) -> Iterator[Problem]:
     from podium.verifier import Verification
 
     produced = produced_keys(workflow)
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.verifies is None:
             continue
         if task.verifies not in produced:

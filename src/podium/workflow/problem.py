@@ -15,7 +15,7 @@ from contextvars import ContextVar
 
 from podium.errors import Problem
 from podium.task import Task
-from podium.workflow.model import Workflow, walk
+from podium.workflow.model import Workflow
 
 __all__ = [
     "Level",
@@ -90,7 +90,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 def graph_levels(workflow: Workflow) -> list[Level]:
     """Every graph level of ``workflow`` (not of its sub-workflows: each is checked alone)."""
     levels = [[(f"tasks.{i}", t) for i, t in enumerate(workflow.tasks)]]
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.loop is not None:
             body = task.loop.tasks
             levels.append([(f"{path}.loop.tasks.{i}", t) for i, t in enumerate(body)])
@@ -101,7 +101,7 @@ def graph_levels(workflow: Workflow) -> list[Level]:
 
 def produced_keys(workflow: Workflow) -> frozenset[str]:
     """Keys something writes: inputs, declared context keys, task outputs (not map items)."""
-    outputs = {t.output_key for path, t in walk(workflow.tasks) if ".map." not in path}
-    if any(t.plan is not None and t.plan.docs for _, t in walk(workflow.tasks)):
+    outputs = {t.output_key for path, t in workflow.walked() if ".map." not in path}
+    if any(t.plan is not None and t.plan.docs for _, t in workflow.walked()):
         outputs.add("sources")  # the passages a plan retrieves (``podium.orchestrator.planning``)
     return frozenset(workflow.inputs) | frozenset(workflow.context) | outputs

@@ -83,7 +83,7 @@ def _agents(workflow: Workflow) -> Iterator[Problem]:
     for index, name in enumerate(names):
         if name in names[:index]:
             yield located(workflow, f"agents.{index}", f"agent {name!r} is defined twice")
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.agent is not None and task.agent not in names:
             known = ", ".join(names) or "none"
             msg = f"task {task.id!r} names agent {task.agent!r}, which is not in `agents`"
@@ -108,7 +108,7 @@ def _mcp_tools(workflow: Workflow) -> Iterator[Problem]:
 def _capabilities(workflow: Workflow) -> Iterator[Problem]:
     """A task naming a capability has at least one agent with it to route to."""
     offered = sorted({c for a in workflow.agents for c in a.capabilities})
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.capability is not None and task.capability not in offered:
             known = ", ".join(offered) or "none"
             msg = f"task {task.id!r} needs capability {task.capability!r}, which no agent has"
@@ -161,7 +161,7 @@ def _fallback_problem(
 
 
 def _agent_writes(workflow: Workflow) -> Iterator[Problem]:
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         agent = workflow.agent(task.agent) if task.agent else None
         is_map_item = ".map." in path  # the map writes its items' outputs, under its own key
         if agent is not None and not is_map_item and not agent.may_write(task.output_key):
@@ -197,7 +197,7 @@ def _templates(workflow: Workflow) -> Iterator[Problem]:
 
 def _sources(workflow: Workflow) -> Iterator[_Source]:
     yield from _task_sources(workflow, workflow.tasks, "tasks", frozenset())
-    items = frozenset(t.map.item for _, t in walk(workflow.tasks) if t.map is not None)
+    items = frozenset(t.map.item for _, t in workflow.walked() if t.map is not None)
     for agent in workflow.agents:
         if agent.instructions:
             path = f"agents.{agent.name}.instructions"
@@ -350,7 +350,7 @@ def _base_dir(workflow: Workflow) -> Path | None:
 def _output(workflow: Workflow) -> Iterator[Problem]:
     if workflow.output is None:
         return
-    outputs = [t.output_key for path, t in walk(workflow.tasks) if ".map." not in path]
+    outputs = [t.output_key for path, t in workflow.walked() if ".map." not in path]
     if workflow.output not in outputs:
         msg = f"the workflow's output {workflow.output!r} is not written by any task"
         yield located(workflow, "output", msg + did_you_mean(workflow.output, outputs))
@@ -363,7 +363,7 @@ def _budgets(workflow: Workflow) -> Iterator[Problem]:
         if agent.budget is not None and agent.budget.max_tasks is not None:
             msg = f"agent {agent.name!r} has a budget with max_tasks; {hint}"
             yield located(workflow, f"agents.{agent.name}.budget.max_tasks", msg)
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         if task.budget is not None and task.budget.max_tasks is not None:
             msg = f"task {task.id!r} has a budget with max_tasks; {hint}"
             yield located(workflow, f"{path}.budget.max_tasks", msg)
@@ -373,7 +373,7 @@ def _budgets(workflow: Workflow) -> Iterator[Problem]:
 
 
 def _subworkflows(workflow: Workflow) -> Iterator[Problem]:
-    for path, task in walk(workflow.tasks):
+    for path, task in workflow.walked():
         sub = task.workflow
         if sub is None:
             continue
