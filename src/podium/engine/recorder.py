@@ -117,11 +117,9 @@ class Recorder:
         Raises:
             ContextAccessError: the writer may not write ``key``; nothing is logged.
         """
+        at = self._clock.now()
         provenance = Provenance(
-            run_id=self.run_id,
-            task_id=task_id,
-            agent=writer.name if writer else None,
-            at=self._clock.now(),
+            run_id=self.run_id, task_id=task_id, agent=writer.name if writer else None, at=at
         )
         version = context.stage(key, value, provenance=provenance, writer=writer)
         written = partial(
@@ -132,13 +130,14 @@ class Recorder:
             task_id=task_id,
             agent=provenance.agent,
         )
-        self._stage([*before, written, *then])
+        self._stage([*before, written, *then], at)
         context.apply(version)
         await self._flush_through(len(self.events))
 
-    def _stage(self, drafts: Sequence[Draft[Event]]) -> None:
-        """Number the events and fold them into the state; they are flushed next."""
-        at = self._clock.now()
+    def _stage(self, drafts: Sequence[Draft[Event]], at: datetime | None = None) -> None:
+        """Number the events, stamped ``at`` (by default now), and fold them into the state;
+        they are flushed next."""
+        at = at or self._clock.now()
         first = len(self.events) + 1
         self._add(
             [draft(seq=first + i, run_id=self.run_id, at=at) for i, draft in enumerate(drafts)]

@@ -50,14 +50,23 @@ def bind_run(run_id: str, secrets: Secrets | None = None) -> Generator[None]:
         RUN_ID.reset(token)
 
 
-@contextmanager
-def bind_task(task_id: str) -> Generator[None]:
-    """Log records made inside carry ``task_id``."""
-    token = TASK_ID.set(task_id)
-    try:
-        yield
-    finally:
-        TASK_ID.reset(token)
+class bind_task:  # lower case: used as a function, ``with bind_task(task_id):``
+    """Log records made inside carry ``task_id``.
+
+    A class, not a ``@contextmanager`` generator: the engine binds every task it runs, and a
+    generator costs some three times as much to enter and leave.
+    """
+
+    __slots__ = ("_task_id", "_token")
+
+    def __init__(self, task_id: str) -> None:
+        self._task_id = task_id
+
+    def __enter__(self) -> None:
+        self._token = TASK_ID.set(self._task_id)
+
+    def __exit__(self, *exc_info: object) -> None:
+        TASK_ID.reset(self._token)
 
 
 class ContextFilter(logging.Filter):
