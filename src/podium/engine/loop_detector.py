@@ -22,7 +22,6 @@ calling (or logging) the tool; only logged calls count, so the two never fight.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final, assert_never
 
@@ -77,7 +76,7 @@ class LoopDetector:
     """Counts identical calls per task since the last progress; see the module docstring."""
 
     max_identical_calls: int
-    counts: dict[TaskId, dict[tuple[object, ...], Counter[int]]] = field(default_factory=dict)
+    counts: dict[TaskId, dict[tuple[object, ...], dict[int, int]]] = field(default_factory=dict)
     """Per task, per pattern: how often it was recorded in each loop iteration."""
     values: dict[str, int] = field(default_factory=dict)
     """A hash of each context key's latest value."""
@@ -140,9 +139,15 @@ class LoopDetector:
         pattern: tuple[object, ...],
         iterations: dict[TaskId, int],
     ) -> Stop | None:
-        per_iteration = self.counts.setdefault(call.task_id, {}).setdefault(pattern, Counter())
-        per_iteration[iterations.get(call.task_id, 0)] += 1
-        seen = per_iteration.total()
+        patterns = self.counts.get(call.task_id)
+        if patterns is None:
+            patterns = self.counts[call.task_id] = {}
+        per_iteration = patterns.get(pattern)
+        if per_iteration is None:  # most calls: a Counter costs more to make than it saves
+            per_iteration = patterns[pattern] = {}
+        iteration = iterations.get(call.task_id, 0)
+        per_iteration[iteration] = per_iteration.get(iteration, 0) + 1
+        seen = sum(per_iteration.values())
         if seen <= self.max_identical_calls:
             return None
         reason = f"{seen} times without a new context write (task {call.task_id!r})"

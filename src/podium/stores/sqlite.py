@@ -246,24 +246,45 @@ class SqliteStore:
                 raise StoreError(f"sqlite store {self._path}: cannot {what}: {exc}") from exc
 
     def _append_now(self, run_id: RunId, events: Sequence[Event]) -> None:
-        with self._using(f"append to run {run_id}") as conn, _transaction(conn):
-            expected = self._next_seq.get(run_id)
-            if expected is None:
-                row = conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,))
-                expected = (row.fetchone()[0] or 0) + 1
+        # What ``_using`` and ``_transaction`` do, written out: every append comes here, and
+        # two generator context managers cost more than the rest of the Python around SQLite.
+        with self._mutex:
+            conn = self._conn
+            if conn is None:
+                what = f"sqlite store {self._path}: cannot append to run {run_id}"
+                raise StoreError(f"{what}: the store is closed")
             try:
-                expected = check_continues(run_id, expected, events)
-                conn.executemany(_INSERT_EVENT, _event_rows(events))
-            except AppendConflictError:
-                self._next_seq.pop(run_id, None)  # another process appended since we cached
-                raise
-            except sqlite3.IntegrityError as exc:  # the same, seen by the primary key
-                self._next_seq.pop(run_id, None)
-                msg = f"run {run_id}: another writer appended event {events[0].seq} first"
-                raise AppendConflictError(msg) from exc
-            self._record_run(conn, run_id, events)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    expected = self._insert(conn, run_id, events)
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+            except sqlite3.Error as exc:
+                msg = f"sqlite store {self._path}: cannot append to run {run_id}: {exc}"
+                raise StoreError(msg) from exc
         # Known only once committed; another writer of the same run would hit the primary key.
         self._next_seq[run_id] = expected
+
+    def _insert(self, conn: sqlite3.Connection, run_id: RunId, events: Sequence[Event]) -> int:
+        """Insert ``events`` in the open transaction; the ``seq`` that comes next."""
+        expected = self._next_seq.get(run_id)
+        if expected is None:
+            row = conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run_id,))
+            expected = (row.fetchone()[0] or 0) + 1
+        try:
+            expected = check_continues(run_id, expected, events)
+            conn.executemany(_INSERT_EVENT, _event_rows(events))
+        except AppendConflictError:
+            self._next_seq.pop(run_id, None)  # another process appended since we cached
+            raise
+        except sqlite3.IntegrityError as exc:  # the same, seen by the primary key
+            self._next_seq.pop(run_id, None)
+            msg = f"run {run_id}: another writer appended event {events[0].seq} first"
+            raise AppendConflictError(msg) from exc
+        self._record_run(conn, run_id, events)
+        return expected
 
     def _record_run(self, conn: sqlite3.Connection, run_id: RunId, events: Sequence[Event]) -> None:
         """Keep the ``runs`` row in step: created by ``run_started``, its status by the last
