@@ -95,9 +95,10 @@ class AgentNode:
         if agent is None:
             error = RoutingError(f"no agent has capability {task.capability!r}")
             return await host.fail(qid, None, error, frame)
-        settled = await self._settled(host, task, frame, qid, agent)
-        if settled is not None:
-            return settled
+        if task.verifies is not None:
+            settled = await self._settled(host, task, frame, qid, agent)
+            if settled is not None:
+                return settled
         call = self._call(task, frame, qid, agent)
         targets = self._targets.of(task, agent, frame.workflow)
         move = partial(self._moved, frame=frame)
@@ -177,8 +178,6 @@ class AgentNode:
     ) -> Outcome | None:
         """Ground a verifying task's draft; when every claim's verdict is then known without
         a model (``podium.verifier.first_pass``), record them and succeed; else None."""
-        if task.verifies is None:
-            return None
         ground = self._kinds.ground
         if ground is None:
             error = ConfigError(UNREGISTERED.format(what="a verifies: task"))
