@@ -348,6 +348,8 @@ def _compile(source: str, *, is_expression: bool) -> _Compiled:
 
 
 _FILL_IN = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_SYNTAX_LEFT = re.compile(r"\{[{%#]|\{\0")
+"""Jinja syntax left in the text around the placeholders, or a ``{`` right before one."""
 _NOT_NAMES = frozenset(
     {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if"}
     | {"else"}
@@ -368,13 +370,9 @@ def _fill_in_text(source: str) -> _Compiled | None:
     if "\r" in source:
         return None
     pieces = _FILL_IN.split(source.removesuffix("\n"))
-    texts = pieces[::2]
-    if any("{{" in t or "{%" in t or "{#" in t for t in texts):
+    if _SYNTAX_LEFT.search("\0".join(pieces[::2])):  # \0 stands where a placeholder was
         return None
-    if any(t.endswith("{") for t in texts[:-1]):
-        return None
-    names = pieces[1::2]
-    if any(name in _NOT_NAMES for name in names):
+    if not _NOT_NAMES.isdisjoint(pieces[1::2]):
         return None
     parts = [(i % 2 == 1, piece) for i, piece in enumerate(pieces) if piece]
     return _fill_in_parts(parts)
