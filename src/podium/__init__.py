@@ -37,9 +37,14 @@ if TYPE_CHECKING:
     from podium.clock import Clock, SystemClock
     from podium.context import Context
     from podium.decision import approve, deny, feedback, signal
-    from podium.distributed import cancel_on_temporal, run_on_temporal, serve_worker
+    from podium.distributed import (
+        cancel_on_temporal,
+        run_on_temporal,
+        serve_worker,
+        workflow_states,
+    )
     from podium.engine.temporal import TemporalTarget
-    from podium.entry import arun, replay, resume, run
+    from podium.entry import arun, replay, run
     from podium.errors import (
         ConfigError,
         ContextAccessError,
@@ -57,11 +62,12 @@ if TYPE_CHECKING:
     from podium.history import get_run, list_runs, metrics, metrics_series, routing_preferences
     from podium.ids import RunId, TaskId
     from podium.knowledge import KnowledgeBase, search_tool
-    from podium.liveness import shown_status
+    from podium.liveness import WorkflowState, shown_status
     from podium.models.base import Model, ModelRequest, ModelResponse
     from podium.models.scripted import ScriptedModel
     from podium.planner import Plan
     from podium.policy import CircuitPolicy, Duration, Policy, RetryPolicy
+    from podium.resumption import resume
     from podium.review import Review
     from podium.router import LearningRouter, Preference, Router
     from podium.run import (
@@ -73,6 +79,7 @@ if TYPE_CHECKING:
         tasks_in_graph_order,
     )
     from podium.scoring import CaseScore, EvalCase, Suite, SuiteScore, load_suite
+    from podium.shown import Shown, shown_statuses
     from podium.stores.argument import StoreArg, opened_store
     from podium.stores.base import Store
     from podium.stores.location import default_store, default_store_path, store_exists
@@ -179,13 +186,17 @@ _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "opened_store": ("podium.stores.argument", "opened_store"),
     "read_claim": ("podium.synthesis", "read_claim"),
     "replay": ("podium.entry", "replay"),
-    "resume": ("podium.entry", "resume"),
+    "resume": ("podium.resumption", "resume"),
     "routing_preferences": ("podium.history", "routing_preferences"),
     "run": ("podium.entry", "run"),
     "run_on_temporal": ("podium.distributed", "run_on_temporal"),
     "search_tool": ("podium.knowledge", "search_tool"),
     "serve_worker": ("podium.distributed", "serve_worker"),
     "shown_status": ("podium.liveness", "shown_status"),
+    "shown_statuses": ("podium.shown", "shown_statuses"),
+    "Shown": ("podium.shown", "Shown"),
+    "workflow_states": ("podium.distributed", "workflow_states"),
+    "WorkflowState": ("podium.liveness", "WorkflowState"),
     "signal": ("podium.decision", "signal"),
     "store_exists": ("podium.stores.location", "store_exists"),
     "tasks_in_graph_order": ("podium.run", "tasks_in_graph_order"),
@@ -269,6 +280,7 @@ __all__ = [
     "RunStateError",
     "RunSummary",
     "ScriptedModel",
+    "Shown",
     "SignalSpec",
     "SqliteStore",
     "Store",
@@ -287,6 +299,7 @@ __all__ = [
     "Verification",
     "WaitSpec",
     "Workflow",
+    "WorkflowState",
     "WorkflowValidationError",
     "approve",
     "arun",
@@ -319,9 +332,11 @@ __all__ = [
     "search_tool",
     "serve_worker",
     "shown_status",
+    "shown_statuses",
     "signal",
     "store_exists",
     "tasks_in_graph_order",
     "tool",
     "validate_workflow",
+    "workflow_states",
 ]

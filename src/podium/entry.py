@@ -31,7 +31,7 @@ from podium.telemetry.tracing import tracer_subscriber
 from podium.toolserver import serving_tools
 from podium.workflow.model import InputSpec, Workflow
 
-__all__ = ["agent_workflow", "arun", "replay", "resume", "run"]
+__all__ = ["agent_workflow", "arun", "replay", "resume_here", "run"]
 
 _AGENT_TASK = TaskId("answer")
 
@@ -113,8 +113,8 @@ async def arun(
         return await engine.execute(workflow, inputs, source=source, goal=goal, budget=budget)
 
 
-async def resume(
-    run_id: str,
+async def resume_here(
+    run_id: RunId,
     workflow: Workflow | str | Path | None = None,
     *,
     store: StoreArg = None,
@@ -123,40 +123,19 @@ async def resume(
     on_event: Callable[[Event], None] | None = None,
     on_token: Callable[[TaskId, str], None] | None = None,
 ) -> RunResult:
-    """Continue an interrupted, cancelled, failed or waiting run from its log.
-
-    Tasks that succeeded are not run again; a task that was in flight replays the model and
-    tool calls its log holds and makes only the rest; failed tasks are attempted again; a
-    task whose approval was decided (``podium.approve``/``deny``) acts on the decision.
-
-    Args:
-        run_id: the run's id, or enough of its first characters to name one run.
-        workflow: the workflow (object or file); by default the file the run was started
-            from, loaded again. A workflow changed since then is used as it is now.
-        store: a ``Store``, a SQLite file path, or None for ``default_store_path()``.
-        budget: new limits for the rest of the run: each replaces the one given when the run
-            started (or was last resumed with limits); the others stay, and so do the
-            workflow's own (the lower of each wins). Recorded, and kept by later resumes and
-            replays.
-        clock: time source (approval deadlines are judged by it); ``ManualClock`` in tests.
-        on_event: called with each event as it is recorded.
-        on_token: called with ``(task id, text)`` as models stream.
-
-    Returns:
-        The result, as ``arun`` returns it.
+    """Continue a run of one process from its log, in this process (``podium.resume``
+    chooses this for a run that is not on Temporal; its arguments are described there).
 
     Raises:
         ConfigError: no such run, it already succeeded, or its workflow file is gone.
-        RunStateError: the run is on Temporal (its workflow executes it, not this process).
+        RunStateError: a live process is executing it, or it is on Temporal (its workflow
+            executes it: ``podium.resume`` starts that again).
     """
     async with opened_store(store) as opened:
-        resolved = await resolve_run_id(opened, run_id)
-        await _refuse_temporal(opened, resolved)
-        engine, flow = await _engine_for(
-            opened, resolved, workflow, on_event, on_token, clock=clock
-        )
+        await _refuse_temporal(opened, run_id)
+        engine, flow = await _engine_for(opened, run_id, workflow, on_event, on_token, clock=clock)
         async with serving_tools(flow) as flow:
-            return await engine.resume(flow, resolved, budget=budget)
+            return await engine.resume(flow, run_id, budget=budget)
 
 
 async def replay(
@@ -205,9 +184,7 @@ async def _refuse_temporal(store: Store, run_id: RunId) -> None:
         return
     msg = (
         f"run {run_id} runs on Temporal (workflow {ref.workflow_id} at {ref.address}) and is "
-        "not resumed here: while its workflow runs, it waits for approvals and signals itself "
-        "(podium approve, podium signal); once it has ended, start the workflow file again "
-        "with `podium run FILE --engine temporal`"
+        "not resumed in this process: `podium resume` starts its workflow again on Temporal"
     )
     raise RunStateError(msg)
 

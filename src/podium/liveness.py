@@ -8,7 +8,8 @@ live process numbers its events itself, and two writers would collide.
 A process on this machine is checked directly. One on another machine (a store several
 machines share) cannot be checked from here, so it counts as alive: podium never takes over a
 run that may still be going. A run on the Temporal engine (``temporal_ref``) is its Temporal
-workflow's: what is sent to it goes there, never to its log.
+workflow's, which any worker may carry on: what is sent to it goes there, never to its log, and
+it is live while that workflow runs (``WorkflowState``), whichever process started it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 from functools import cache
+from typing import Literal
 
 from podium.errors import RunNotFoundError, RunStateError
 from podium.event import Event, RunStarted, TemporalRef
@@ -24,6 +26,7 @@ from podium.run import RunState, RunStatus, project
 from podium.stores.base import Store
 
 __all__ = [
+    "WorkflowState",
     "conflict_error",
     "ensure_not_running",
     "is_alive",
@@ -56,8 +59,27 @@ def is_alive(pid: int, host: str | None = None) -> bool:
     return True
 
 
-def shown_status(status: RunStatus, pid: int | None, host: str | None = None) -> str:
-    """The status to show: a run "running" whose recorded process is gone was interrupted."""
+WorkflowState = Literal["running", "ended", "unknown"]
+"""Whether a run's Temporal workflow still runs (``podium.workflow_states``); ``unknown``:
+the Temporal service could not be asked."""
+
+
+def shown_status(
+    status: RunStatus,
+    pid: int | None,
+    host: str | None = None,
+    *,
+    workflow: WorkflowState | None = None,
+) -> str:
+    """The status to show: a run "running" whose recorded process is gone was interrupted.
+
+    A run on Temporal (give its ``workflow`` state) is not one process's: it is interrupted
+    only once its workflow has ended without recording the run's end (it was terminated, or
+    failed); while its workflow runs, or when Temporal cannot be asked, its log says.
+    """
+    if workflow is not None:
+        is_open = status in ("running", "waiting")
+        return "interrupted" if is_open and workflow == "ended" else status
     if status == "running" and (pid is None or not is_alive(pid, host)):
         return "interrupted"
     return status
@@ -89,6 +111,9 @@ def ensure_not_running(state: RunState, *, doing: str) -> None:
         RunStateError: the run is running in another live process (or in a process of
             another machine, which cannot be checked from here).
     """
+    if state.temporal is not None:
+        _ensure_workflow_not_running(state, doing=doing)
+        return
     pid, host = state.pid, state.host
     is_here = host is None or host == this_host()
     if state.status != "running" or pid is None or (is_here and pid == os.getpid()):
@@ -102,6 +127,25 @@ def ensure_not_running(state: RunState, *, doing: str) -> None:
     )
     if not is_here:
         msg += f" on {host}"
+    raise RunStateError(msg)
+
+
+def _ensure_workflow_not_running(state: RunState, *, doing: str) -> None:
+    """A run on Temporal that its log says is running or waiting is its workflow's: the
+    workflow numbers its events, so nothing else appends to its log meanwhile.
+
+    Raises:
+        RunStateError: the log records no end of the run.
+    """
+    if state.status not in ("running", "waiting"):
+        return
+    ref = state.temporal
+    assert ref is not None
+    msg = (
+        f"run {state.run_id} is {state.status} on Temporal (workflow {ref.workflow_id} at "
+        f"{ref.address}), which writes its log: {doing} once it has ended; if that workflow "
+        f"was terminated, `podium resume {state.run_id}` starts it again"
+    )
     raise RunStateError(msg)
 
 

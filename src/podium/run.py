@@ -161,6 +161,9 @@ class RunState:
     temporal: TemporalRef | None = None
     """The Temporal workflow executing the run, for a run on the Temporal engine: approvals,
     signals and cancellation go there, not to this log."""
+    waiting: set[TaskId] = field(default_factory=set[TaskId])
+    """The tasks waiting for a decision or a signal. A run on Temporal that has some is
+    ``waiting`` (its workflow waits alive, and records no end until it goes on)."""
 
     def task(self, task_id: TaskId) -> TaskState:
         """The state of ``task_id``, created pending when first seen."""
@@ -263,6 +266,7 @@ class RunState:
         self.last_seq = event.seq
         self.updated_at = event.at
         _apply(self, event)
+        _settle_waiting(self, event)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,6 +290,9 @@ class RunSummary:
     """The machine of ``pid`` (None: this machine)."""
     last_seq: int = 0
     """The ``seq`` its log ends at (``podium gc`` deletes it only if it still does)."""
+    temporal: TemporalRef | None = None
+    """The Temporal workflow executing it, for a run on Temporal: its liveness is that
+    workflow's (``podium.workflow_states``), not ``pid``'s."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -331,7 +338,21 @@ def summarize(state: RunState) -> RunSummary:
         pid=state.pid,
         host=state.host,
         last_seq=state.last_seq,
+        temporal=state.temporal,
     )
+
+
+def _settle_waiting(state: RunState, e: Event) -> None:
+    """Keep ``state.waiting`` in step with the task ``e`` is about (only a task's own events
+    make it wait or stop waiting), and a run on Temporal's status with it."""
+    task_id: TaskId | None = getattr(e, "task_id", None)
+    task = state.tasks.get(task_id) if task_id is not None else None
+    if task is not None and task.status == "waiting":
+        state.waiting.add(task.id)
+    elif task is not None:
+        state.waiting.discard(task.id)
+    if state.temporal is not None and state.status in ("running", "waiting"):
+        state.status = "waiting" if state.waiting else "running"
 
 
 def _run_resumed(state: RunState, e: RunResumed) -> None:

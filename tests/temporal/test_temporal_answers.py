@@ -3,6 +3,11 @@ approval, a denial, a signal or a cancellation sent through the facade or the CL
 the workflow, which records it in the log once and goes on (a real dev server, a worker,
 PostgreSQL, the scripted model).
 
+Such a run is live while its workflow runs, whichever process started it: it shows
+``waiting`` while it waits, also after the worker that started it was killed with SIGKILL and
+another one carries it on; once its workflow has ended without finishing it (terminated), it
+shows ``interrupted`` and ``podium resume`` starts the workflow again under the same run id.
+
 Each test holds its run on something it controls (an approval request, a wait task) and waits
 for the run's own events, never for a time.
 """
@@ -10,16 +15,21 @@ for the run's own events, never for a time.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from temporalio.client import Client
 
 import podium
 from podium.errors import RunStateError
@@ -27,9 +37,11 @@ from podium.event import (
     ApprovalDenied,
     ApprovalGranted,
     ModelCalled,
+    RunResumed,
     RunStarted,
     SignalReceived,
     TaskStarted,
+    TemporalRef,
     ToolCalled,
 )
 from podium.ids import RunId, TaskId
@@ -192,7 +204,7 @@ async def test_an_approval_sent_through_the_facade_lets_the_waiting_workflow_go_
     assert started.temporal is not None and started.temporal.address == target.address
     with pytest.raises(RunStateError, match="Temporal"):
         await podium.approve(run_id, "draft", by="ana", store=postgres_url)
-    with pytest.raises(RunStateError, match="runs on Temporal"):
+    with pytest.raises(RunStateError, match="already succeeded"):
         await podium.resume(run_id, store=postgres_url)
 
 
@@ -307,3 +319,160 @@ async def test_a_signal_reaches_a_wait_task_on_temporal(
     (received,) = kinds(result, SignalReceived)
     assert received == sent
     assert result.tasks[TaskId("paid")].output == {"order": 7}
+
+
+# Liveness: a run on Temporal is live while its workflow runs, whichever process started it;
+# once its workflow has ended without finishing it, it is interrupted and resumes on Temporal.
+
+WorkerStarter = Callable[[podium.TemporalTarget, str, Path], subprocess.Popen[bytes]]
+"""The ``start_worker`` fixture."""
+
+
+def new_run_id() -> str:
+    return f"t{uuid.uuid4().hex[:11]}"  # workflow ids are unique on the session's server
+
+
+def asks_for_draft(state: podium.RunState) -> bool:
+    return TaskId("draft") in state.approvals
+
+
+async def cli(*args: str) -> str:
+    """What ``podium ARGS`` prints; it must succeed."""
+    command = [sys.executable, "-m", "podium", *args]
+    done = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def listed_status(store: str, run_id: str) -> str:
+    """The run's status as ``podium runs --json`` shows it."""
+    lines = json.loads(await cli("runs", "--json", "--store", store))
+    (line,) = [line for line in lines if line["run_id"] == run_id]
+    return str(line["status"])
+
+
+async def ended(run: Awaitable[podium.RunResult]) -> podium.RunResult | podium.ConfigError:
+    """The run's result, or the error its workflow's end was reported with."""
+    try:
+        return await run
+    except podium.ConfigError as exc:
+        return exc
+
+
+def workflow_pid(events: list[podium.Event]) -> int | None:
+    started = events[0]
+    assert isinstance(started, RunStarted)
+    return started.pid
+
+
+async def test_a_waiting_run_stays_waiting_when_the_worker_that_started_it_dies(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str, start_worker: WorkerStarter
+) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(REVIEWED, encoding="utf-8")
+    first = start_worker(target, postgres_url, tmp_path / "worker1.log")
+    run_id = new_run_id()
+    async with asyncio.TaskGroup() as tasks:
+        running = tasks.create_task(
+            podium.run_on_temporal(
+                path, temporal=target, store=postgres_url, model="scripted", ids=_Ids(run_id)
+            )
+        )
+        await wait_for(postgres_url, run_id, asks_for_draft)
+        assert await listed_status(postgres_url, run_id) == "waiting"
+        async with podium.opened_store(postgres_url) as store:
+            assert workflow_pid(await store.read(RunId(run_id))) == first.pid
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+        start_worker(target, postgres_url, tmp_path / "worker2.log")
+
+        assert await listed_status(postgres_url, run_id) == "waiting"  # not "interrupted"
+        state = await podium.get_run(run_id, store=postgres_url)
+        assert (state.status, state.waiting) == ("waiting", {TaskId("draft")})
+        shown = await podium.shown_statuses([state])
+        assert shown.statuses[state.run_id] == "waiting" and not shown.unreachable
+        assert '"status": "waiting"' in await cli("show", run_id, "--json", "--store", postgres_url)
+        with pytest.raises(RunStateError, match="on Temporal"):
+            await podium.feedback(run_id, 5, store=postgres_url)
+        await podium.approve(run_id, "draft", by="ana", store=postgres_url)  # the other worker
+        result = await running
+
+    assert result.status == "succeeded" and result.output == "Polished."
+    assert await listed_status(postgres_url, run_id) == "succeeded"
+
+
+async def test_a_run_whose_workflow_was_terminated_is_interrupted_and_resumes_on_temporal(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str, start_worker: WorkerStarter
+) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(REVIEWED, encoding="utf-8")
+    start_worker(target, postgres_url, tmp_path / "worker.log")
+    run_id = new_run_id()
+    async with asyncio.TaskGroup() as tasks:
+        running = tasks.create_task(
+            ended(
+                podium.run_on_temporal(
+                    path, temporal=target, store=postgres_url, model="scripted", ids=_Ids(run_id)
+                )
+            )
+        )
+        await wait_for(postgres_url, run_id, asks_for_draft)
+        client = await Client.connect(target.address)
+        await client.get_workflow_handle(f"podium-{run_id}").terminate("an operator stopped it")
+        assert "failed on Temporal" in str(await running)
+        state = await podium.get_run(run_id, store=postgres_url)
+        shown = await podium.shown_statuses([state])
+        assert (state.status, shown.statuses[state.run_id]) == ("waiting", "interrupted")
+        assert await listed_status(postgres_url, run_id) == "interrupted"
+
+        resumed = tasks.create_task(podium.resume(run_id, store=postgres_url))
+        await wait_for(postgres_url, run_id, lambda s: "resumed" in s.notes)
+        with pytest.raises(RunStateError, match="still running on Temporal"):
+            await podium.resume(run_id, store=postgres_url)
+        await podium.approve(run_id, "draft", by="ana", store=postgres_url)
+        result = await resumed
+
+    assert result.status == "succeeded" and result.output == "Polished."
+    assert len([e for e in result.events if isinstance(e, RunResumed)]) == 1
+    assert len([e for e in result.events if isinstance(e, ApprovalGranted)]) == 1
+    drafts = [e for e in result.events if isinstance(e, ModelCalled) and e.task_id == "draft"]
+    assert len(drafts) == 1  # the draft written before the termination is not written again
+    assert await listed_status(postgres_url, run_id) == "succeeded"
+
+
+def closed_address() -> str:
+    """A loopback address where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_a_run_whose_temporal_cannot_be_reached_shows_what_its_log_says(
+    tmp_path: Path,
+) -> None:
+    ref = TemporalRef(
+        address=closed_address(), namespace="default", task_queue="q", workflow_id="podium-r1"
+    )
+    started = RunStarted(
+        seq=1,
+        run_id=RunId("r1"),
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+        workflow="reviewed",
+        inputs={},
+        graph=(),
+        pid=2**22 + 1,  # no such process: the run is not judged by it
+        host=socket.gethostname(),
+        temporal=ref,
+    )
+    store = tmp_path / "runs.db"
+    async with podium.opened_store(store) as opened:
+        await opened.append(RunId("r1"), [started])
+
+    assert await podium.workflow_states([ref]) == {"podium-r1": "unknown"}
+    assert await listed_status(str(store), "r1") == "running"  # not "interrupted"
+    printed = await cli("runs", "--store", str(store))
+    assert f"Temporal at {ref.address} could not be reached" in " ".join(printed.split())
+    assert podium.shown_status("waiting", None, workflow="ended") == "interrupted"
+    assert podium.shown_status("failed", None, workflow="ended") == "failed"

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,9 @@ import podium
 from podium.event import Event
 
 pytestmark = pytest.mark.slow
+
+WorkerStarter = Callable[[podium.TemporalTarget, str, Path], subprocess.Popen[bytes]]
+"""The ``start_worker`` fixture."""
 
 LAYERS, WIDTH, GATED = 10, 20, 5
 """A layered DAG of 200 tasks; the tasks of layer ``GATED`` wait at the gate."""
@@ -80,13 +84,6 @@ def flow_yaml() -> str:
                 call = f'{{tool_call: {{name: wait_gate, arguments: {{name: "{task}"}}}}}}'
                 scripted += [f"  {task}:", f"    - {call}", f'    - "{task} done"']
     return "\n".join([*lines, f"output: l{LAYERS - 1}_0", *scripted]) + "\n"
-
-
-def worker(target: podium.TemporalTarget, store: str, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "podium", "worker", "--store", store]
-    command += ["--temporal-address", target.address, "--task-queue", target.task_queue]
-    with log.open("wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
 
 
 def run_podium(*args: str) -> subprocess.Popen[bytes]:
@@ -148,13 +145,13 @@ def outputs(events: list[Event]) -> dict[str, object]:
 
 
 async def test_a_run_survives_a_killed_worker(
-    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str, start_worker: WorkerStarter
 ) -> None:
     (tmp_path / "gate_tools.py").write_text(TOOLS, encoding="utf-8")
     (tmp_path / "entered").mkdir()
     path = tmp_path / "durable.yaml"
     path.write_text(flow_yaml(), encoding="utf-8")
-    workers = [worker(target, postgres_url, tmp_path / f"worker{n}.log") for n in (1, 2)]
+    workers = [start_worker(target, postgres_url, tmp_path / f"worker{n}.log") for n in (1, 2)]
     command = ["run", str(path), "--engine", "temporal", "--model", "scripted", "--json"]
     command += ["--temporal-address", target.address, "--task-queue", target.task_queue]
     command += ["--store", postgres_url]

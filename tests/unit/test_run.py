@@ -8,6 +8,8 @@ from typing import Any, Literal
 import pytest
 
 from podium.event import (
+    ApprovalGranted,
+    ApprovalRequested,
     ClaimVerified,
     ContextWritten,
     Event,
@@ -22,12 +24,14 @@ from podium.event import (
     RouteChosen,
     RunCompleted,
     RunStarted,
+    SignalAwaited,
     SourcesRetrieved,
     TaskFailed,
     TaskRetried,
     TaskSkipped,
     TaskStarted,
     TaskSucceeded,
+    TemporalRef,
     ToolCalled,
 )
 from podium.ids import RunId, TaskId
@@ -613,3 +617,41 @@ def test_the_hallucination_rate_counts_unsupported_and_contradicted_claims() -> 
     assert project(RUN, _verdicts(*verdicts)).hallucination_rate == 0.375
     assert project(RUN, _verdicts("supported")).hallucination_rate == 0.0
     assert project(RUN, []).hallucination_rate is None
+
+
+_REF = TemporalRef(address="t:7233", namespace="default", task_queue="q", workflow_id="podium-r")
+
+
+def _waiting_log(*, temporal: TemporalRef | None) -> _Log:
+    """A run whose ``plan`` waits for approval while ``triage`` runs, then ``wait`` for a
+    signal; on Temporal when ``temporal`` is given."""
+    log = _Log()
+    log.add(RunStarted, workflow="w", inputs={}, graph=GRAPH, temporal=temporal)
+    log.add(TaskStarted, task_id=_t("plan"), agent="planner")
+    log.add(TaskStarted, task_id=_t("triage"), agent="router")
+    log.add(ApprovalRequested, task_id=_t("plan"), agent="planner", output="p")
+    return log
+
+
+def test_a_run_on_temporal_with_an_open_approval_or_signal_wait_is_waiting() -> None:
+    log = _waiting_log(temporal=_REF)
+    assert project(RUN, log.events).status == "waiting"  # triage runs meanwhile: still waits
+    log.add(ApprovalGranted, task_id=_t("plan"), by="ana")
+    state = project(RUN, log.events)
+    assert (state.status, state.waiting) == ("running", set())
+    log.add(SignalAwaited, task_id=_t("wait"), name="paid")
+    state = project(RUN, log.events)
+    assert (state.status, state.waiting) == ("waiting", {_t("wait")})
+    assert summarize(state).status == "waiting" and summarize(state).temporal == _REF
+    log.add(TaskSucceeded, task_id=_t("wait"), agent=None, output={"order": 7})
+    assert project(RUN, log.events).status == "running"
+    log.add(RunCompleted, status="succeeded")
+    assert project(RUN, log.events).status == "succeeded"
+
+
+def test_a_local_run_with_an_open_approval_is_running_until_it_ends_waiting() -> None:
+    log = _waiting_log(temporal=None)
+    state = project(RUN, log.events)
+    assert (state.status, state.waiting) == ("running", {_t("plan")})  # its process is live
+    log.add(RunCompleted, status="waiting")
+    assert project(RUN, log.events).status == "waiting"

@@ -24,7 +24,7 @@ from podium import (
     SystemClock,
     default_store,
     opened_store,
-    shown_status,
+    shown_statuses,
     store_exists,
 )
 from podium.cli.age import parse_age
@@ -101,9 +101,11 @@ def gc_command(
 async def _sweep(path: str | Path, cutoff: datetime, *, force: bool, dry_run: bool) -> _Sweep:
     sweep = _Sweep()
     async with opened_store(path) as store:
-        for summary in await store.list_runs(limit=_EVERY_RUN, before=cutoff):
-            status = _status(summary)
-            if status == "running" or (status != "succeeded" and not force):
+        summaries = await store.list_runs(limit=_EVERY_RUN, before=cutoff)
+        shown = await shown_statuses(summaries)
+        for summary in summaries:
+            status = shown.statuses[summary.run_id]
+            if _is_live(summary, status) or (status != "succeeded" and not force):
                 sweep.kept.append((summary, status))
                 continue
             if not dry_run and not await store.delete_run(
@@ -115,8 +117,10 @@ async def _sweep(path: str | Path, cutoff: datetime, *, force: bool, dry_run: bo
     return sweep
 
 
-def _status(summary: RunSummary) -> str:
-    return shown_status(summary.status, summary.pid, summary.host)
+def _is_live(summary: RunSummary, status: str) -> bool:
+    """Whether the run is still going: its process runs, or its Temporal workflow may (one
+    waiting there is alive; one whose Temporal cannot be asked is kept)."""
+    return status == "running" or (summary.temporal is not None and status == "waiting")
 
 
 def _print_sweep(sweep: _Sweep, *, dry_run: bool, force: bool) -> None:

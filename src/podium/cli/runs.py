@@ -23,9 +23,10 @@ from podium import (
     ConfigError,
     PodiumError,
     RunSummary,
+    Shown,
     SystemClock,
     default_store,
-    shown_status,
+    shown_statuses,
     store_exists,
 )
 from podium.cli.age import parse_age
@@ -47,6 +48,7 @@ from podium.event import RunStatus
 __all__ = ["RunArgument", "StoreOption", "runs_command", "show_command", "store_of"]
 
 _STATUSES: Final = ("running", "interrupted", "waiting", "succeeded", "failed", "cancelled")
+_RESUMABLE: Final = ("interrupted", "cancelled", "failed")
 
 StoreOption = Annotated[
     str | None,
@@ -106,52 +108,57 @@ def runs_command(
         raise typer.BadParameter(f"{status!r}: give {', '.join(_STATUSES)}", param_hint="--status")
     path = store or default_store()
     try:
-        summaries = []
+        summaries, shown = [], Shown()
         if store_exists(path):
-            summaries = run_coroutine(_list(path, limit, status, since))
+            summaries, shown = run_coroutine(_list(path, limit, status, since))
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
-        print_json([_summary_json(s) for s in summaries])
+        print_json([_summary_json(s, shown) for s in summaries])
         return
     console = stdout_console()
     if not summaries:
         where = "the store" if "://" in str(path) else str(path)  # a URL may hold a password
         console.print(Text(f"no runs yet in {where}"), soft_wrap=True)
         return
-    console.print(_runs_table(summaries))
-    stopped = [s for s in summaries if _status(s) in ("interrupted", "cancelled", "failed")]
+    console.print(_runs_table(summaries, shown))
+    stopped = [s for s in summaries if shown.statuses[s.run_id] in _RESUMABLE]
     if stopped:
         hint = f"resume one with: podium resume {stopped[0].run_id}"
         console.print(Text(hint, style="dim"), soft_wrap=True)
+    note = shown.note()
+    if note is not None:
+        console.print(Text(note, style="yellow"), soft_wrap=True)
 
 
 async def _list(
     path: str | Path, limit: int, status: str | None, since: timedelta | None
-) -> list[RunSummary]:
-    """The runs to list. ``interrupted`` and ``running`` are both recorded as running: the
-    store finds those, and liveness tells them apart (so fewer than ``limit`` may show)."""
-    recorded: RunStatus | None = None
-    if status is not None:
-        recorded = "running" if status == "interrupted" else cast(RunStatus, status)
+) -> tuple[list[RunSummary], Shown]:
+    """The runs to list, with their status as shown. ``interrupted`` and ``running`` are both
+    recorded as running, and a run on Temporal waiting for approval too: the store finds
+    those, and liveness tells them apart (so fewer than ``limit`` may show)."""
     after = None if since is None else SystemClock().now() - since
-    found = await podium.list_runs(limit=limit, status=recorded, since=after, store=path)
-    return [s for s in found if status is None or _status(s) == status]
+    recorded: list[RunStatus | None] = [cast(RunStatus | None, status)]
+    if status in ("running", "interrupted", "waiting"):
+        recorded = ["running", "waiting"]
+    found: list[RunSummary] = []
+    for one in recorded:
+        found += await podium.list_runs(limit=limit, status=one, since=after, store=path)
+    found.sort(key=lambda s: (s.started_at is not None, s.started_at), reverse=True)
+    shown = await shown_statuses(found)
+    kept = [s for s in found if status is None or shown.statuses[s.run_id] == status]
+    return kept[:limit], shown
 
 
-def _status(summary: RunSummary) -> str:
-    return shown_status(summary.status, summary.pid, summary.host)
-
-
-def _summary_json(summary: RunSummary) -> JsonValue:
+def _summary_json(summary: RunSummary, shown: Shown) -> JsonValue:
     data = asdict(summary)
-    data["status"] = _status(summary)
+    data["status"] = shown.statuses[summary.run_id]
     data["duration_s"] = summary.duration.total_seconds() if summary.duration else None
     del data["duration"]
     return jsonable(data)
 
 
-def _runs_table(summaries: list[RunSummary]) -> Table:
+def _runs_table(summaries: list[RunSummary], shown: Shown) -> Table:
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
     for name in ("run", "workflow / goal", "status", "started"):
         table.add_column(name, no_wrap=name != "workflow / goal")
@@ -161,7 +168,7 @@ def _runs_table(summaries: list[RunSummary]) -> Table:
         table.add_row(
             Text(s.run_id),
             Text(s.goal or s.workflow),
-            status_text(_status(s)),
+            status_text(shown.statuses[s.run_id]),
             format_time(s.started_at),
             format_duration(s.duration),
             f"{s.tasks_succeeded}/{s.tasks_failed}",

@@ -271,7 +271,7 @@ class LocalEngine:
             raise RunNotFoundError(f"no run {run_id!r} in the store")
         state = project(run_id, events)
         status = state.status
-        if not allow_succeeded:
+        if not allow_succeeded and self.temporal is None:  # Temporal said its workflow ended
             ensure_not_running(state, doing="resume it")
         if status == "succeeded" and not allow_succeeded:
             raise RunStateError(f"run {run_id!r} already succeeded: there is nothing to resume")

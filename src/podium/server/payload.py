@@ -177,7 +177,8 @@ class RunOut(BaseModel):
     workflow: str
     goal: str | None
     status: str
-    """As ``podium runs`` shows it: a run whose process is gone reads ``interrupted``."""
+    """As ``podium runs`` shows it: a run whose process (or, on Temporal, workflow) is gone
+    reads ``interrupted``."""
     started_at: datetime | None
     duration_s: float | None
     tasks_succeeded: int
@@ -226,13 +227,13 @@ class RunDetail(RunOut):
     last_seq: int
 
 
-def run_out(summary: podium.RunSummary) -> RunOut:
-    """The list line of ``summary``."""
+def run_out(summary: podium.RunSummary, status: str) -> RunOut:
+    """The list line of ``summary``, with its ``status`` as shown (``podium.shown_statuses``)."""
     return RunOut(
         run_id=summary.run_id,
         workflow=summary.workflow,
         goal=summary.goal,
-        status=podium.shown_status(summary.status, summary.pid),
+        status=status,
         started_at=summary.started_at,
         duration_s=summary.duration.total_seconds() if summary.duration is not None else None,
         tasks_succeeded=summary.tasks_succeeded,
@@ -276,13 +277,13 @@ def _plan_out(plan: podium.PlanState) -> dict[str, JsonValue]:
     }
 
 
-def run_detail(state: podium.RunState) -> RunDetail:
-    """The full answer for one run."""
+def run_detail(state: podium.RunState, status: str) -> RunDetail:
+    """The full answer for one run, with its ``status`` as shown (``podium.shown_statuses``)."""
     return RunDetail(
         run_id=state.run_id,
         workflow=state.workflow,
         goal=state.goal,
-        status=podium.shown_status(state.status, state.pid),
+        status=status,
         started_at=state.started_at,
         duration_s=state.duration.total_seconds() if state.duration is not None else None,
         tasks_succeeded=state.count("succeeded"),

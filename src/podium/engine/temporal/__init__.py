@@ -25,6 +25,7 @@ from podium.engine.temporal.worker import (
     serve,
     signal,
     workflow_id,
+    workflow_states,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "serve",
     "signal",
     "workflow_id",
+    "workflow_states",
 ]

@@ -117,7 +117,7 @@ class Inbox:
         if recorder is None:
             msg = "the run has not started on Temporal yet: send it again in a moment"
             raise ApplicationError(msg, "RunStateError", non_retryable=True)
-        if recorder.state.status != "running":
+        if recorder.state.status not in ("running", "waiting"):  # waiting: on an approval
             msg = f"run {recorder.run_id} has ended {recorder.state.status}"
             raise ApplicationError(msg, "RunStateError", non_retryable=True)
         return recorder

@@ -46,6 +46,9 @@ class RunRequest:
     address: str = ""
     """The Temporal service, as the starting process reached it (recorded in the log, so that
     ``podium approve``, ``signal`` and ``cancel`` reach the run's workflow)."""
+    is_resumed: bool = False
+    """Continue the run from its log (``podium resume``: its earlier workflow ended without
+    finishing it) instead of starting it; ``budget`` then replaces the limits given before."""
 
 
 @dataclass(frozen=True, kw_only=True)

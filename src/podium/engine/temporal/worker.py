@@ -8,12 +8,20 @@ to another.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, CancelledError
-from temporalio.service import RPCError
+from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from podium.engine.kinds import NodeKinds
@@ -27,7 +35,11 @@ from podium.engine.temporal.workflow import (
 )
 from podium.errors import ConfigError, RunStateError
 from podium.event import Event, TemporalRef, load_event
+from podium.liveness import WorkflowState
 from podium.stores.base import Store
+
+_ASK_TIMEOUT = timedelta(seconds=5)
+"""How long Temporal has to say whether the workflows at one address still run."""
 
 __all__ = [
     "TemporalTarget",
@@ -38,6 +50,7 @@ __all__ = [
     "serve",
     "signal",
     "workflow_id",
+    "workflow_states",
 ]
 
 
@@ -92,12 +105,17 @@ async def serve(
 async def execute(target: TemporalTarget, request: RunRequest) -> RunResponse:
     """Start the run as a Temporal workflow and wait for its end.
 
-    A cancelled run (``cancel``) returns as such.
+    A cancelled run (``cancel``) returns as such. A resumed run (``request.is_resumed``)
+    starts a new execution of the workflow id of its earlier one, which must have closed.
 
     Raises:
         ConfigError: the workflow failed before it could record its end (a bad input).
+        RunStateError: the run's workflow is still running (a resume).
     """
     client = await Client.connect(target.address, namespace=target.namespace)
+    reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    if not request.is_resumed:
+        reuse = WorkflowIDReusePolicy.REJECT_DUPLICATE
     try:
         return await client.execute_workflow(
             WORKFLOW_NAME,
@@ -105,8 +123,11 @@ async def execute(target: TemporalTarget, request: RunRequest) -> RunResponse:
             id=workflow_id(request.run_id),
             task_queue=target.task_queue,
             result_type=RunResponse,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=reuse,
         )
+    except WorkflowAlreadyStartedError as exc:
+        msg = f"run {request.run_id} still runs on Temporal (workflow {exc.workflow_id})"
+        raise RunStateError(msg) from exc
     except WorkflowFailureError as exc:
         if isinstance(exc.cause, CancelledError):  # the log records the run as cancelled
             return RunResponse(status="cancelled", error="cancelled on Temporal")
@@ -130,6 +151,41 @@ async def cancel_workflow(ref: TemporalRef) -> None:
         await client.get_workflow_handle(ref.workflow_id).cancel()
     except RPCError as exc:
         raise RunStateError(f"workflow {ref.workflow_id} on Temporal: {exc.message}") from exc
+
+
+async def workflow_states(refs: Sequence[TemporalRef]) -> dict[str, WorkflowState]:
+    """Whether each of these runs' workflows still runs, by workflow id.
+
+    A run's liveness is its workflow's, not that of the worker that started it: Temporal moves
+    a workflow whose worker died to another. Where the service cannot be reached (in
+    ``_ASK_TIMEOUT``), its runs' state is ``unknown``; a workflow Temporal no longer knows
+    (its history was deleted) has ended.
+    """
+    states: dict[str, WorkflowState] = {}
+    for where in {(r.address, r.namespace) for r in refs}:
+        ids = [r.workflow_id for r in refs if (r.address, r.namespace) == where]
+        try:
+            async with asyncio.timeout(_ASK_TIMEOUT.total_seconds()):
+                states.update(await _states_at(*where, ids))
+        except (TimeoutError, RuntimeError, RPCError):  # RuntimeError: cannot connect
+            states.update(dict.fromkeys(ids, "unknown"))
+    return states
+
+
+async def _states_at(address: str, namespace: str, ids: Sequence[str]) -> dict[str, WorkflowState]:
+    client = await Client.connect(address, namespace=namespace)
+    states: dict[str, WorkflowState] = {}
+    for wid in ids:
+        try:
+            described = await client.get_workflow_handle(wid).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            states[wid] = "ended"
+            continue
+        running = described.status == WorkflowExecutionStatus.RUNNING
+        states[wid] = "running" if running else "ended"
+    return states
 
 
 async def decide(ref: TemporalRef, request: DecisionRequest) -> Event:

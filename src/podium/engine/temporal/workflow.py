@@ -165,10 +165,13 @@ async def _run(request: RunRequest, kinds: NodeKinds, inbox: Inbox) -> RunRespon
         temporal=where,
     )
     budget = Budget.model_validate_json(request.budget) if request.budget else None
-    inputs: dict[str, JsonValue] = json.loads(request.inputs)
-    result = await engine.execute(
-        flow, inputs, goal=request.goal, source=request.source, budget=budget
-    )
+    if request.is_resumed:
+        result = await engine.resume(flow, RunId(request.run_id), budget=budget)
+    else:
+        inputs: dict[str, JsonValue] = json.loads(request.inputs)
+        result = await engine.execute(
+            flow, inputs, goal=request.goal, source=request.source, budget=budget
+        )
     output = json.dumps(result.output)
     return RunResponse(status=result.status, output=output, error=result.error)
 

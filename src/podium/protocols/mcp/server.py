@@ -121,7 +121,9 @@ def _add_resources(server: MCPServer, serving: McpServing) -> None:
         "podium://runs/{run_id}", mime_type="application/json", description="A run's state"
     )
     async def run(run_id: str) -> dict[str, Any]:
-        return _state(await podium.get_run(run_id, store=serving.store))
+        state = await podium.get_run(run_id, store=serving.store)
+        shown = await podium.shown_statuses([state])
+        return _state(state, shown.statuses[state.run_id])
 
 
 def _starter(
@@ -206,7 +208,7 @@ def _summary(run: podium.RunSummary) -> dict[str, Any]:
     return _JSON.dump_python(run, mode="json")
 
 
-def _state(state: podium.RunState) -> dict[str, Any]:
+def _state(state: podium.RunState, status: str) -> dict[str, Any]:
     tasks: dict[str, JsonValue] = {
         task_id: _JSON.dump_python(task, mode="json") for task_id, task in state.tasks.items()
     }
@@ -214,7 +216,7 @@ def _state(state: podium.RunState) -> dict[str, Any]:
         "run_id": state.run_id,
         "workflow": state.workflow,
         "goal": state.goal,
-        "status": podium.shown_status(state.status, state.pid),
+        "status": status,
         "inputs": state.inputs,
         "output": state.output,
         "error": state.error,

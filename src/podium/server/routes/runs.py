@@ -41,7 +41,9 @@ async def list_runs(
 ) -> list[RunOut]:
     """The most recent runs with status, goal or workflow, duration, tasks, tokens and cost."""
     scan = limit if not (status_ or q) else _MAX_LIST
-    lines = [run_out(s) for s in await services.runs.recent(scan)]
+    recent = await services.runs.recent(scan)
+    shown = await podium.shown_statuses(recent)
+    lines = [run_out(s, shown.statuses[s.run_id]) for s in recent]
     if status_:
         lines = [line for line in lines if line.status in status_]
     if q:
@@ -78,7 +80,9 @@ async def get_run(run_id: str, services: ServicesDep) -> RunDetail:
     tool calls, plans, claims with verdicts, approvals waiting, feedback and output.
 
     ``run_id`` may be the first characters of an id, as in the CLI."""
-    return run_detail(await podium.get_run(run_id, store=services.store))
+    state = await podium.get_run(run_id, store=services.store)
+    shown = await podium.shown_statuses([state])
+    return run_detail(state, shown.statuses[state.run_id])
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, summary="Cancel a run")
