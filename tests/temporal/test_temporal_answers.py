@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from mcp import Client as McpClient
+from mcp import StdioServerParameters
 from temporalio.client import Client
 
 import podium
@@ -206,6 +208,34 @@ async def test_an_approval_sent_through_the_facade_lets_the_waiting_workflow_go_
         await podium.approve(run_id, "draft", by="ana", store=postgres_url)
     with pytest.raises(RunStateError, match="already succeeded"):
         await podium.resume(run_id, store=postgres_url)
+
+
+async def test_an_mcp_host_approves_a_run_waiting_on_temporal_without_resuming_it_here(
+    tmp_path: Path, target: podium.TemporalTarget, postgres_url: str
+) -> None:
+    async with on_temporal(tmp_path, REVIEWED, target, postgres_url) as (run_id, running):
+        await wait_for(postgres_url, run_id, lambda s: TaskId("draft") in s.approvals)
+        command = ["-m", "podium", "mcp", str(tmp_path / "flow.yaml"), "--model", "scripted"]
+        server = StdioServerParameters(
+            command=sys.executable, args=[*command, "--store", postgres_url]
+        )
+        async with McpClient(server) as client:
+            listed = await client.call_tool("list_approvals", {})
+            approved = await client.call_tool("approve", {"run_id": run_id, "task_id": "draft"})
+        result = await running
+
+    assert not listed.is_error and not approved.is_error, (listed.content, approved.content)
+    waiting = listed.structured_content["result"]  # type: ignore[index]
+    assert {"run_id": run_id, "task_id": "draft"} in [
+        {"run_id": w["run_id"], "task_id": w["task_id"]} for w in waiting
+    ]
+    answer = approved.structured_content
+    assert answer is not None and answer["run_id"] == run_id
+    assert answer["status"] in {"running", "succeeded"}  # it goes on in its workflow
+    assert result.status == "succeeded"
+    (granted,) = kinds(result, ApprovalGranted)
+    assert granted.by == "mcp"
+    assert not kinds(result, RunResumed)
 
 
 async def test_a_denial_sent_with_the_cli_fails_the_task_on_temporal(

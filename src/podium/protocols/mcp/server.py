@@ -6,8 +6,9 @@
   ``run_goal`` (a goal in plain words on the team), each sending a progress notification as
   every task ends, and answering with the run's id, status, output and what waits for approval;
 - resources ``podium://runs`` (recent runs) and ``podium://runs/{run_id}`` (one run's state);
-- tools ``list_runs``, ``list_approvals``, ``approve`` and ``deny`` (a decision resumes the
-  run and answers with how it went on).
+- tools ``list_runs``, ``list_approvals``, ``approve`` and ``deny`` (a decision resumes a
+  local run and answers with how it went on; a run on Temporal goes on in its workflow, and
+  the answer is its state once the decision is recorded).
 
 It uses only podium's public API (``import podium``), as the CLI does.
 """
@@ -104,12 +105,12 @@ def _add_decision_tools(server: MCPServer, serving: McpServing) -> None:
         await _decided(
             podium.approve(run_id, task_id, comment=comment, by="mcp", store=serving.store)
         )
-        return _result(await podium.resume(run_id, store=serving.store))
+        return await _goes_on(serving, run_id)
 
     @server.tool(description="Deny a waiting task (its task fails); the run goes on.")
     async def deny(run_id: str, task_id: str, reason: str) -> dict[str, Any]:
         await _decided(podium.deny(run_id, task_id, reason=reason, by="mcp", store=serving.store))
-        return _result(await podium.resume(run_id, store=serving.store))
+        return await _goes_on(serving, run_id)
 
 
 def _add_resources(server: MCPServer, serving: McpServing) -> None:
@@ -172,10 +173,20 @@ async def _decided(decision: Awaitable[object]) -> None:
         raise ToolError(str(exc)) from None
 
 
+async def _goes_on(serving: McpServing, run_id: str) -> dict[str, Any]:
+    """After a decision: resume a local run here and answer how it ended; a run on Temporal
+    is not resumed (its workflow took the decision and goes on), so answer its state now."""
+    state = await podium.get_run(run_id, store=serving.store)
+    if state.temporal is None:
+        return _result(await podium.resume(run_id, store=serving.store))
+    shown = await podium.shown_statuses([state])
+    return _state(state, shown.statuses[state.run_id])
+
+
 async def _pending(serving: McpServing) -> list[dict[str, Any]]:
     pending: list[dict[str, Any]] = []
     for summary in await podium.list_runs(limit=_MAX_LISTED, store=serving.store):
-        if summary.status != "waiting":
+        if summary.status not in ("waiting", "running"):  # a run on Temporal waits running
             continue
         state = await podium.get_run(summary.run_id, store=serving.store)
         for request in state.approvals.values():
