@@ -294,8 +294,8 @@ class Executor:
     async def run_graph(self, tasks: Sequence[Task], frame: Frame) -> dict[TaskId, Outcome]:
         """Run one level of tasks in ``frame``."""
 
-        async def run_task(task: Task) -> Outcome:
-            return await self.run_node(task, frame)
+        def run_task(task: Task) -> Awaitable[Outcome]:  # no coroutine of its own around it
+            return self.run_node(task, frame)
 
         async def skip_task(task: Task, reason: str) -> None:
             await self._recorder.emit(

@@ -176,11 +176,15 @@ class _Schedule:
                 timer.cancel()
             self._timers.clear()
 
-    async def _attempt(self, task: Task) -> Outcome:
+    def _attempt(self, task: Task) -> Awaitable[Outcome]:
+        """Run ``task`` (its lock held, if it names one); most tasks name none, and get no
+        coroutine of their own around the run."""
         if task.lock is None:
-            return await self._run_task(task)
-        lock = self._locks.setdefault(task.lock, asyncio.Lock())
-        async with lock:
+            return self._run_task(task)
+        return self._locked(task, task.lock)
+
+    async def _locked(self, task: Task, name: str) -> Outcome:
+        async with self._locks.setdefault(name, asyncio.Lock()):
             return await self._run_task(task)
 
     def _settle(self, task: Task, outcome: Outcome) -> None:
