@@ -18,14 +18,12 @@ Each candidate's score is::
     cost_factor         = 1 - COST_WEIGHT * (cost - cheapest) / dearest
     satisfaction_factor = 0.5 + (sum of ratings + 0.5 * PRIOR_RATINGS) / (n + PRIOR_RATINGS)
 
-latency and cost compare a candidate with the other candidates (a factor is 1 when unknown or
-when all are equal); the satisfaction estimate starts from PRIOR_RATINGS neutral ratings, so one
-rating moves it but does not decide. The highest score wins. Sampling ``p`` is the
-exploration (an agent with little history draws widely); besides, with probability
-``exploration`` the pick is uniform, so no agent is starved for good.
-
-The records are read from the store once, at a router's first choice, and then kept up to date
-from the events of the runs it routes for (``observe``), so a long run learns as it goes.
+latency and cost compare a candidate with the others (a factor is 1 when unknown or all are
+equal); satisfaction starts from PRIOR_RATINGS neutral ratings, so one rating moves it but does
+not decide. The highest score wins. Sampling ``p`` explores (an agent with little history draws
+widely); besides, with probability ``exploration`` the pick is uniform, so none is starved.
+The records are read from the store at a router's first choice, then kept up to date from the
+events of the runs it routes for (``observe``), so a long run learns as it goes.
 """
 
 from __future__ import annotations
@@ -191,7 +189,9 @@ class LearningRouter:
         self.clock = clock or SystemClock()
         self._learner: _Learner | None = None
         self._early: list[Event] = []
-        """Events observed before the store was read, folded once it has been."""
+        """Events observed before the store was read that routing learns from (none for a
+        run that routes nothing), folded once it has been; ``_early_routed``: their tasks."""
+        self._early_routed: set[tuple[RunId, TaskId]] = set()
         self._is_replaying = False
         """The run being observed re-executes a recorded one: nothing to learn."""
 
@@ -217,10 +217,10 @@ class LearningRouter:
             self._is_replaying = event.replay_of is not None
         if self._is_replaying:
             return
-        if self._learner is None:
-            self._early.append(event)
-        else:
+        if self._learner is not None:
             self._learner.fold(event)
+        elif _teaches(event, self._early_routed):
+            self._early.append(event)
 
     def records(self) -> dict[tuple[str, str], Record]:
         """What the router knows now, by (capability, agent); empty before its first choice."""
@@ -234,8 +234,18 @@ class LearningRouter:
             if self._learner is None:  # another choice may have loaded it meanwhile
                 learner.fold_all(self._early)
                 self._early.clear()
+                self._early_routed.clear()
                 self._learner = learner
         return self._learner
+
+
+def _teaches(event: Event, routed: set[tuple[RunId, TaskId]]) -> bool:
+    """Whether the learner reads ``event`` (a choice, feedback, a routed task's step)."""
+    if isinstance(event, AgentChosen):
+        routed.add((event.run_id, event.task_id))
+    elif isinstance(event, TaskStarted | ModelCalled | TaskSucceeded | TaskFailed):
+        return (event.run_id, event.task_id) in routed
+    return isinstance(event, AgentChosen | FeedbackRecorded)
 
 
 def learn(logs: Iterable[Sequence[Event]]) -> dict[tuple[str, str], Record]:
