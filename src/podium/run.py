@@ -60,7 +60,7 @@ TaskStatus = Literal[
 ]
 """``waiting``: its output awaits a human's approval (or a signal); ``cancelled``: the workflow
 withdrew it (a cancelling join, an early-stopping map, an end); ``interrupted``: it was
-running when the run was cancelled or crashed."""
+running when the run was cancelled, stopped by a budget, or crashed (a resume runs it again)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -406,7 +406,8 @@ def _signal_awaited(state: RunState, e: SignalAwaited) -> None:
 
 def _task_cancelled(state: RunState, e: TaskCancelled) -> None:
     task = state.task(e.task_id)
-    task.status, task.error, task.ended_at = "cancelled", e.reason, e.at
+    status = "interrupted" if e.is_interrupted else "cancelled"
+    task.status, task.error, task.ended_at = status, e.reason, e.at
 
 
 def _model_called(state: RunState, e: ModelCalled) -> None:

@@ -28,7 +28,7 @@ from pydantic import JsonValue
 from podium.engine.frame import Frame
 from podium.engine.host import NodeHost
 from podium.engine.inputs import resolve_inputs
-from podium.engine.map_task import emit_cancelled, raise_if_waiting, run_map
+from podium.engine.map_task import emit_cancelled, emit_interrupted, raise_if_waiting, run_map
 from podium.engine.scheduler import Outcome
 from podium.engine.wait import run_wait
 from podium.errors import TaskError
@@ -38,7 +38,13 @@ from podium.task import LoopSpec, Task
 from podium.template import Templates
 from podium.workflow.model import Workflow
 
-__all__ = ["graph_nodes", "raise_if_waiting", "record_cancelled", "run_composite"]
+__all__ = [
+    "graph_nodes",
+    "raise_if_waiting",
+    "record_cancelled",
+    "record_interrupted",
+    "run_composite",
+]
 
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(.+)\}\}\s*$", re.DOTALL)
 
@@ -225,6 +231,11 @@ async def _run_workflow(
 async def record_cancelled(run: NodeHost, frame: Frame, task: Task, reason: str) -> None:
     """Record that a task of ``frame`` was cancelled (``task_cancelled``)."""
     await emit_cancelled(run, frame.qualify(task.id), frame.iteration, reason)
+
+
+async def record_interrupted(run: NodeHost, frame: Frame, task: Task) -> None:
+    """Record that the run's stop cut a task of ``frame`` off (a resume runs it again)."""
+    await emit_interrupted(run, frame.qualify(task.id), frame.iteration)
 
 
 def _input_value(

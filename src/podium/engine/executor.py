@@ -224,6 +224,13 @@ class Executor:
             }
             return await self._drive(context, missing)
 
+    @property
+    def stop_reason(self) -> str:
+        """Why the run is stopping: the budget that ran out, else a cancel (Ctrl-C, the
+        server stopping, ``podium cancel``)."""
+        stop = self._guard.stop
+        return f"the run stopped: {stop.reason}" if stop is not None else "the run was cancelled"
+
     def context(self, namespace: str, workflow: Workflow) -> Context:
         """A context for ``workflow``'s keys, holding what the journal recorded in it."""
         context = Context(self.run_id, workflow.context, namespace=namespace)
@@ -315,6 +322,7 @@ class Executor:
             cancel_task,
             locks=frame.locks,
             sleep_until=self._sleep_until,
+            interrupt_task=partial(composite.record_interrupted, self, frame),
         )
 
     async def _sleep_until(self, when: datetime) -> None:

@@ -58,6 +58,11 @@ class NodeHost(Protocol):
         """How the run waits for answers while it stays alive; None: it ends ``waiting``."""
         ...
 
+    @property
+    def stop_reason(self) -> str:
+        """Why the run is stopping, as the tasks it cuts off record it (a budget, a cancel)."""
+        ...
+
     def context(self, namespace: str, workflow: Workflow) -> Context:
         """A context for ``workflow``'s keys under ``namespace``, holding what was written."""
         ...

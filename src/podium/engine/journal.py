@@ -218,7 +218,8 @@ class Journal:
     def _read_end(self, event: TaskSucceeded | TaskCancelled, routes: dict[TaskId, TaskId]) -> None:
         key = (event.task_id, event.iteration)
         if isinstance(event, TaskCancelled):  # withdrawn by the workflow: it stays cancelled
-            self.done[key] = Outcome(status="cancelled", reason=event.reason)
+            if not event.is_interrupted:  # cut off by the run's stop: it runs again
+                self.done[key] = Outcome(status="cancelled", reason=event.reason)
             return
         chosen = routes.get(event.task_id)
         self.done[key] = Outcome(status="succeeded", output=event.output, chosen=chosen)

@@ -101,7 +101,8 @@ class _Mapping:
                 return await self._run.run_node(spec.task, item_frame, item_id)
 
         record = partial(emit_cancelled, self._run, item_id, frame.iteration)
-        outcome = await run_in_region(region, work, record)
+        interrupted = partial(emit_interrupted, self._run, item_id, frame.iteration)
+        outcome = await run_in_region(region, work, record, interrupted)
         del self._running[index]
         self._outcomes[index] = outcome
         if self.stopped is None and outcome.ok:
@@ -137,6 +138,18 @@ def _results(outcomes: Iterable[Outcome | None]) -> list[JsonValue]:
 async def emit_cancelled(run: NodeHost, qid: TaskId, iteration: int, reason: str) -> None:
     """Record that task instance ``qid`` was cancelled (``task_cancelled``)."""
     await run.recorder.emit(partial(TaskCancelled, task_id=qid, reason=reason, iteration=iteration))
+
+
+async def emit_interrupted(run: NodeHost, qid: TaskId, iteration: int) -> None:
+    """Record that the run's stop cut task instance ``qid`` off (a resume runs it again)."""
+    interrupted = partial(
+        TaskCancelled,
+        task_id=qid,
+        reason=run.stop_reason,
+        iteration=iteration,
+        is_interrupted=True,
+    )
+    await run.recorder.emit(interrupted)
 
 
 def raise_if_waiting(outcomes: Iterable[Outcome]) -> None:

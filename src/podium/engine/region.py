@@ -8,8 +8,9 @@ task, so its in-flight model and tool calls stop at once and nothing more is pai
 
 A task whose region (or an enclosing one) was withdrawn records ``task_cancelled``: the
 cancellation is an outcome, not a failure, and a resumed run keeps it. A cancellation that
-comes from outside (Ctrl-C, a budget) records nothing here and propagates: those tasks are
-interrupted, and a resumed run runs them again.
+comes from outside (Ctrl-C, a budget, the server stopping) propagates, each running task
+recording ``task_cancelled`` with ``is_interrupted`` on its way out, so the log says what
+became of it; a resumed run runs those again.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ async def run_in_region(
     region: Region,
     work: Callable[[], Awaitable[Outcome]],
     record: Callable[[str], Awaitable[None]],
+    interrupted: Callable[[], Awaitable[None]] | None = None,
 ) -> Outcome:
     """Run ``work`` in ``region``; when the region is withdrawn, record it and say so.
 
@@ -74,6 +76,7 @@ async def run_in_region(
         region: the task's region, a child of the region that started it.
         work: runs the task.
         record: records that the task was cancelled, and why.
+        interrupted: records that the run's own stop cut the task off (by default nothing is).
 
     Returns:
         The task's outcome; ``cancelled`` when its own region was withdrawn.
@@ -91,8 +94,11 @@ async def run_in_region(
         return await work()
     except asyncio.CancelledError:
         reason = region.withdrawn()
-        if reason is None:
-            raise  # cancelled from outside: the run is interrupted, not this task
+        if reason is None:  # cancelled from outside: the run stops, and this task with it
+            if interrupted is not None:
+                async with asyncio.timeout(_FINAL_EVENT_TIMEOUT):
+                    await asyncio.shield(interrupted())
+            raise
         async with asyncio.timeout(_FINAL_EVENT_TIMEOUT):
             await asyncio.shield(record(reason))
         task = asyncio.current_task()

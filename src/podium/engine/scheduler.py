@@ -10,7 +10,8 @@ when n did; ``activated`` once every need is decided, when those not skipped suc
 whose join can no longer be met (its needs failed or were skipped) is skipped, and so are the
 routes a router did not choose. A task *waiting* for approval holds its dependents back: they
 neither start nor are skipped in this execution. A failed task does not cancel its siblings;
-an exception (a bug) cancels the whole graph and propagates.
+an exception (a bug) cancels the whole graph and propagates, and so does a cancel from outside
+(each running task records that it was interrupted).
 
 Withdrawing (``engine.region``): a join with ``cancel_rest`` cancels, once met, the running
 tasks that only feed its other needs; a task with ``end`` completes this level (running tasks
@@ -43,6 +44,8 @@ Locks = MutableMapping[str, asyncio.Lock]
 """The run's critical sections by name, shared by every level of the run."""
 SleepUntil = Callable[[datetime], Awaitable[None]]
 """Sleeps until a time on the run's clock."""
+InterruptTask = Callable[[Task], Awaitable[None]]
+"""Records that the run's stop cut a running task off."""
 
 
 async def execute_graph(
@@ -53,6 +56,7 @@ async def execute_graph(
     *,
     locks: Locks | None = None,
     sleep_until: SleepUntil | None = None,
+    interrupt_task: InterruptTask | None = None,
 ) -> dict[TaskId, Outcome]:
     """Run one level of a graph and return every task's outcome.
 
@@ -64,10 +68,20 @@ async def execute_graph(
         locks: the run's critical sections (by default this level's own).
         sleep_until: how to wait for a waiting task's ``wake_at`` (by default, tasks are
             never woken: they stay waiting).
+        interrupt_task: records that the run's stop (a cancel from outside) cut a running
+            task off (by default nothing is).
     """
     record = cancel_task or _record_nothing
     own_locks: Locks = {} if locks is None else locks
-    schedule = _Schedule(tasks, run_task, skip_task, record, own_locks, sleep_until=sleep_until)
+    schedule = _Schedule(
+        tasks,
+        run_task,
+        skip_task,
+        record,
+        own_locks,
+        sleep_until=sleep_until,
+        interrupt_task=interrupt_task,
+    )
     return await schedule.execute()
 
 
@@ -85,6 +99,7 @@ class _Schedule:
         locks: Locks,
         *,
         sleep_until: SleepUntil | None,
+        interrupt_task: InterruptTask | None,
     ) -> None:
         self._tasks = tasks
         self._run_task = run_task
@@ -108,6 +123,7 @@ class _Schedule:
         self._base: Region | None = None
         self._group: asyncio.TaskGroup | None = None
         self._sleep_until = sleep_until
+        self._interrupt_task = interrupt_task
         self._active = 0
         """Tasks started and not yet settled (running, or recording a skip or cancellation)."""
         self._timers: dict[TaskId, asyncio.Task[None]] = {}
@@ -148,7 +164,8 @@ class _Schedule:
 
     async def _run(self, task: Task, region: Region) -> None:
         record = partial(self._cancel_task, task)
-        outcome = await run_in_region(region, partial(self._attempt, task), record)
+        interrupted = partial(self._interrupt_task, task) if self._interrupt_task else None
+        outcome = await run_in_region(region, partial(self._attempt, task), record, interrupted)
         del self._running[task.id]
         self._settle(task, outcome)
         if outcome.status == "waiting" and outcome.wake_at is not None:

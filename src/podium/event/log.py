@@ -55,7 +55,7 @@ __all__ = [
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 10
+SCHEMA_VERSION: Final = 11
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
@@ -79,6 +79,7 @@ SCHEMA_VERSION: Final = 10
    map, an end, a cancel region) and ``signal_received`` (a named signal sent to the run).
 9: the ``wait`` task kind and ``signal_awaited`` (a task waits for a named signal).
 10: ``run_started`` records the Temporal workflow of a run on the Temporal engine (``temporal``).
+11: ``task_cancelled`` also records the tasks a stopping run cut off (``is_interrupted``).
 """
 
 

@@ -183,9 +183,11 @@ class TaskSkipped:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskCancelled:
-    """The workflow withdrew a task: a join had what it waited for (``cancel_rest``), a map
-    stopped early, a task ended the workflow, or a task cancelled a region. Its in-flight
-    calls were cancelled; it did not fail, and a resumed run keeps it cancelled."""
+    """A running task was cancelled: the workflow withdrew it (a join had what it waited for
+    with ``cancel_rest``, a map stopped early, a task ended the workflow or cancelled a
+    region), or the run stopped around it (``is_interrupted``: Ctrl-C, a budget, the server
+    stopping). Its in-flight calls were cancelled; it did not fail. A resumed run keeps a
+    withdrawn task cancelled and runs an interrupted one again."""
 
     kind: Literal["task_cancelled"] = "task_cancelled"
     seq: int
@@ -194,3 +196,5 @@ class TaskCancelled:
     task_id: TaskId
     reason: str
     iteration: int = 0
+    is_interrupted: bool = False
+    """The run stopped while the task ran (not the workflow's choice): resume runs it again."""
