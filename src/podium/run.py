@@ -28,16 +28,12 @@ from podium.event import (
     RunStarted,
     RunStatus,
     SignalAwaited,
-    TaskCancelled,
-    TaskFailed,
-    TaskSkipped,
-    TaskStarted,
-    TaskSucceeded,
     TemporalRef,
     ToolCalled,
 )
 from podium.ids import RunId, TaskId
-from podium.run_decisions import DecisionEvent, PlanState, apply_decision
+from podium.run_decisions import PlanState
+from podium.run_tasks import Throttle, apply_task_event
 
 Verification = Literal["verified", "partial", "unverified"]
 """How the claims of a run's final answer fared (``RunState.verification``)."""
@@ -93,23 +89,6 @@ class TaskState:
         if self.started_at is None or self.ended_at is None:
             return None
         return self.ended_at - self.started_at
-
-
-@dataclass(slots=True, kw_only=True)
-class Throttle:
-    """A concurrency limit that held attempts back, folded from their ``task_started``."""
-
-    limit: str
-    """``max_concurrency 16``, or ``agent writer's max_concurrency 2``."""
-    waits: int = 0
-    """Attempts that waited on it."""
-    longest_s: float = 0.0
-    """The longest any of them waited, in seconds."""
-
-    def describe(self) -> str:
-        """``max_concurrency 16 held back 84 task starts, up to 0.70 s``."""
-        starts = "task start" if self.waits == 1 else "task starts"
-        return f"{self.limit} held back {self.waits} {starts}, up to {self.longest_s:.2f} s"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -369,65 +348,6 @@ def _run_started(state: RunState, e: RunStarted) -> None:
         state.task(node.id).agent = node.agent
 
 
-def _task_started(state: RunState, e: TaskStarted) -> None:
-    task = state.task(e.task_id)
-    task.status, task.agent, task.attempts = "running", e.agent, e.attempt
-    task.iteration, task.started_at, task.ended_at, task.error = e.iteration, e.at, None, None
-    if e.limit is not None:
-        throttle = state.throttles.get(e.limit) or Throttle(limit=e.limit)
-        throttle.waits += 1
-        throttle.longest_s = max(throttle.longest_s, e.waited_s)
-        state.throttles[e.limit] = throttle
-
-
-def _task_succeeded(state: RunState, e: TaskSucceeded) -> None:
-    task = state.task(e.task_id)
-    task.status, task.output, task.ended_at, task.error = "succeeded", e.output, e.at, None
-
-
-def _task_failed(state: RunState, e: TaskFailed) -> None:
-    task = state.task(e.task_id)
-    task.status, task.ended_at = "failed", e.at
-    task.error = f"{e.error_type}: {e.message}"
-
-
-def _task_skipped(state: RunState, e: TaskSkipped) -> None:
-    task = state.task(e.task_id)
-    task.status, task.error, task.ended_at = "skipped", e.reason, e.at
-
-
-def _signal_awaited(state: RunState, e: SignalAwaited) -> None:
-    state.task(e.task_id).status = "waiting"
-    first = state.signal_waits.get(e.task_id)
-    if first is None or first.iteration != e.iteration:
-        state.signal_waits[e.task_id] = e
-    state.notes.append(f"{e.task_id}: waiting for signal {e.name!r}")
-
-
-def _task_cancelled(state: RunState, e: TaskCancelled) -> None:
-    task = state.task(e.task_id)
-    status = "interrupted" if e.is_interrupted else "cancelled"
-    task.status, task.error, task.ended_at = status, e.reason, e.at
-
-
-def _model_called(state: RunState, e: ModelCalled) -> None:
-    state.calls.append(e)
-    task = state.task(e.task_id)
-    task.model_calls += 1
-    task.input_tokens += e.input_tokens
-    task.output_tokens += e.output_tokens
-    task.cost += e.cost
-
-
-def _tool_called(state: RunState, e: ToolCalled) -> None:
-    state.calls.append(e)
-    state.task(e.task_id).tool_calls += 1
-
-
-def _context_written(state: RunState, e: ContextWritten) -> None:
-    state.writes.append(e)
-
-
 def _run_completed(state: RunState, e: RunCompleted) -> None:
     state.status, state.output, state.error, state.ended_at = e.status, e.output, e.error, e.at
     for task in state.tasks.values():
@@ -449,19 +369,6 @@ def _feedback_recorded(state: RunState, e: FeedbackRecorded) -> None:
     state.notes.append(f"feedback on {where}: {e.score}/5 by {e.by or 'someone'}{comment}")
 
 
-_TaskEvent = (
-    TaskStarted
-    | TaskSucceeded
-    | TaskFailed
-    | TaskSkipped
-    | TaskCancelled
-    | SignalAwaited
-    | ModelCalled
-    | ToolCalled
-    | ContextWritten
-)
-
-
 def _apply(state: RunState, e: Event) -> None:
     """Fold one event into ``state``: run-level events here, the others below.
 
@@ -480,31 +387,7 @@ def _apply(state: RunState, e: Event) -> None:
         case FeedbackRecorded():
             _feedback_recorded(state, e)
         case _:
-            _apply_task_event(state, e)
-
-
-def _apply_task_event(state: RunState, e: _TaskEvent | DecisionEvent) -> None:
-    match e:
-        case TaskStarted():
-            _task_started(state, e)
-        case TaskSucceeded():
-            _task_succeeded(state, e)
-        case TaskFailed():
-            _task_failed(state, e)
-        case TaskSkipped():
-            _task_skipped(state, e)
-        case TaskCancelled():
-            _task_cancelled(state, e)
-        case SignalAwaited():
-            _signal_awaited(state, e)
-        case ModelCalled():
-            _model_called(state, e)
-        case ToolCalled():
-            _tool_called(state, e)
-        case ContextWritten():
-            _context_written(state, e)
-        case _:
-            apply_decision(state, e)
+            apply_task_event(state, e)
 
 
 def tasks_in_graph_order(state: RunState) -> Sequence[TaskState]:
