@@ -20,7 +20,8 @@ agents:
 ```
 
 This module is data only: the servers are started, and their tools bound to the agents, by
-``podium.protocols.mcp.client`` (the ``mcp`` extra) when a run starts.
+``podium.protocols.mcp.client`` (the ``mcp`` extra) when a run starts; on Temporal, by each
+worker when an attempt first needs them (``worker_tool_sessions``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,9 +41,20 @@ from podium.errors import ConfigError
 from podium.policy import Duration
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from podium.agent import Agent
     from podium.workflow.model import Workflow
 
-__all__ = ["MCP_PREFIX", "McpServerSpec", "McpToolRef", "expand_environment", "serving_tools"]
+__all__ = [
+    "MCP_PREFIX",
+    "McpServerSpec",
+    "McpToolRef",
+    "ToolSessions",
+    "expand_environment",
+    "serving_tools",
+    "worker_tool_sessions",
+]
 
 MCP_PREFIX = "mcp:"
 """How an agent's ``tools`` entry names tools of a declared MCP server."""
@@ -170,3 +182,33 @@ async def _with_remote_agents(workflow: Workflow) -> Workflow:
     except ImportError as exc:
         raise ConfigError(str(exc)) from exc
     return await bind_remote_agents(workflow)
+
+
+class ToolSessions(Protocol):
+    """The MCP sessions a Temporal worker holds for the attempts it runs
+    (``podium.protocols.mcp.sessions.McpSessions``)."""
+
+    async def bind(
+        self, agent: Agent, servers: Mapping[str, McpServerSpec], *, source: str
+    ) -> Agent:
+        """``agent`` with its ``mcp:`` tools bound to this worker's sessions of the servers
+        that the workflow file ``source`` declares, opening the ones not open yet.
+
+        Raises:
+            ToolError: a server does not start here, or a reference matches none of its tools.
+        """
+        ...
+
+
+@asynccontextmanager
+async def worker_tool_sessions(worker: str) -> AsyncGenerator[ToolSessions | None]:
+    """The MCP sessions of a worker (``worker``: its identity, named in errors), closed (their
+    servers stopped) when the block ends; None without the ``mcp`` extra, where an attempt
+    that needs a server fails saying so."""
+    try:
+        from podium.protocols.mcp.sessions import worker_sessions
+    except ImportError:
+        yield None
+        return
+    async with worker_sessions(worker) as sessions:
+        yield sessions

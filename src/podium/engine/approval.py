@@ -60,8 +60,9 @@ def approval_of(task: Task, agent: Agent) -> Approval | None:
 
 
 def needs_approval(agent: Agent) -> bool:
-    """Whether any of ``agent``'s tools asks for approval before it runs."""
-    return any(tool.approval is not None for tool in agent.tools)
+    """Whether any of ``agent``'s tools may ask for approval before it runs: one that says
+    so, or one of an MCP server not bound here (on Temporal, a worker binds it and says)."""
+    return bool(agent.mcp_tools) or any(tool.approval is not None for tool in agent.tools)
 
 
 class Approvals:

@@ -18,7 +18,8 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -46,7 +47,6 @@ from podium.engine.temporal.wire import (
 from podium.errors import (
     AppendConflictError,
     ApprovalRequired,
-    ModelError,
     TaskError,
     ToolError,
 )
@@ -56,10 +56,12 @@ from podium.models.base import Model, ToolCall
 from podium.models.registry import DEFAULT_MODEL, resolve
 from podium.models.scripted import Reply, ScriptedModel, unused_replies
 from podium.models.spec import ModelSpec
+from podium.policy import failure_kind
 from podium.run import RunSummary
 from podium.stores.base import Store
 from podium.task import Task
 from podium.tool import Tool
+from podium.toolserver import ToolSessions
 from podium.workflow.model import Workflow
 from podium.workflow.yaml import load_workflow
 
@@ -76,10 +78,14 @@ class Activities:
 
     Args:
         store: the shared store (PostgreSQL) every worker of the task queue writes to.
+        tools: the worker's MCP sessions (None without the ``mcp`` extra).
+        worker: the worker's identity, named in errors.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, tools: ToolSessions | None, worker: str) -> None:
         self._store = store
+        self._tools = tools
+        self._worker = worker
         self._workflows: dict[str, tuple[Workflow, dict[str, Workflow]]] = {}
         """Each workflow file read, and its (sub-)workflows by fingerprint."""
         self._models: dict[str, Model] = {}
@@ -131,27 +137,47 @@ class Activities:
     @activity.defn(name="podium.attempt")
     async def attempt(self, request: AttemptRequest) -> AttemptResult:
         """Make one attempt at an agent task; return the events of its completed calls and
-        its answer, or its expected failure as a value."""
+        its answer, or its expected failure as a value. It heartbeats throughout, starting
+        the MCP servers it needs included (which may take longer than a heartbeat timeout)."""
         done = _heartbeat_events()
         root, flow = self._workflow(request)
-        agent = _agent(flow, request)
-        approvals = _ToolDecisions(request.decisions)
-        call = AgentCall(
-            task=Task.model_validate_json(request.task),
-            task_id=TaskId(request.task_id),
-            agent=agent,
-            model=self._model(request, (root, flow), agent, done),
-            values=request.values,
-            templates=flow.templates,
-            run_id=request.run_id,
-            attempt=request.attempt,
-            replay=_replay(request, done),
-            approve_tool=approvals.approve,
-            iteration=request.iteration,
-            questions=tuple((i, q) for i, q in request.questions),
-        )
-        recorder = Recorder(RunId(request.run_id), store=_Heartbeats(done), clock=SystemClock())
-        return await _attempt(call, recorder, done, approvals)
+        async with _heartbeating(done):
+            try:
+                agent = await self._with_tools(_agent(flow, request), root, request.source)
+            except ToolError as exc:  # a server this worker cannot start
+                return AttemptResult(events=dump_events(done), failure=_failure(exc))
+            approvals = _ToolDecisions(request.decisions)
+            call = AgentCall(
+                task=Task.model_validate_json(request.task),
+                task_id=TaskId(request.task_id),
+                agent=agent,
+                model=self._model(request, (root, flow), agent, done),
+                values=request.values,
+                templates=flow.templates,
+                run_id=request.run_id,
+                attempt=request.attempt,
+                replay=_replay(request, done),
+                approve_tool=approvals.approve,
+                iteration=request.iteration,
+                questions=tuple((i, q) for i, q in request.questions),
+            )
+            run_id = RunId(request.run_id)
+            recorder = Recorder(run_id, store=_Heartbeats(done), clock=SystemClock())
+            return await _attempt(call, recorder, done, approvals)
+
+    async def _with_tools(self, agent: Agent, root: Workflow, source: str) -> Agent:
+        """``agent`` with its MCP tools bound to this worker's sessions of the file's servers.
+
+        Raises:
+            ToolError: a server does not start on this worker, or the extra is missing.
+        """
+        if not agent.mcp_tools:
+            return agent
+        if self._tools is None:
+            servers = ", ".join(sorted({ref.server for ref in agent.mcp_tools}))
+            msg = f'MCP servers ({servers}) need the "mcp" extra on worker {self._worker}'
+            raise ToolError(f'{msg}: pip install "podium[mcp]"')
+        return await self._tools.bind(agent, root.mcp_servers, source=source)
 
     def _workflow(self, request: AttemptRequest) -> tuple[Workflow, Workflow]:
         """The run's workflow file and the (sub-)workflow of the task, read once per file.
@@ -195,10 +221,10 @@ class Activities:
         return model
 
 
-async def _attempt(
-    call: AgentCall, recorder: Recorder, done: list[Event], approvals: _ToolDecisions
-) -> AttemptResult:
-    """Run ``call_agent`` while heartbeating the events of the calls it completes."""
+@asynccontextmanager
+async def _heartbeating(done: list[Event]) -> AsyncGenerator[None]:
+    """Heartbeat the events of the calls completed so far, each ``_HEARTBEAT_INTERVAL``,
+    until the block ends."""
     stop = asyncio.Event()
 
     async def beat() -> None:
@@ -213,13 +239,21 @@ async def _attempt(
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(beat())
         try:
-            answer: AgentAnswer | Exception = await call_agent(call, recorder, SystemClock())
-        except (TaskError, TemplateError) as exc:
-            answer = exc
-        except ApprovalRequired:  # the workflow waits for the decision, then asks again
-            return AttemptResult(events=dump_events(done), tool_ask=approvals.asked)
+            yield
         finally:
             stop.set()
+
+
+async def _attempt(
+    call: AgentCall, recorder: Recorder, done: list[Event], approvals: _ToolDecisions
+) -> AttemptResult:
+    """Run ``call_agent``; ``done`` gets the events of the calls it completes."""
+    try:
+        answer: AgentAnswer | Exception = await call_agent(call, recorder, SystemClock())
+    except (TaskError, TemplateError) as exc:
+        answer = exc
+    except ApprovalRequired:  # the workflow waits for the decision, then asks again
+        return AttemptResult(events=dump_events(done), tool_ask=approvals.asked)
     return _result(answer, done, call)
 
 
@@ -247,7 +281,7 @@ def _failure(exc: Exception) -> AttemptFailure:
         message=exc.message,
         retryable=exc.retryable,
         retry_after_s=exc.retry_after.total_seconds() if exc.retry_after else None,
-        kind=exc.kind if isinstance(exc, ModelError) else None,
+        kind=failure_kind(exc),
     )
 
 

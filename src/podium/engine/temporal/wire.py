@@ -133,7 +133,8 @@ class AttemptFailure:
     retryable: bool
     retry_after_s: float | None = None
     kind: str | None = None
-    """A ``ModelError``'s kind (what the breakers and fallbacks look at)."""
+    """Its ``policy.failure_kind``: a ``ModelError``'s kind (what the breakers and fallbacks
+    look at), or a tool's ``server`` or ``timeout`` (what ``RetryPolicy.retry_on`` looks at)."""
     is_template: bool = False
 
 

@@ -37,6 +37,7 @@ from podium.errors import ConfigError, RunStateError
 from podium.event import Event, TemporalRef, load_event
 from podium.liveness import WorkflowState
 from podium.stores.base import Store
+from podium.toolserver import worker_tool_sessions
 
 _ASK_TIMEOUT = timedelta(seconds=5)
 """How long Temporal has to say whether the workflows at one address still run."""
@@ -84,22 +85,24 @@ async def serve(
         max_concurrent_activities: at most this many attempts and store calls at once.
     """
     client = await Client.connect(target.address, namespace=target.namespace)
-    activities = Activities(store)
-    worker = Worker(
-        client,
-        task_queue=target.task_queue,
-        workflows=[run_workflow(kinds)],
-        activities=activities.all(),
-        workflow_runner=UnsandboxedWorkflowRunner(),
-        max_concurrent_activities=max_concurrent_activities,
-        # The deadlock detector fails a workflow task that runs 2 s without yielding: loading
-        # and validating a large workflow on a loaded machine can take that long.
-        debug_mode=True,
-    )
-    try:
-        await worker.run()
-    finally:
-        await activities.aclose()
+    # the MCP servers the attempts use are this worker's children, stopped when it stops
+    async with worker_tool_sessions(client.identity) as tools:
+        activities = Activities(store, tools=tools, worker=client.identity)
+        worker = Worker(
+            client,
+            task_queue=target.task_queue,
+            workflows=[run_workflow(kinds)],
+            activities=activities.all(),
+            workflow_runner=UnsandboxedWorkflowRunner(),
+            max_concurrent_activities=max_concurrent_activities,
+            # The deadlock detector fails a workflow task that runs 2 s without yielding:
+            # loading and validating a large workflow on a loaded machine can take that long.
+            debug_mode=True,
+        )
+        try:
+            await worker.run()
+        finally:
+            await activities.aclose()
 
 
 async def execute(target: TemporalTarget, request: RunRequest) -> RunResponse:

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import TemplateError
-from pydantic import JsonValue, TypeAdapter
+from pydantic import BaseModel, JsonValue, TypeAdapter
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
@@ -67,6 +67,8 @@ from podium.models.base import ToolCall
 from podium.models.spec import ModelSpec
 from podium.router import LearningRouter
 from podium.run import RunStatus, RunSummary
+from podium.task import Approval
+from podium.tool import Tool
 from podium.workflow.model import Workflow
 from podium.workflow.yaml import load_workflow
 
@@ -372,10 +374,8 @@ async def _decide_tool(call: AgentCall, asked: _Asked) -> None:
     """
     ask = asked.ask
     assert ask is not None
-    tool = call.agent.tool_named(ask.tool)
-    # the worker asked: the agent has the tool, and its chain has ToolApprovals
-    assert tool is not None
-    assert call.approve_tool is not None
+    tool = call.agent.tool_named(ask.tool) or _served_tool(call, ask)
+    assert call.approve_tool is not None  # the worker asked: the chain has ToolApprovals
     arguments: dict[str, JsonValue] = json.loads(ask.arguments)
     try:
         await call.approve_tool(tool, ToolCall(id=ask.call_id, name=ask.tool, arguments=arguments))
@@ -385,6 +385,24 @@ async def _decide_tool(call: AgentCall, asked: _Asked) -> None:
         # only this call's: the calls approved before have run, and their results are replayed
         asked.decisions = [None]
     asked.ask = None
+
+
+def _served_tool(call: AgentCall, ask: ToolAsk) -> Tool:
+    """The MCP tool an attempt stopped at, as the approvals see it: its server's tools are
+    bound on the worker only, where each one its spec's ``approval`` names asks for the
+    default ``Approval()``, as on the local engine (``podium.protocols.mcp.client``)."""
+    assert call.agent.mcp_tools  # the worker asked: the tool is one of an MCP server's
+
+    def called_on_the_worker(arguments: object) -> None:  # pragma: no cover - never called
+        raise AssertionError(f"MCP tool {ask.tool!r} runs on a worker, not in the workflow")
+
+    return Tool(
+        name=ask.tool,
+        description=ask.tool,
+        function=called_on_the_worker,
+        arguments=BaseModel,
+        approval=Approval(),
+    )
 
 
 def _spec(model: object) -> str | None:
@@ -426,6 +444,13 @@ def _json_ready(values: Mapping[str, Any]) -> dict[str, Any]:  # Any: template v
     return ready
 
 
+_CAUSES: dict[str, Callable[[str], BaseException]] = {
+    "server": ConnectionError,
+    "timeout": TimeoutError,
+}
+"""The cause that marks a tool's failure of this kind (``policy.failure_kind``)."""
+
+
 def _error(failure: AttemptFailure, call: AgentCall) -> Exception:
     """The exception the worker's attempt ended with, rebuilt for the engine's policies."""
     if failure.is_template:
@@ -437,7 +462,10 @@ def _error(failure: AttemptFailure, call: AgentCall) -> Exception:
             kind: Any = failure.kind or "other"  # Any: a ModelErrorKind from the wire
             return ModelError(failure.message, kind=kind, retryable=failure.retryable, **common)
         case "ToolError":
-            return ToolError(failure.message, **common)
+            error = ToolError(failure.message, retryable=failure.retryable, **common)
+            cause = _CAUSES.get(failure.kind or "")
+            error.__cause__ = None if cause is None else cause(failure.message)
+            return error
         case "OutputValidationError":
             return OutputValidationError(failure.message, **common)
         case _:

@@ -42,7 +42,7 @@ from podium.tool import Tool
 from podium.toolserver import McpServerSpec, expand_environment
 from podium.workflow.model import Workflow
 
-__all__ = ["McpConnection", "serve_tools"]
+__all__ = ["McpConnection", "bind_agent", "serve_tools"]
 
 logger = logging.getLogger(__name__)
 
@@ -255,11 +255,16 @@ def _bound(workflow: Workflow, connections: Mapping[str, McpConnection]) -> Work
     Raises:
         ConfigError: a reference matches no tool, or an agent gets two tools of one name.
     """
-    agents = tuple(_bind_agent(agent, connections) for agent in workflow.agents)
+    agents = tuple(bind_agent(agent, connections) for agent in workflow.agents)
     return workflow.model_copy(update={"agents": agents})
 
 
-def _bind_agent(agent: Agent, connections: Mapping[str, McpConnection]) -> Agent:
+def bind_agent(agent: Agent, connections: Mapping[str, McpConnection]) -> Agent:
+    """``agent`` with its ``mcp:SERVER/NAME`` references replaced by the servers' tools.
+
+    Raises:
+        ConfigError: a reference matches no tool, or the agent gets two tools of one name.
+    """
     if not agent.mcp_tools:
         return agent
     tools = list(agent.tools)
