@@ -253,16 +253,7 @@ async def decide_on_temporal(
     """
     from podium.engine.temporal import DecisionRequest, decide
 
-    request = DecisionRequest(
-        task_id=task_id,
-        kind=decision.kind,
-        by=decision.by,
-        comment=decision.comment,
-        reason=decision.reason,
-        is_edited=decision.is_edited,
-        output=json.dumps(decision.output),
-    )
-    event = await decide(ref, request)
+    event = await decide(ref, DecisionRequest.of(task_id, decision))
     assert isinstance(event, ApprovalGranted | ApprovalDenied)
     return event
 

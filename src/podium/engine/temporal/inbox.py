@@ -19,7 +19,7 @@ from functools import partial
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from podium.engine.approval import Decision, decision_draft, pending_request
+from podium.engine.approval import decision_draft, pending_request
 from podium.engine.recorder import Recorder
 from podium.engine.temporal.wire import DecisionRequest, SignalRequest
 from podium.errors import RunStateError
@@ -74,16 +74,7 @@ class Inbox:
         self.check_decision(request)  # again: an earlier update of this batch may have decided
         recorder = self._running()
         asked = pending_request(recorder.state, TaskId(request.task_id))
-        kind = "approval_granted" if request.kind == "approval_granted" else "approval_denied"
-        decision = Decision(
-            kind=kind,
-            by=request.by,
-            comment=request.comment,
-            reason=request.reason,
-            is_edited=request.is_edited,
-            output=json.loads(request.output),
-        )
-        event = await recorder.emit(decision_draft(decision, asked))
+        event = await recorder.emit(decision_draft(request.decision(), asked))
         return dump_event(event).decode()
 
     def check_signal(self, request: SignalRequest) -> None:

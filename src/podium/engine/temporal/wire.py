@@ -4,10 +4,12 @@ the log's own format (``podium.event.dump_event``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from podium.engine.approval import Decision
 from podium.event import Event, dump_event, load_event
 
 __all__ = [
@@ -166,6 +168,31 @@ class DecisionRequest:
     is_edited: bool = False
     output: str = "null"
     """The edited output, as JSON, when ``is_edited``."""
+
+    @classmethod
+    def of(cls, task_id: str, decision: Decision) -> DecisionRequest:
+        """The request that carries ``decision`` on ``task_id`` to the workflow."""
+        return cls(
+            task_id=task_id,
+            kind=decision.kind,
+            by=decision.by,
+            comment=decision.comment,
+            reason=decision.reason,
+            is_edited=decision.is_edited,
+            output=json.dumps(decision.output),
+        )
+
+    def decision(self) -> Decision:
+        """The decision it carries, as the workflow records it."""
+        kind = "approval_granted" if self.kind == "approval_granted" else "approval_denied"
+        return Decision(
+            kind=kind,
+            by=self.by,
+            comment=self.comment,
+            reason=self.reason,
+            is_edited=self.is_edited,
+            output=json.loads(self.output),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
