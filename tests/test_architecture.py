@@ -133,6 +133,7 @@ PUBLIC_API = [
     "metrics",
     "metrics_series",
     "opened_store",
+    "pending_approvals",
     "read_claim",
     "replay",
     "resume",

@@ -59,7 +59,14 @@ if TYPE_CHECKING:
         WorkflowValidationError,
     )
     from podium.evaluation import evaluate
-    from podium.history import get_run, list_runs, metrics, metrics_series, routing_preferences
+    from podium.history import (
+        get_run,
+        list_runs,
+        metrics,
+        metrics_series,
+        pending_approvals,
+        routing_preferences,
+    )
     from podium.ids import RunId, TaskId
     from podium.knowledge import KnowledgeBase, search_tool
     from podium.liveness import WorkflowState, shown_status
@@ -183,6 +190,7 @@ _PUBLIC: Final[dict[str, tuple[str, str]]] = {
     "load_yaml": ("podium.yaml_reader", "load"),
     "metrics": ("podium.history", "metrics"),
     "metrics_series": ("podium.history", "metrics_series"),
+    "pending_approvals": ("podium.history", "pending_approvals"),
     "opened_store": ("podium.stores.argument", "opened_store"),
     "read_claim": ("podium.synthesis", "read_claim"),
     "replay": ("podium.entry", "replay"),
@@ -323,6 +331,7 @@ __all__ = [
     "metrics",
     "metrics_series",
     "opened_store",
+    "pending_approvals",
     "read_claim",
     "replay",
     "resume",

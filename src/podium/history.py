@@ -1,9 +1,10 @@
 """Reading what was recorded: the runs in a store, one run's state, metrics over a window.
 
 These are the public read functions of the facade (``podium.list_runs``, ``podium.get_run``,
-``podium.metrics``, ``podium.routing_preferences``). They only read, so they may watch a run
-another process is still recording. Each takes ``store=``: a ``Store``, the path of a SQLite
-file, or None for the default file (``podium.default_store_path``).
+``podium.pending_approvals``, ``podium.metrics``, ``podium.routing_preferences``). They only
+read, so they may watch a run another process is still recording. Each takes ``store=``: a
+``Store``, the path of a SQLite file, or None for the default file
+(``podium.default_store_path``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Final
 
 from podium.clock import SystemClock
 from podium.errors import ConfigError, RunNotFoundError
-from podium.event import Event, RunStatus
+from podium.event import ApprovalRequested, Event, RunStatus
 from podium.ids import RunId
 from podium.router import WINDOW, Preference
 from podium.router import routing_preferences as _routing_preferences
@@ -27,6 +28,7 @@ __all__ = [
     "list_runs",
     "metrics",
     "metrics_series",
+    "pending_approvals",
     "resolve_run_id",
     "routing_preferences",
 ]
@@ -71,6 +73,27 @@ async def list_runs(
         return await opened.list_runs(
             limit=limit, prefix=prefix, since=since, before=before, status=status
         )
+
+
+async def pending_approvals(
+    *, scan: int = 1000, store: StoreArg = None
+) -> list[tuple[RunState, ApprovalRequested]]:
+    """Every task waiting for a person's approval, oldest request first, with its run's state.
+
+    Args:
+        scan: how many of the most recent runs of each status that can wait are looked
+            through: those recorded ``waiting``, and those recorded ``running`` (a run on
+            Temporal waits while running, and a run may wait in one branch while others run).
+        store: a ``Store``, a SQLite file path, a PostgreSQL URL, or None for
+            ``default_store()``.
+    """
+    pending: list[tuple[RunState, ApprovalRequested]] = []
+    async with opened_store(store) as opened:
+        for status in ("waiting", "running"):
+            for summary in await opened.list_runs(limit=scan, status=status):
+                state = project(summary.run_id, await opened.read(summary.run_id))
+                pending.extend((state, request) for request in state.approvals.values())
+    return sorted(pending, key=lambda p: (p[1].at, p[1].run_id, p[1].task_id))
 
 
 async def get_run(run_id: str, *, store: StoreArg = None) -> RunState:

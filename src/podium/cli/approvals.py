@@ -39,9 +39,6 @@ from podium.event import ApprovalRequested
 
 __all__ = ["Decision", "approvals_command", "approve_command", "decide", "deny_command"]
 
-_SCAN: int = 1000
-"""How many recent runs ``podium approvals`` looks through."""
-
 RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run id.", show_default=False)]
 TasksArgument = Annotated[
     list[str] | None,
@@ -78,7 +75,11 @@ def approvals_command(*, store: StoreOption = None, json_output: JsonOption = Fa
     """List the tasks waiting for a human decision, across runs."""
     path = store or podium.default_store()
     try:
-        pending = asyncio.run(_pending(path)) if podium.store_exists(path) else []
+        pending = (
+            [request for _, request in asyncio.run(podium.pending_approvals(store=path))]
+            if podium.store_exists(path)
+            else []
+        )
     except PodiumError as error:
         raise typer.Exit(report_error(error)) from None
     if json_output:
@@ -237,16 +238,6 @@ async def _record(
                 by=decision.by,
                 store=store,
             )
-
-
-async def _pending(path: str | Path) -> list[ApprovalRequested]:
-    pending: list[ApprovalRequested] = []
-    async with podium.opened_store(path) as store:
-        for status in ("waiting", "running"):  # a run on Temporal waits while running
-            for summary in await podium.list_runs(limit=_SCAN, status=status, store=store):
-                state = await podium.get_run(summary.run_id, store=store)
-                pending.extend(state.approvals.values())
-    return pending
 
 
 def _request_json(request: ApprovalRequested) -> dict[str, object]:

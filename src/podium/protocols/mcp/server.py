@@ -184,21 +184,15 @@ async def _goes_on(serving: McpServing, run_id: str) -> dict[str, Any]:
 
 
 async def _pending(serving: McpServing) -> list[dict[str, Any]]:
-    pending: list[dict[str, Any]] = []
-    for summary in await podium.list_runs(limit=_MAX_LISTED, store=serving.store):
-        if summary.status not in ("waiting", "running"):  # a run on Temporal waits running
-            continue
-        state = await podium.get_run(summary.run_id, store=serving.store)
-        for request in state.approvals.values():
-            pending.append(
-                {
-                    "run_id": request.run_id,
-                    "task_id": request.task_id,
-                    "reason": request.reason,
-                    "proposed": request.output,
-                }
-            )
-    return pending
+    return [
+        {
+            "run_id": request.run_id,
+            "task_id": request.task_id,
+            "reason": request.reason,
+            "proposed": request.output,
+        }
+        for _, request in await podium.pending_approvals(scan=_MAX_LISTED, store=serving.store)
+    ]
 
 
 def _result(result: podium.RunResult) -> dict[str, Any]:

@@ -35,12 +35,8 @@ _BY: Final = "dashboard"
 @router.get("/approvals", response_model=list[ApprovalOut], summary="Tasks waiting for a person")
 async def list_approvals(services: ServicesDep) -> list[ApprovalOut]:
     """Every task waiting for approval across runs, oldest request first."""
-    waiting: list[ApprovalOut] = []
-    for status in ("waiting", "running"):  # a run on Temporal waits while running
-        for line in await podium.list_runs(limit=_SCAN, status=status, store=services.store):
-            state = await podium.get_run(line.run_id, store=services.store)
-            waiting.extend(_approval_out(state, r) for r in state.approvals.values())
-    return sorted(waiting, key=lambda a: (a.asked_at, a.run_id, a.task_id))
+    waiting = await podium.pending_approvals(scan=_SCAN, store=services.store)
+    return [_approval_out(state, request) for state, request in waiting]
 
 
 def _approval_out(state: podium.RunState, request: ApprovalRequested) -> ApprovalOut:
