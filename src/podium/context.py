@@ -6,8 +6,9 @@ write only the keys their scopes allow; a write outside an agent's ``writes`` is
 a reducer, or last writer wins). ``render`` turns the context into prompt text within a token
 budget, leaving out the oldest keys first and saying what it cut.
 
-The engine stages a write, appends its ``context_written`` event to the store, and only then
-applies it, so the context never holds a value the log does not.
+The engine stages a write, appends the event recording it (``context_written``, or the
+``task_succeeded`` of the task whose output it is) to the store, and only then applies it, so
+the context never holds a value the log does not.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ class Context:
         self._order.append(version.key)
 
     def apply_event(self, event: ContextWritten) -> None:
-        """Apply a ``context_written`` event of this namespace from a run's log."""
+        """Apply a ``context_written`` event of this namespace from a run's log (a write a
+        ``task_succeeded`` records comes as one through ``podium.event.recorded_write``)."""
         provenance = Provenance(
             run_id=event.run_id, task_id=event.task_id, agent=event.agent, at=event.at
         )

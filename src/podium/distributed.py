@@ -28,10 +28,10 @@ from podium.errors import RunNotFoundError, RunStateError
 from podium.event import (
     ApprovalDenied,
     ApprovalGranted,
-    ContextWritten,
     RunStarted,
     SignalReceived,
     TemporalRef,
+    recorded_write,
 )
 from podium.ids import IdFactory, RunId, TaskId, UuidIdFactory
 from podium.liveness import WorkflowState
@@ -222,8 +222,9 @@ async def _result(store: Store, run_id: RunId, flow: Workflow) -> RunResult:
     state = project(run_id, events)
     context = Context(run_id, flow.context)
     for event in events:
-        if isinstance(event, ContextWritten) and "/" not in event.key:
-            context.apply_event(event)
+        written = recorded_write(event)
+        if written is not None and "/" not in written.key:
+            context.apply_event(written)
     return RunResult(
         run_id=run_id,
         status=state.status,

@@ -110,6 +110,8 @@ class RunState:
     error: str | None = None
     tasks: dict[TaskId, TaskState] = field(default_factory=dict)
     writes: list[ContextWritten] = field(default_factory=list)
+    """Every context write, in order, each as a ``context_written`` (``recorded_write``), also
+    those a ``task_succeeded`` records."""
     calls: list[ModelCalled | ToolCalled] = field(default_factory=list)
     """Every model and tool call, in order: model, tokens, latency and cost, or tool result."""
     notes: list[str] = field(default_factory=list)

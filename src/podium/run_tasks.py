@@ -1,8 +1,9 @@
 """How the events about one task fold into a run's state (``podium.run``).
 
 ``RunState.apply`` folds run-level events itself and hands the others here: a task's start,
-end, calls and context writes, and the concurrency limits that held its start back
-(``Throttle``); decisions (approvals, plans, claims) go on to ``podium.run_decisions``.
+end, calls and context writes (a ``task_succeeded`` may record its output's), and the
+concurrency limits that held its start back (``Throttle``); decisions (approvals, plans,
+claims) go on to ``podium.run_decisions``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from podium.event import (
     TaskStarted,
     TaskSucceeded,
     ToolCalled,
+    recorded_write,
 )
 from podium.run_decisions import DecisionEvent, apply_decision
 
@@ -99,6 +101,9 @@ def _task_started(state: RunState, e: TaskStarted) -> None:
 def _task_succeeded(state: RunState, e: TaskSucceeded) -> None:
     task = state.task(e.task_id)
     task.status, task.output, task.ended_at, task.error = "succeeded", e.output, e.at, None
+    written = recorded_write(e)
+    if written is not None:
+        state.writes.append(written)
 
 
 def _task_failed(state: RunState, e: TaskFailed) -> None:

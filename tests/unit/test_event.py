@@ -17,7 +17,7 @@ must stay loadable: never rewrite one. When the version goes up, write the new o
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import get_args
@@ -36,9 +36,11 @@ from podium.event import (
     ModelCalled,
     TaskFailed,
     TaskRetried,
+    TaskSucceeded,
     check_schema_version,
     dump_event,
     load_event,
+    recorded_write,
 )
 from podium.ids import RunId, TaskId
 from podium.run import project
@@ -80,10 +82,28 @@ def test_python_mode_round_trip_for_every_kind(event: Event) -> None:
 
 
 def test_dumped_events_carry_their_kind_and_keep_non_ascii_text() -> None:
-    written = next(e for e in sample_events(RUN) if e.kind == "context_written")
-    data = dump_event(written)
-    assert data.startswith(b'{"kind":"context_written"')
+    succeeded = next(e for e in sample_events(RUN) if e.kind == "task_succeeded")
+    data = dump_event(succeeded)
+    assert data.startswith(b'{"kind":"task_succeeded"')
     assert "café ✓".encode() in data
+
+
+def test_a_task_success_with_a_key_records_the_write_a_context_written_recorded() -> None:
+    old = [load_event(line) for line in _fixture_lines(11)]  # separate context_written
+    written = next(e for e in old if isinstance(e, ContextWritten))
+    succeeded = next(e for e in old if isinstance(e, TaskSucceeded))
+    assert recorded_write(written) is written
+    assert recorded_write(succeeded) is None  # it records no write of its own
+
+    one = replace(succeeded, seq=written.seq, at=written.at, key="notes", version=1)
+
+    assert recorded_write(one) == written
+    assert load_event(dump_event(one)) == one
+    assert recorded_write(replace(one, key=None)) is None
+    assert all(recorded_write(e) is None for e in old if e.kind not in _WRITING)
+
+
+_WRITING = ("context_written", "task_succeeded")
 
 
 def test_an_unknown_kind_does_not_load() -> None:
@@ -259,6 +279,26 @@ def test_every_released_fixture_log_projects(version: int) -> None:
     assert (state.workflow, state.status) == ("report", "failed")
     assert state.last_seq == len(events)
     assert state.tasks[TaskId("research")].status == "succeeded"
+
+
+@pytest.mark.parametrize("version", [11, 12])
+def test_the_writes_of_a_fixture_log_are_its_context_written_and_task_succeeded_events(
+    version: int,
+) -> None:
+    events = [load_event(line) for line in _fixture_lines(version)]
+    state = project(events[0].run_id, events)
+
+    writes = [(w.key, w.version, w.task_id, w.agent) for w in state.writes]
+    if version == 11:  # the output's write was its own event
+        assert writes == [("notes", 1, "research", "researcher")]
+    else:  # the success of research records it; research also wrote sources
+        assert writes == [("sources", 1, "research", None), ("notes", 1, "research", "researcher")]
+    notes = state.writes[-1]
+    assert notes.value == state.tasks[TaskId("research")].output
+    assert notes.value == {
+        "summary": "Tides follow the moon — café ✓",
+        "sources": [1, 2.5, None, True],
+    }
 
 
 def test_the_v3_fixture_log_reads_as_the_run_it_recorded() -> None:

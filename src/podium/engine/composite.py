@@ -32,7 +32,7 @@ from podium.engine.map_task import emit_cancelled, emit_interrupted, raise_if_wa
 from podium.engine.scheduler import Outcome
 from podium.engine.wait import run_wait
 from podium.errors import TaskError
-from podium.event import ContextWritten, GraphNode, LoopIterated, TaskSkipped
+from podium.event import GraphNode, LoopIterated, TaskSkipped, recorded_write
 from podium.ids import TaskId
 from podium.task import LoopSpec, Task
 from podium.template import Templates
@@ -158,8 +158,11 @@ async def _restore(run: NodeHost, spec: LoopSpec, frame: Frame, qid: TaskId, seq
     keys = {frame.context.namespace + t.output_key: t.output_key for t in spec.tasks}
     then: dict[str, JsonValue] = {}
     for event in run.recorder.events:
-        if isinstance(event, ContextWritten) and event.seq < seq and event.key in keys:
-            then[keys[event.key]] = event.value
+        if event.seq >= seq:
+            break
+        written = recorded_write(event)
+        if written is not None and written.key in keys:
+            then[keys[written.key]] = written.value
     for key, value in then.items():
         if frame.context.get(key) != value:
             await run.recorder.write(frame.context, key, value, task_id=qid, writer=None)

@@ -10,7 +10,8 @@ Built from the events of an earlier (interrupted, cancelled or failed) execution
   tool call is not run twice. Only the call that was in flight when the process died runs
   again; tools can tell such a possible repeat by their idempotency key (``ToolContext``);
 - **loop** decisions already taken are reused (the context holds later values by now);
-- **context writes** are rebuilt, namespace by namespace, from ``context_written`` events.
+- **context writes** are rebuilt, namespace by namespace, from ``context_written`` events and
+  the output writes ``task_succeeded`` events record (``recorded_write``).
 
 In **replay** mode (``podium replay``) nothing counts as done: every task runs again, fed only
 from the journal, and a call the journal does not hold stops the task with
@@ -62,6 +63,7 @@ from podium.event import (
     TaskSucceeded,
     ToolCalled,
     ToolDenied,
+    recorded_write,
 )
 from podium.ids import TaskId
 from podium.models.base import ModelResponse, ToolCall, Usage
@@ -223,6 +225,9 @@ class Journal:
             return
         chosen = routes.get(event.task_id)
         self.done[key] = Outcome(status="succeeded", output=event.output, chosen=chosen)
+        written = recorded_write(event)
+        if written is not None:
+            self.writes.append(written)
 
     def _read_record(self, event: ContextWritten | SourcesRetrieved | LoopIterated) -> None:
         match event:

@@ -8,9 +8,10 @@ so different tasks and map items never match each other):
   but without progress a task's prompt renders the same context, and its input token count
   stands for the request.
 
-*Progress* is a ``context_written`` event that gives a key a value it did not hold (a new key
-or a changed value); rewriting the same value is not progress, and neither is a resume, which
-starts the count afresh. When one pattern is recorded more than ``max_identical_calls`` times
+*Progress* is a context write (a ``context_written`` event, or a ``task_succeeded`` that records
+its output's write) that gives a key a value it did not hold (a new key or a changed value);
+rewriting the same value is not progress, and neither is a resume, which starts the count
+afresh. When one pattern is recorded more than ``max_identical_calls`` times
 (default 2, so the third stops the run) with no progress in between, the run stops with
 ``budget_exceeded(limit="loop")`` and the pattern in its reason. Counts are per loop iteration
 and add up across iterations, but a task's new attempt (a retry) drops the counts of the
@@ -84,10 +85,10 @@ class LoopDetector:
     def observe(self, event: Event, iterations: dict[TaskId, int]) -> Stop | None:
         match event:
             case ContextWritten():
-                value = hash(_canonical(event.value))
-                if self.values.get(event.key) != value:
-                    self.values[event.key] = value
-                    self.counts.clear()
+                self._written(event.key, event.value)
+            case TaskSucceeded():
+                if event.key is not None:
+                    self._written(event.key, event.output)
             case RunResumed():  # a person chose to go on: count afresh
                 self.counts.clear()
             case TaskStarted():  # a new attempt replaces the last one of this instance
@@ -102,7 +103,6 @@ class LoopDetector:
             case (
                 RunStarted()
                 | OutputRejected()
-                | TaskSucceeded()
                 | TaskFailed()
                 | TaskRetried()
                 | TaskSkipped()
@@ -132,6 +132,13 @@ class LoopDetector:
             case _:
                 assert_never(event)
         return None
+
+    def _written(self, key: str, value: JsonValue) -> None:
+        """A write to ``key``: progress when it changes the key's value."""
+        digest = hash(_canonical(value))
+        if self.values.get(key) != digest:
+            self.values[key] = digest
+            self.counts.clear()
 
     def _count(
         self,

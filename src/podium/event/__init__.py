@@ -58,6 +58,7 @@ from podium.event.task import (
     TaskSucceeded,
     ToolCalled,
     ToolDenied,
+    recorded_write,
 )
 
 __all__ = [
@@ -105,4 +106,5 @@ __all__ = [
     "check_schema_version",
     "dump_event",
     "load_event",
+    "recorded_write",
 ]

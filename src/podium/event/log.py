@@ -55,7 +55,7 @@ __all__ = [
     "load_event",
 ]
 
-SCHEMA_VERSION: Final = 11
+SCHEMA_VERSION: Final = 12
 """Version of the persisted event format.
 
 1: first release (run, task, model, tool, context, route, map and loop events).
@@ -80,6 +80,8 @@ SCHEMA_VERSION: Final = 11
 9: the ``wait`` task kind and ``signal_awaited`` (a task waits for a named signal).
 10: ``run_started`` records the Temporal workflow of a run on the Temporal engine (``temporal``).
 11: ``task_cancelled`` also records the tasks a stopping run cut off (``is_interrupted``).
+12: ``task_succeeded`` records the write of the task's output to its context key (``key``,
+    ``version``) in place of a separate ``context_written``: a task logs one event fewer.
 """
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "TaskSucceeded",
     "ToolCalled",
     "ToolDenied",
+    "recorded_write",
 ]
 
 
@@ -125,7 +126,13 @@ class ContextWritten:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSucceeded:
-    """A task finished with an output."""
+    """A task finished with an output.
+
+    With ``key`` set it also records the write of ``output`` to ``key`` at ``version``, by
+    ``agent`` in ``task_id``, which a separate ``context_written`` recorded before schema 12
+    (and still does where a key's merge policy stores another value than the output). Read
+    the write either form records with ``recorded_write``.
+    """
 
     kind: Literal["task_succeeded"] = "task_succeeded"
     seq: int
@@ -136,6 +143,29 @@ class TaskSucceeded:
     output: JsonValue = None
     attempt: int = 1
     iteration: int = 0
+    key: str | None = None
+    """The context key the output was written to, with its namespace; None: no write here."""
+    version: int | None = None
+    """The version of ``key`` that write made."""
+
+
+def recorded_write(event: object) -> ContextWritten | None:
+    """The context write ``event`` records, if any: a ``context_written`` itself, or the output
+    write a ``task_succeeded`` carries, as the ``context_written`` it stands for (same ``seq``)."""
+    if isinstance(event, ContextWritten):
+        return event
+    if not isinstance(event, TaskSucceeded) or event.key is None or event.version is None:
+        return None
+    return ContextWritten(
+        seq=event.seq,
+        run_id=event.run_id,
+        at=event.at,
+        key=event.key,
+        version=event.version,
+        value=event.output,
+        task_id=event.task_id,
+        agent=event.agent,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -114,13 +114,14 @@ def sample_events(
     started_at: datetime = SAMPLE_START,
     status: Literal["succeeded", "failed", "cancelled"] = "failed",
 ) -> list[Event]:
-    """One event of each of the 28 kinds: a small run's whole log, ``seq`` 1 to 28.
+    """One event of each of the 32 kinds: a small run's whole log, ``seq`` 1 to 32.
 
-    The run has four tasks: ``research`` succeeds (after a model call of 120 + 30 tokens and
-    a tool call), ``write`` fails, ``review`` is skipped; the plan task ``plan`` gets its first
-    plan after one rejected answer and one repair: ``plan/gather`` retrieves a passage and
-    ``plan/check`` finds the writer's claim in the draft supported. The last event ends the
-    run with ``status``.
+    The run has four tasks: ``research`` writes the passages it found to ``sources`` and
+    succeeds (after a model call of 120 + 30 tokens and a tool call), its success recording
+    the write of its output to ``notes``; ``write`` fails, ``review`` is skipped; the plan
+    task ``plan`` gets its first plan after one rejected answer and one repair:
+    ``plan/gather`` retrieves a passage and ``plan/check`` finds the writer's claim in the
+    draft supported. The last event ends the run with ``status``.
 
     Args:
         run_id: the run the events belong to.
@@ -148,10 +149,10 @@ def sample_events(
                    latency_s=0.1),
         OutputRejected(seq=5, run_id=run_id, at=at(5), task_id=_RESEARCH, agent="researcher",
                        repair=1, errors="summary: field required"),
-        ContextWritten(seq=6, run_id=run_id, at=at(6), key="notes", version=1, value=_NOTES,
-                       task_id=_RESEARCH, agent="researcher"),
+        ContextWritten(seq=6, run_id=run_id, at=at(6), key="sources", version=1,
+                       value={"tides.md#2": _PASSAGE}, task_id=_RESEARCH, agent=None),
         TaskSucceeded(seq=7, run_id=run_id, at=at(7), task_id=_RESEARCH, agent="researcher",
-                      output=_NOTES, attempt=2),
+                      output=_NOTES, attempt=2, key="notes", version=1),
         RouteChosen(seq=8, run_id=run_id, at=at(8), task_id=_RESEARCH, choice=_WRITE,
                     reason="notes are complete"),
         MapExpanded(seq=9, run_id=run_id, at=at(9), task_id=_WRITE, items=2),

@@ -12,6 +12,7 @@ from podium.cli.live import progress
 from podium.cli.report import MAX_DETAILED, run_report
 from podium.event import (
     ClaimVerified,
+    ContextWritten,
     Event,
     GraphNode,
     PlanCreated,
@@ -250,3 +251,25 @@ def test_a_run_of_max_detailed_tasks_is_shown_in_full() -> None:
 
     assert "Graph" in text
     assert "summarised" not in text
+
+
+def test_the_context_section_shows_a_tasks_output_under_its_key() -> None:
+    """Since schema 12 the success of a task records the write of its output."""
+    graph = (GraphNode(id=TaskId("t"), kind="agent", agent="a", needs=(), output="answer"),)
+    events: list[Event] = [
+        RunStarted(seq=1, run_id=RUN, at=T0, workflow="w", inputs={"topic": "tides"}, graph=graph),
+        ContextWritten(seq=2, run_id=RUN, at=T0, key="topic", version=1, value="tides",
+                       task_id=None, agent=None),
+        TaskStarted(seq=3, run_id=RUN, at=T0, task_id=TaskId("t"), agent="a"),
+        TaskSucceeded(seq=4, run_id=RUN, at=T0 + timedelta(seconds=2), task_id=TaskId("t"),
+                      agent="a", output="The moon pulls the sea.", key="answer", version=1),
+    ]  # fmt: skip
+
+    context = [
+        " ".join(line.split()) for line in _section(_report(project(RUN, events)), "Context")
+    ]
+
+    assert context[2:] == [
+        "topic v1 input 12:00:00 tides",
+        "answer v1 a · task t 12:00:02 The moon pulls the sea.",
+    ]

@@ -32,6 +32,7 @@ from podium.event import (
     RunResumed,
     RunStarted,
     TaskStarted,
+    TaskSucceeded,
     ToolCalled,
 )
 from podium.ids import RunId, TaskId
@@ -487,6 +488,32 @@ def test_identical_tool_calls_within_one_attempt_are_a_loop() -> None:
     assert guard.stop.reason == (
         "writer called search({'q': 'x'}) 3 times without a new context write (task 'draft')"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "output", "is_progress"),
+    [("notes", "new", True), ("notes", "old", False), (None, "new", False)],
+)
+def test_a_task_success_that_writes_a_new_value_is_progress(
+    key: str | None, output: str, is_progress: bool
+) -> None:
+    """Since schema 12 a task's success records its output's write: a changed value there is
+    progress as a ``context_written`` is; the same value again, or no write, is not."""
+    guard = Guard(drafting_loop(search), clock=ManualClock())
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    head = {"run_id": RunId("r"), "at": at, "task_id": TaskId("draft")}
+    searched = ToolCalled(seq=0, **head, agent="writer", tool="search", arguments={"q": "x"})
+    guard.observe(ContextWritten(seq=0, run_id=RunId("r"), at=at, key="notes", version=1,
+                                 value="old", task_id=None, agent=None))  # fmt: skip
+
+    guard.observe(TaskStarted(seq=0, **head, agent="writer"))
+    guard.observe(searched)
+    guard.observe(searched)
+    guard.observe(TaskSucceeded(seq=0, **head, agent="writer", output=output, key=key,
+                                version=2 if key else None))  # fmt: skip
+    guard.observe(searched)
+
+    assert (guard.stop is None) == is_progress
 
 
 # -- budgets as data ------------------------------------------------------------------------
