@@ -370,7 +370,8 @@ class Executor:
         writer: Agent | None,
         journal: Sequence[Draft[Event]] = (),
     ) -> Outcome:
-        """Write a task's output (unless it is a map item) and record its success.
+        """Write a task's output (unless it is a map item) and record its success, in one
+        ``task_succeeded`` that records the write too (``Recorder.write``).
 
         ``journal`` holds the events of the task's last model call, committed in the same
         transaction as the output: one durable commit per task instead of two.
@@ -393,7 +394,7 @@ class Executor:
                 task_id=qid,
                 writer=writer,
                 before=journal,
-                then=[done],
+                done=done,
             )
         except ContextAccessError as exc:
             await self._recorder.emit_all(journal)

@@ -22,7 +22,7 @@ from pydantic import JsonValue
 from podium.agent import Agent
 from podium.clock import Clock
 from podium.context import Context, Provenance
-from podium.event import ContextWritten, Event
+from podium.event import ContextWritten, Event, TaskSucceeded
 from podium.ids import RunId, TaskId
 from podium.run import project
 from podium.secrets import Secrets
@@ -108,29 +108,35 @@ class Recorder:
         task_id: TaskId | None,
         writer: Agent | None,
         before: Sequence[Draft[Event]] = (),
-        then: Sequence[Draft[Event]] = (),
+        done: partial[TaskSucceeded] | None = None,
     ) -> None:
-        """Append ``before``, the write of ``value`` to ``key`` and ``then``, all durable together.
+        """Append ``before`` and the write of ``value`` to ``key``, all durable together.
 
-        The write is checked against ``writer``'s scope first.
+        With ``done`` (the success of ``task_id`` by ``writer``, whose output ``value`` is),
+        that event records the write itself (``TaskSucceeded.key``): one event instead of a
+        ``context_written`` and a ``task_succeeded``, unless the key's merge policy stores
+        another value than ``value``. The write is checked against ``writer``'s scope first.
 
         Raises:
             ContextAccessError: the writer may not write ``key``; nothing is logged.
         """
         at = self._clock.now()
-        provenance = Provenance(
-            run_id=self.run_id, task_id=task_id, agent=writer.name if writer else None, at=at
-        )
+        agent = writer.name if writer else None
+        provenance = Provenance(run_id=self.run_id, task_id=task_id, agent=agent, at=at)
         version = context.stage(key, value, provenance=provenance, writer=writer)
-        written = partial(
-            ContextWritten,
-            key=context.namespace + key,
-            version=version.version,
-            value=version.value,
-            task_id=task_id,
-            agent=provenance.agent,
-        )
-        self._stage([*before, written, *then], at)
+        qualified = context.namespace + key
+        if done is not None and version.value is value:
+            self._stage([*before, partial(done, key=qualified, version=version.version)], at)
+        else:
+            written = partial(
+                ContextWritten,
+                key=qualified,
+                version=version.version,
+                value=version.value,
+                task_id=task_id,
+                agent=agent,
+            )
+            self._stage([*before, written] if done is None else [*before, written, done], at)
         context.apply(version)
         await self._flush_through(len(self.events))
 

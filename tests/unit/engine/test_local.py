@@ -29,7 +29,7 @@ from podium import (
     tool,
 )
 from podium.engine import LocalEngine
-from podium.event import Event
+from podium.event import Event, recorded_write
 from podium.ids import SequentialIdFactory
 from podium.models.base import ToolCall
 from podium.policy import RetryPolicy
@@ -114,10 +114,17 @@ async def test_every_context_write_has_provenance(store: SqliteStore) -> None:
     )
     result = await run(store, flow, ScriptedModel(["42"]))
     writes = [
-        (e.key, e.version, e.task_id, e.agent) for e in kinds(result.events, "context_written")
-    ]  # type: ignore[attr-defined]
-    assert writes == [("topic", 1, None, None), ("answer", 1, "t", "a")]
+        (w.key, w.version, w.value, w.task_id, w.agent)
+        for w in map(recorded_write, result.events)
+        if w is not None
+    ]
+    assert writes == [("topic", 1, "x", None, None), ("answer", 1, "42", "t", "a")]
     assert result.context == {"topic": "x", "answer": "42"}
+    # the input has its own event; the task's success records the write of its output
+    assert [e.kind for e in result.events if recorded_write(e) is not None] == [
+        "context_written",
+        "task_succeeded",
+    ]
 
 
 async def test_condition_skips_a_task_and_its_dependents(store: SqliteStore) -> None:
@@ -342,7 +349,7 @@ async def test_sub_workflow_gets_inputs_and_returns_its_output(store: SqliteStor
     result = await run(store, flow, model)
     assert result.ok and result.output == "One line."
     assert model.calls[1].messages[-1].content == "Summarize three risks"
-    keys = [e.key for e in kinds(result.events, "context_written")]  # type: ignore[attr-defined]
+    keys = [w.key for w in map(recorded_write, result.events) if w is not None]
     assert keys == ["analyze", "brief/text", "brief/summarize", "brief"]
 
 

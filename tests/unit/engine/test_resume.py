@@ -25,7 +25,7 @@ from podium import (
     tool,
 )
 from podium.engine import LocalEngine
-from podium.event import Event, dump_event
+from podium.event import Event, TaskSucceeded, dump_event, recorded_write
 from podium.ids import RunId
 from podium.models.base import ToolCall
 from podium.policy import RetryPolicy
@@ -115,6 +115,54 @@ async def test_completed_tasks_are_not_run_again(store: SqliteStore) -> None:
     assert kinds.count("run_resumed") == 1
     assert kinds[-1] == "run_completed"
     assert project(run_id, events).status == "succeeded"
+
+
+def with_separate_writes(events: Sequence[Event]) -> list[Event]:
+    """``events`` as podium logged them before schema 12: each task's output write in its own
+    ``context_written``, just before the ``task_succeeded``, which records no write."""
+    log: list[Event] = []
+    for event in events:
+        written = recorded_write(event)
+        if isinstance(event, TaskSucceeded) and written is not None:
+            log.append(replace(written, seq=len(log) + 1))
+            event = replace(event, key=None, version=None)
+        log.append(replace(event, seq=len(log) + 1))
+    return log
+
+
+@pytest.mark.parametrize("is_separate", [False, True], ids=["v12", "v11"])
+async def test_a_resumed_run_rebuilds_the_context_from_its_logged_writes(
+    store: SqliteStore, is_separate: bool
+) -> None:
+    gate = asyncio.Event()
+    run_id = await interrupt(store, CHAIN, blocking_at("second", gate, by_task), gate)
+    log = await store.read(run_id)
+    assert "context_written" not in {e.kind for e in log}  # the success records the write
+    first = next(e for e in log if isinstance(e, TaskSucceeded))
+    assert (first.task_id, first.key, first.version, first.output) == (
+        "first",
+        "first",
+        1,
+        "first done",
+    )
+    if is_separate:
+        log = with_separate_writes(log)
+
+    async with SqliteStore(":memory:") as older:
+        await older.append(RunId(run_id), log)
+        model = ScriptedModel(by_task)
+        result = await engine(older, model).resume(CHAIN, run_id)
+
+    assert result.ok, result.error
+    assert [c.caller.task_id for c in model.calls if c.caller] == ["second", "third"]
+    assert model.calls[0].messages[-1].content == "2 after first done"  # read from the log
+    assert result.context == {"first": "first done", "second": "second done", "third": "third done"}
+    writes = project(RunId(run_id), result.events).writes
+    assert [(w.key, w.version, w.value, w.task_id, w.agent) for w in writes] == [
+        ("first", 1, "first done", "first", "a"),
+        ("second", 1, "second done", "second", "a"),
+        ("third", 1, "third done", "third", "a"),
+    ]
 
 
 async def test_an_in_flight_task_replays_its_completed_calls(store: SqliteStore) -> None:

@@ -35,7 +35,6 @@ from podium.engine.approval import Decision, record_decision
 from podium.event import (
     ApprovalRequested,
     BudgetExceeded,
-    ContextWritten,
     OutputRejected,
     PlanCreated,
     PlanRejected,
@@ -43,6 +42,7 @@ from podium.event import (
     SourcesRetrieved,
     TaskStarted,
     TaskSucceeded,
+    recorded_write,
 )
 from podium.ids import RunId
 from podium.models.scripted import Reply
@@ -188,7 +188,7 @@ async def test_a_good_plan_runs_its_steps_in_parallel_where_they_are_independent
     assert started < min(ended)
     assert max(ended) < seq_of(result, TaskStarted, "plan/report")
     # each step writes its own key; the plan task's output maps step id -> output
-    writes = {(e.key, e.task_id) for e in of(result, ContextWritten)}
+    writes = {(w.key, w.task_id) for w in map(recorded_write, result.events) if w is not None}
     assert {("research", "plan/research"), ("rules", "plan/rules")} <= writes
     assert ("report", "plan/report") in writes
     steps = {"research": "research done", "rules": "rules done", "report": "report done"}
