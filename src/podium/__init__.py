@@ -13,7 +13,8 @@ How to call it:
   ``await podium.list_runs()``, ``await podium.approve(...)``. From synchronous code (a
   script, the CLI) wrap the call in ``asyncio.run(...)``.
 - Each takes ``store=``: a ``Store`` (used as is, left open), the path of a SQLite file
-  (opened and closed by the call), or None for the default file, ``default_store_path()``.
+  (opened and closed by the call), or None for the default file, ``default_store_path()``
+  (opened once per process and kept open until it exits).
 - A run is named by its id or by enough of its first characters to tell it apart.
 
 Layers, lowest first (checked by import-linter): ``errors ids clock event`` <- ``agent tool

@@ -72,7 +72,8 @@ async def arun(
         model: a model or model name replacing every agent's model for this run
             (``"scripted"`` runs offline with canned answers).
         store: where the run is recorded: a ``Store``, a SQLite file path, or None for
-            the default file, ``default_store_path()`` (opened and closed by the run).
+            the default file, ``default_store_path()`` (opened once per process and kept
+            open until it exits: a run neither opens nor closes it).
         clock: time source; ``ManualClock`` in tests.
         ids: run id factory.
         on_event: called with each event as it is recorded (it is durable once the engine

@@ -14,6 +14,7 @@ from pathlib import Path
 from podium.errors import ConfigError
 from podium.stores.base import Store
 from podium.stores.location import default_store
+from podium.stores.shared import shared_store
 from podium.stores.sqlite import SqliteStore
 from podium.stores.url import is_database_url
 
@@ -29,9 +30,10 @@ PostgreSQL URL (``postgresql://...``), or None for the default (``default_store`
 async def opened_store(store: StoreArg) -> AsyncGenerator[Store]:
     """The store ``store`` names, open for the duration of the block.
 
-    A ``Store`` object is used as it is and left open (its owner closes it); a path, a URL, or
-    None for ``default_store()``, opens a ``SqliteStore`` or a ``PostgresStore`` that is
-    closed when the block ends.
+    A ``Store`` object is used as it is and left open (its owner closes it); a path or a URL
+    opens a ``SqliteStore`` or a ``PostgresStore`` that is closed when the block ends. None is
+    ``default_store()``: a URL there is opened and closed the same way, a SQLite file is the
+    one this process keeps open (``stores.shared``), so a run neither opens nor closes it.
 
     Args:
         store: a ``Store``, a SQLite file path, a PostgreSQL URL, or None.
@@ -53,6 +55,10 @@ async def opened_store(store: StoreArg) -> AsyncGenerator[Store]:
             yield shared
         finally:
             await shared.aclose()
+        return
+    if store is None:
+        async with shared_store(location) as opened:
+            yield opened
         return
     async with SqliteStore(Path(location)) as opened:
         yield opened

@@ -5,12 +5,17 @@ Layout: ``events`` holds one row per event (``run_id``, ``seq``, ``kind``, ``sch
 in the same transaction and updated with each event that changes its status, so ``list_runs``
 finds runs by start time, id prefix and status from indexes; ``meta`` holds the layout version.
 
-Why the stdlib ``sqlite3`` and not ``aiosqlite``: a commit in WAL mode with
-``synchronous=NORMAL`` takes microseconds, while aiosqlite hops to a worker thread and back on
-every call; we measured the hops to cost more than the work (``benchmarks/store.py`` prints
-what this store sustains). So with ``durability="normal"`` the calls run directly on the event
-loop thread. With ``durability="full"`` every commit waits for an fsync, which would stall the
-loop, so ``append`` runs in ``asyncio.to_thread``.
+Why the stdlib ``sqlite3`` and not ``aiosqlite``, and why the calls run on the event loop's
+thread: a commit in WAL mode with ``synchronous=NORMAL`` takes tens of microseconds (two
+writes to the WAL and a few file locks), less than a hop to a thread and back. We measured
+one writer thread for the appends (issue 13, through ``podium.arun``): the chain of
+``benchmarks/engine.py`` went from 0.23 to 0.33-0.37 ms per task, and the fan-out and the DAG
+did not gain either, since the thread waits for the GIL while the loop works and each hop
+costs the loop CPU too. So with ``durability="normal"`` every call runs right where it is
+awaited, under a thread lock and no asyncio lock (a store serves callers on several event
+loops: ``podium.run`` keeps one open across ``asyncio.run`` calls, ``stores.shared``). With
+``durability="full"`` a commit waits for an fsync, which would stall the loop: every call then
+runs, in the order given, on the store's own thread.
 
 Two processes may share a file (``podium runs`` while a run writes): WAL lets readers and the
 writer proceed together, and a busy timeout makes a second writer wait instead of failing.
@@ -20,13 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import sqlite3
 import threading
-from collections.abc import Generator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Final, Literal, Self
+from typing import Final, Literal, Self, TypeVar
 
 from podium.errors import AppendConflictError, StoreError
 from podium.event import SCHEMA_VERSION, Event, RunStatus, dump_event
@@ -37,6 +44,8 @@ from podium.stores.location import default_store_path
 from podium.stores.query import RunQuery, as_utc, status_after
 
 __all__ = ["STORE_SCHEMA_VERSION", "SqliteStore"]
+
+T = TypeVar("T")
 
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 0 -> 1: first layout
@@ -103,11 +112,11 @@ class SqliteStore:
         self._durability = durability
         self._next_seq: dict[RunId, int] = {}
         """Next seq of the runs this store appended to (saves a query per append)."""
-        self._lock = asyncio.Lock()
-        # The asyncio lock keeps one call at a time without blocking the loop; the thread lock
-        # also covers an append cancelled while its worker thread is still committing.
         self._mutex = threading.Lock()
+        """Held by each call while it uses the connection (the loop's thread or the worker)."""
         self._conn: sqlite3.Connection | None = self._open()
+        self._worker = _Worker(f"podium sqlite {self._path}") if durability == "full" else None
+        """The thread that runs every call where a commit waits for the disk, else None."""
 
     async def __aenter__(self) -> Self:
         return self
@@ -124,11 +133,10 @@ class SqliteStore:
         """
         if not events:
             return
-        async with self._lock:
-            if self._durability == "full":
-                await asyncio.to_thread(self._append_now, run_id, tuple(events))
-            else:
-                self._append_now(run_id, events)
+        if self._worker is not None:
+            await self._worker.call(partial(self._append_now, run_id, tuple(events)))
+        else:
+            self._append_now(run_id, events)
 
     async def read(self, run_id: RunId, *, after_seq: int = 0) -> list[Event]:
         """The events of ``run_id`` with ``seq > after_seq``, in order; ``[]`` if unknown.
@@ -136,9 +144,7 @@ class SqliteStore:
         Raises:
             StoreError: a stored event is newer than this podium or does not parse.
         """
-        async with self._lock:
-            with self._using(f"read run {run_id}") as conn:
-                return self._read_now(conn, run_id, after_seq)
+        return await self._call(partial(self._read_using, run_id, after_seq))
 
     async def list_runs(
         self,
@@ -156,10 +162,7 @@ class SqliteStore:
         """
         query = RunQuery(limit=limit, prefix=prefix, since=since, before=before, status=status)
         sql, params = query.select_ids("?", _utc_text)
-        async with self._lock:
-            with self._using("list runs") as conn:
-                ids = [RunId(row[0]) for row in conn.execute(sql, params)]
-                return [summarize(project(i, self._read_now(conn, i, 0))) for i in ids]
+        return await self._call(partial(self._list_now, sql, params))
 
     async def delete_run(self, run_id: RunId, *, if_last_seq: int | None = None) -> bool:
         """Delete the events and the ``runs`` row of ``run_id`` in one transaction.
@@ -176,18 +179,34 @@ class SqliteStore:
         Raises:
             StoreError: SQLite failed (nothing is deleted).
         """
-        async with self._lock:
-            if self._durability == "full":
-                return await asyncio.to_thread(self._delete_now, run_id, if_last_seq)
-            return self._delete_now(run_id, if_last_seq)
+        return await self._call(partial(self._delete_now, run_id, if_last_seq))
 
     async def aclose(self) -> None:
-        """Close the database; safe to call twice."""
-        async with self._lock:
-            with self._mutex:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
+        """Close the database once the calls given before are done; safe to call twice."""
+        await self._call(self._close_now)
+
+    async def _call(self, call: Callable[[], T]) -> T:
+        """``call()``: in the worker where it may wait for the disk, else right here (it
+        takes microseconds, less than a hop to a thread and back)."""
+        if self._worker is not None:
+            return await self._worker.call(call)
+        return call()
+
+    def _close_now(self) -> None:
+        with self._mutex:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+        if self._worker is not None:
+            self._worker.stop_soon()
+
+    def _close_soon(self) -> threading.Thread | None:
+        """Close without waiting, after the calls given before; the worker that does it."""
+        if self._worker is None:
+            self._close_now()
+            return None
+        self._worker.submit(self._close_now)
+        return self._worker.thread
 
     def _open(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = None
@@ -309,6 +328,15 @@ class SqliteStore:
         self._next_seq.pop(run_id, None)
         return events + runs > 0
 
+    def _read_using(self, run_id: RunId, after_seq: int) -> list[Event]:
+        with self._using(f"read run {run_id}") as conn:
+            return self._read_now(conn, run_id, after_seq)
+
+    def _list_now(self, sql: str, params: Sequence[object]) -> list[RunSummary]:
+        with self._using("list runs") as conn:
+            ids = [RunId(row[0]) for row in conn.execute(sql, params)]
+            return [summarize(project(i, self._read_now(conn, i, 0))) for i in ids]
+
     def _read_now(self, conn: sqlite3.Connection, run_id: RunId, after_seq: int) -> list[Event]:
         rows = conn.execute(_SELECT_EVENTS, (run_id, after_seq)).fetchall()
         store = f"sqlite store {self._path}"
@@ -344,3 +372,67 @@ def _event_rows(events: Sequence[Event]) -> list[tuple[str, int, str, int, str, 
 def _utc_text(at: datetime) -> str:
     """ISO text in UTC with microseconds, so text order is time order (naive means UTC)."""
     return as_utc(at).isoformat(timespec="microseconds")
+
+
+class _Worker:
+    """A thread that runs calls one at a time, in the order given, for callers on any event
+    loop. A call whose caller is cancelled still runs: it may be committing already. Once the
+    thread is told to stop, calls run in the caller's thread (a closed store refuses them)."""
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._is_stopping = False
+        self.thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self.thread.start()
+
+    async def call(self, call: Callable[[], T]) -> T:
+        """``call()`` in the thread; its result or its exception."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            is_queued = not self._is_stopping
+            if is_queued:
+                self._calls.put(partial(_settle, call, loop, future))
+        return await future if is_queued else call()
+
+    def submit(self, call: Callable[[], object]) -> None:
+        """Run ``call()`` in the thread after the calls given before, without waiting."""
+        with self._lock:
+            if not self._is_stopping:
+                self._calls.put(call)
+                return
+        call()
+
+    def stop_soon(self) -> None:
+        """End the thread once the calls given before are done."""
+        with self._lock:
+            if not self._is_stopping:
+                self._is_stopping = True
+                self._calls.put(None)
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            call()
+
+
+def _settle(
+    call: Callable[[], T], loop: asyncio.AbstractEventLoop, future: asyncio.Future[T]
+) -> None:
+    """Run ``call`` and hand its outcome to ``future`` on its loop."""
+    try:
+        outcome = partial(_set_result, future, call())
+    except Exception as exc:  # the caller's to handle
+        outcome = partial(_set_exception, future, exc)
+    with suppress(RuntimeError):  # the loop is closed: nobody waits for it
+        loop.call_soon_threadsafe(outcome)
+
+
+def _set_result(future: asyncio.Future[T], result: T) -> None:
+    if not future.done():  # cancelled meanwhile
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[T], exc: Exception) -> None:
+    if not future.done():
+        future.set_exception(exc)

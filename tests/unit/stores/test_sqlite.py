@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 import pytest
@@ -191,6 +192,26 @@ async def test_an_append_cancelled_mid_commit_does_not_break_the_next(db: Path) 
             first.cancel()
         await store.append(RUN, events[-1:])  # must wait for the cancelled commit to end
         assert await store.read(RUN) == events
+
+
+@pytest.mark.parametrize("durability", ["normal", "full"])
+def test_a_store_serves_several_event_loops(
+    db: Path, durability: Literal["normal", "full"]
+) -> None:
+    events = sample_events(RUN)
+    half = len(events) // 2
+    other = RunId("r2")
+
+    async def append_both(part: slice) -> None:  # two runs at once, on a loop of its own
+        async with asyncio.TaskGroup() as group:
+            group.create_task(store.append(RUN, events[part]))
+            group.create_task(store.append(other, [replace(e, run_id=other) for e in events[part]]))
+
+    store = SqliteStore(db, durability=durability)
+    asyncio.run(append_both(slice(0, half)))
+    asyncio.run(append_both(slice(half, None)))
+    assert asyncio.run(store.read(RUN)) == events
+    asyncio.run(store.aclose())
 
 
 async def test_a_closed_store_refuses_calls() -> None:
