@@ -30,7 +30,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Final, Literal, Self, TypeVar
@@ -371,6 +371,8 @@ def _event_rows(events: Sequence[Event]) -> list[tuple[str, int, str, int, str, 
 
 def _utc_text(at: datetime) -> str:
     """ISO text in UTC with microseconds, so text order is time order (naive means UTC)."""
+    if at.tzinfo is UTC:  # what the clock gives: no conversion
+        return at.isoformat(timespec="microseconds")
     return as_utc(at).isoformat(timespec="microseconds")
 
 
