@@ -243,9 +243,10 @@ def _teaches(event: Event, routed: set[tuple[RunId, TaskId]]) -> bool:
     """Whether the learner reads ``event`` (a choice, feedback, a routed task's step)."""
     if isinstance(event, AgentChosen):
         routed.add((event.run_id, event.task_id))
-    elif isinstance(event, TaskStarted | ModelCalled | TaskSucceeded | TaskFailed):
+        return True
+    if routed and isinstance(event, TaskStarted | ModelCalled | TaskSucceeded | TaskFailed):
         return (event.run_id, event.task_id) in routed
-    return isinstance(event, AgentChosen | FeedbackRecorded)
+    return isinstance(event, FeedbackRecorded)  # most events of most runs: nothing routed
 
 
 def learn(logs: Iterable[Sequence[Event]]) -> dict[tuple[str, str], Record]:

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, Final
 
 from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
@@ -325,9 +325,14 @@ def _valid(source: str, compiled: _Compiled) -> _Compiled:
     return compiled
 
 
+_PLAIN: Final = _Compiled()
+"""What text without template syntax compiles to: one shared value (an agent without
+instructions, a literal instruction), so a run's lookups make nothing for it."""
+
+
 def _compile(source: str, *, is_expression: bool) -> _Compiled:
     if not is_expression and "{" not in source:
-        return _Compiled()
+        return _PLAIN
     try:
         if is_expression:
             names = meta.find_undeclared_variables(_ENV.parse("{{ (" + source + ") }}"))
