@@ -25,11 +25,11 @@ own log explains every reroute it made. All timing is on the injected clock.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Literal
 
 from podium.clock import Clock
 from podium.engine.attempt import AgentAnswer, AgentCall, Attempt
@@ -44,13 +44,11 @@ __all__ = [
     "CircuitGuarded",
     "CircuitState",
     "Circuits",
-    "call_through",
     "is_unhealthy",
     "record",
     "refusal",
 ]
 
-_R = TypeVar("_R")
 
 CircuitState = Literal["closed", "open", "half_open"]
 
@@ -180,7 +178,8 @@ class CircuitGuarded:
     """Attempt wrapper: a call goes through only if every breaker of its target lets it.
 
     A refused call is not made: its ``CircuitOpenError`` is the answer. The outcome of a call
-    made is recorded in the breakers (``call_through``).
+    made is recorded in the breakers (``record``); a call that ends by raising (cancelled,
+    waiting for an approval) says nothing about health: a probe it held is released.
     """
 
     def __init__(self, inner: Attempt, breakers: tuple[CircuitBreaker, ...]) -> None:
@@ -189,11 +188,19 @@ class CircuitGuarded:
 
     async def __call__(self, call: AgentCall) -> AgentAnswer | Exception:
         """Attempt ``call`` unless a breaker refuses it."""
-        refused = refusal(self._breakers, call.task_id)
+        breakers = self._breakers
+        refused = refusal(breakers, call.task_id)
         if refused is not None:
             refused.attempt = call.attempt
             return refused
-        return await call_through(self._breakers, self._inner(call))
+        try:
+            result = await self._inner(call)
+        except BaseException:
+            for breaker in breakers:
+                breaker.release()
+            raise
+        record(breakers, result)
+        return result
 
 
 def refusal(breakers: Sequence[CircuitBreaker], task_id: str) -> CircuitOpenError | None:
@@ -204,22 +211,6 @@ def refusal(breakers: Sequence[CircuitBreaker], task_id: str) -> CircuitOpenErro
     for breaker in breakers:
         breaker.acquire()
     return None
-
-
-async def call_through(breakers: Sequence[CircuitBreaker], call: Awaitable[_R]) -> _R:
-    """Await ``call`` (admitted by ``refusal``) and ``record`` its result in ``breakers``.
-
-    A call that ends by raising (cancelled, waiting for an approval) says nothing about health:
-    a probe it held is released.
-    """
-    try:
-        result = await call
-    except BaseException:
-        for breaker in breakers:
-            breaker.release()
-        raise
-    record(breakers, result)
-    return result
 
 
 def record(breakers: Sequence[CircuitBreaker], result: object) -> None:
