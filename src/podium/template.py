@@ -375,12 +375,12 @@ def _fill_in_text(source: str) -> _Compiled | None:
     if "\r" in source:
         return None
     pieces = _FILL_IN.split(source.removesuffix("\n"))
-    if _SYNTAX_LEFT.search("\0".join(pieces[::2])):  # \0 stands where a placeholder was
+    texts, names = pieces[::2], pieces[1::2]
+    if _SYNTAX_LEFT.search("\0".join(texts)):  # \0 stands where a placeholder was
         return None
-    if not _NOT_NAMES.isdisjoint(pieces[1::2]):
+    if not _NOT_NAMES.isdisjoint(names):
         return None
-    parts = [(i % 2 == 1, piece) for i, piece in enumerate(pieces) if piece]
-    return _fill_in_parts(parts)
+    return _filler(texts, names)
 
 
 def _fill_in(ast: nodes.Template) -> _Compiled | None:
@@ -406,13 +406,31 @@ def _fill_in(ast: nodes.Template) -> _Compiled | None:
 
 
 def _fill_in_parts(parts: list[tuple[bool, str]]) -> _Compiled:
-    """Text and names (``(is a name, text or name)``) rendered as Jinja renders them:
-    ``str(value)`` for a name, and nothing for a name without a value."""
+    """Text and names (``(is a name, text or name)``) as a filler (``_filler``)."""
+    texts: list[str] = [""]
+    names: list[str] = []
+    for is_name, text in parts:
+        if is_name:
+            names.append(text)
+            texts.append("")
+        else:
+            texts[-1] += text
+    return _filler(texts, names)
+
+
+def _filler(texts: list[str], names: list[str]) -> _Compiled:
+    """``texts[0]``, then each name's value followed by the next text, rendered as Jinja
+    renders them: ``str(value)`` for a name, and nothing for a name without a value.
+
+    Built once per template and run once per task that uses it, so both stay small: no
+    parts list to walk, no generator, no join.
+    """
+    first, rest = texts[0], tuple(zip(names, texts[1:], strict=True))
 
     def fill_in(values: Mapping[str, Any]) -> str:  # Any: template values
-        return "".join(
-            (str(values[text]) if text in values else "") if is_name else text
-            for is_name, text in parts
-        )
+        out = first
+        for name, text in rest:
+            out += (str(values[name]) if name in values else "") + text
+        return out
 
-    return _Compiled(frozenset(text for is_name, text in parts if is_name), fill_in)
+    return _Compiled(frozenset(names), fill_in)
