@@ -220,6 +220,7 @@ class LocalEngine:
             subscribers=(*self.subscribers, guard.observe, self.router.observe),
             history=history,
             secrets=environment_secrets(secret_env_names(workflow)),
+            notes_in_background=self.temporal is None,  # each commit is an activity there
         )
         if self.waiter is not None:
             self.waiter.watch(recorder)

@@ -6,6 +6,12 @@ its events are durable, and a task acts (calls a model, starts a dependent) only
 ``emit``; events become durable in ``seq`` order, so nothing can act on a state the log does
 not hold. Events that several tasks stage in the same loop iteration share one transaction
 (group commit), which is what keeps a wide fan-out close to its critical path.
+
+Events nothing waits for (``note``: a task started) are committed in the background once the
+tasks that staged them are waiting (on their models), instead of in the next commit a task
+waits for: that commit is on the critical path (the dependents of a finished task start
+after it), the background one overlaps the model calls. On Temporal, where each commit is an
+activity in the workflow's history, notes wait for the next commit as before.
 """
 
 from __future__ import annotations
@@ -60,7 +66,20 @@ class Recorder:
         subscribers: Sequence[Subscriber] = (),
         history: Sequence[Event] = (),
         secrets: Secrets | None = None,
+        notes_in_background: bool = True,
     ) -> None:
+        """
+        Args:
+            run_id: the run whose log this is.
+            store: where the log is appended.
+            clock: stamps each event.
+            subscribers: see each event as it is recorded (the live view, the guard).
+            history: the log so far (a resumed run).
+            secrets: values masked in every event.
+            notes_in_background: commit noted events (``note``) as soon as the tasks that
+                noted them wait, instead of with the next event a task waits for; off where
+                each commit costs more than the wait it saves (an activity on Temporal).
+        """
         self.run_id = run_id
         self.secrets = secrets or Secrets()
         """Values masked in every event before anything sees it (``podium.secrets``)."""
@@ -76,6 +95,12 @@ class Recorder:
         self._flushing: asyncio.Future[None] | None = None
         self._is_uncertain = False
         """A flush was cancelled mid-append: the store may hold more than ``_durable``."""
+        self._notes_in_background = notes_in_background
+        """Whether noted events are committed in the background (``note``)."""
+        self._notes_due = False
+        """A background flush of noted events is scheduled for the next loop iteration."""
+        self._background: asyncio.Task[None] | None = None
+        """The background flush of noted events in progress, if any."""
 
     async def emit(self, draft: Draft[E_co]) -> E_co:
         """Append one event, wait until it is durable, and return it."""
@@ -87,11 +112,16 @@ class Recorder:
     def note(self, draft: Draft[Event]) -> None:
         """Append an event nothing acts on (a task started) without waiting for the store.
 
-        It is committed with the next durable event, so a task costs one commit, not two;
-        subscribers see it at once. If the process dies first, the log simply does not show
-        the task as started, which changes nothing: the task had not completed either.
+        Subscribers see it at once. It is committed in the background once the tasks running
+        now have reached their next wait (a model call), unless a durable event takes it along
+        first (a task that completes at once costs one commit, not two). If the process dies
+        before, the log simply does not show the task as started, which changes nothing: the
+        task had not completed either.
         """
         self._stage([draft])
+        if self._notes_in_background and not self._notes_due:
+            self._notes_due = True
+            asyncio.get_running_loop().call_soon(self._flush_notes)
 
     async def emit_all(self, drafts: Sequence[Draft[Event]]) -> list[Event]:
         """Append several events, in order, wait until they are durable, and return them."""
@@ -139,6 +169,21 @@ class Recorder:
             self._stage([*before, written] if done is None else [*before, written, done], at)
         context.apply(version)
         await self._flush_through(len(self.events))
+
+    def _flush_notes(self) -> None:
+        """Commit what is pending in the background, unless a flush is under way already
+        (which takes it along) or nothing is pending."""
+        self._notes_due = False
+        if self._pending and self._flushing is None and self._background is None:
+            self._background = asyncio.get_running_loop().create_task(self._flush_noted())
+
+    async def _flush_noted(self) -> None:
+        try:
+            await self._flush_through(len(self.events))
+        except Exception:  # the events stay pending: the next emit retries and raises
+            logger.debug("background flush of run %s failed", self.run_id, exc_info=True)
+        finally:
+            self._background = None
 
     def _stage(self, drafts: Sequence[Draft[Event]], at: datetime | None = None) -> None:
         """Number the events, stamped ``at`` (by default now), and fold them into the state;

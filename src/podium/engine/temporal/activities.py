@@ -162,7 +162,9 @@ class Activities:
                 questions=tuple((i, q) for i, q in request.questions),
             )
             run_id = RunId(request.run_id)
-            recorder = Recorder(run_id, store=_Heartbeats(done), clock=SystemClock())
+            recorder = Recorder(
+                run_id, store=_Heartbeats(done), clock=SystemClock(), notes_in_background=False
+            )
             return await _attempt(call, recorder, done, approvals)
 
     async def _with_tools(self, agent: Agent, root: Workflow, source: str) -> Agent:
