@@ -25,6 +25,7 @@ from pydantic import JsonValue
 from podium.agent import Agent
 from podium.errors import ConfigError, ContextAccessError
 from podium.event import ContextWritten
+from podium.frozen import fast_init
 from podium.ids import RunId, TaskId
 from podium.workflow.model import KeySpec
 
@@ -33,6 +34,7 @@ __all__ = ["Context", "ContextView", "Provenance", "Version", "estimate_tokens"]
 Reducer = Callable[[JsonValue, JsonValue], JsonValue]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Provenance:
     """Who wrote a version, and when."""
@@ -43,6 +45,7 @@ class Provenance:
     at: datetime
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Version:
     """One value a key held."""
@@ -53,6 +56,7 @@ class Version:
     provenance: Provenance
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContextView:
     """Context rendered for a prompt, with what was cut to fit the budget."""

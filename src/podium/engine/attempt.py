@@ -29,6 +29,7 @@ from podium.errors import (
     validation_problems,
 )
 from podium.event import Event, ModelCalled, OutputRejected, ToolCalled, ToolDenied
+from podium.frozen import fast_init
 from podium.grounding import Choice, choose_from, is_small_model
 from podium.ids import TaskId
 from podium.input_limits import non_finite
@@ -44,6 +45,7 @@ from podium.verifier import Judgement
 __all__ = ["AgentAnswer", "AgentCall", "Attempt", "Caller", "call_agent"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentCall:
     """Everything one attempt needs."""
@@ -74,6 +76,7 @@ class AgentCall:
     sets it; ``task_started`` records it)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentAnswer:
     """What the agent answered: the output and, for a router, the chosen route."""

@@ -8,11 +8,13 @@ from typing import Literal
 
 from pydantic import JsonValue
 
+from podium.frozen import fast_init
 from podium.ids import TaskId
 
 __all__ = ["Outcome"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
     """How a task ended. Failures are values; only bugs are exceptions."""

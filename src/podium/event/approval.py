@@ -8,11 +8,13 @@ from typing import Literal
 
 from pydantic import JsonValue
 
+from podium.frozen import fast_init
 from podium.ids import RunId, TaskId
 
 __all__ = ["ApprovalDenied", "ApprovalGranted", "ApprovalRequested"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalRequested:
     """A task needs a human decision before its output counts; the run waits for it."""
@@ -31,6 +33,7 @@ class ApprovalRequested:
     """When the configured default decision applies, if there is a timeout."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalGranted:
     """A human (or the timeout default) approved a task's output, possibly edited."""
@@ -48,6 +51,7 @@ class ApprovalGranted:
     iteration: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApprovalDenied:
     """A human (or the timeout default) denied a task's output; it is routed like a failure."""

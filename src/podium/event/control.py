@@ -8,11 +8,13 @@ from typing import Literal
 
 from pydantic import JsonValue
 
+from podium.frozen import fast_init
 from podium.ids import RunId, TaskId
 
 __all__ = ["LoopIterated", "MapExpanded", "RouteChosen", "SignalAwaited", "SignalReceived"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalReceived:
     """A named signal was sent to the run (``podium signal``), with its payload.
@@ -30,6 +32,7 @@ class SignalReceived:
     by: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalAwaited:
     """A ``wait:`` task found no signal of its name: the run waits for one (``podium signal``).
@@ -47,6 +50,7 @@ class SignalAwaited:
     iteration: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouteChosen:
     """A router task chose one of its routes."""
@@ -60,6 +64,7 @@ class RouteChosen:
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MapExpanded:
     """A map task learned its items and starts one task per item."""
@@ -72,6 +77,7 @@ class MapExpanded:
     items: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoopIterated:
     """A loop finished an iteration and decided whether to go round again."""

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import JsonValue
 
 from podium.event.run import GraphNode
+from podium.frozen import fast_init
 from podium.ids import RunId, TaskId
 
 __all__ = [
@@ -25,6 +26,7 @@ Verdict = Literal["supported", "unsupported", "contradicted"]
 """What a verifier found for one claim against the sources in the context."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanCreated:
     """A plan task has a plan to execute: the first one, or a revision after a failure.
@@ -48,6 +50,7 @@ class PlanCreated:
     """Steps of earlier revisions that succeeded and are kept, not redone."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanRepaired:
     """A plan had problems that were safe to fix without asking again (each one listed)."""
@@ -61,6 +64,7 @@ class PlanRepaired:
     repairs: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanRejected:
     """A plan could not be executed or safely repaired; the planner is asked again."""
@@ -76,6 +80,7 @@ class PlanRejected:
     problems: tuple[str, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourcesRetrieved:
     """Passages found in the knowledge base for a task (they become citable sources).
@@ -96,6 +101,7 @@ class SourcesRetrieved:
     "reason"}`` (on the first retrieval after the documents were read)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimVerified:
     """A verifier checked one claim of a draft against the sources in the context.

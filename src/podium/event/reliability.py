@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from podium.frozen import fast_init
 from podium.ids import RunId, TaskId
 
 __all__ = ["AgentChosen", "BudgetExceeded", "CircuitChanged", "TaskRerouted"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentChosen:
     """The router picked an agent for a task that names a capability, and why."""
@@ -27,6 +29,7 @@ class AgentChosen:
     """Each candidate agent's score when the choice was made."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskRerouted:
     """A task's agent (or model) kept failing or its circuit was open: a fallback takes over."""
@@ -42,6 +45,7 @@ class TaskRerouted:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CircuitChanged:
     """A circuit breaker changed state: open (calls go straight to fallbacks), half-open
@@ -57,6 +61,7 @@ class CircuitChanged:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BudgetExceeded:
     """A budget (run, agent or task: tokens, cost, model calls, wall time) ran out, or a

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import JsonValue
 
+from podium.frozen import fast_init
 from podium.ids import RunId, TaskId
 
 __all__ = [
@@ -29,6 +30,7 @@ EndStatus = Literal["succeeded", "failed", "cancelled", "waiting"]
 TaskKind = Literal["agent", "map", "loop", "workflow", "plan", "wait"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GraphNode:
     """One task of the run's graph as recorded when the run starts (for ``podium show``)."""
@@ -42,6 +44,7 @@ class GraphNode:
     """The composite task (map, loop, sub-workflow) this node belongs to, if any."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TemporalRef:
     """The Temporal workflow a run on the Temporal engine is: where approvals, signals and
@@ -54,6 +57,7 @@ class TemporalRef:
     workflow_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted:
     """A run began: what it runs and with which inputs."""
@@ -88,6 +92,7 @@ class RunStarted:
     before version 10)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunResumed:
     """An interrupted, cancelled or failed run continues from its log in a new process."""
@@ -108,6 +113,7 @@ class RunResumed:
     stay. A later resume and a replay keep the latest."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunCompleted:
     """The run ended: succeeded, failed (with the reason) or cancelled."""
@@ -121,6 +127,7 @@ class RunCompleted:
     error: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeedbackRecorded:
     """A person rated a run (or one task of it), 1 to 5."""

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import JsonValue
 
+from podium.frozen import fast_init
 from podium.ids import RunId, TaskId
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskStarted:
     """An attempt at a task began."""
@@ -44,6 +46,7 @@ class TaskStarted:
     """The concurrency limit it waited on (``max_concurrency 16``), if it waited."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelCalled:
     """A model call completed (journaled so a resumed task need not pay for it again)."""
@@ -63,6 +66,7 @@ class ModelCalled:
     """The response as the model gave it: text, tool calls."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCalled:
     """A tool call completed or failed."""
@@ -80,6 +84,7 @@ class ToolCalled:
     latency_s: float = 0.0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolDenied:
     """A model asked for a tool its agent may not call; the call was not made."""
@@ -95,6 +100,7 @@ class ToolDenied:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutputRejected:
     """A model's output failed the agent's output schema; a repair was asked for."""
@@ -109,6 +115,7 @@ class OutputRejected:
     errors: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContextWritten:
     """A context key got a new version, with its provenance."""
@@ -124,6 +131,7 @@ class ContextWritten:
     agent: str | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSucceeded:
     """A task finished with an output.
@@ -168,6 +176,7 @@ def recorded_write(event: object) -> ContextWritten | None:
     )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskFailed:
     """A task attempt failed; ``retryable`` tells whether a retry could help."""
@@ -185,6 +194,7 @@ class TaskFailed:
     iteration: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskRetried:
     """A failed attempt will be tried again after ``delay_s``."""
@@ -198,6 +208,7 @@ class TaskRetried:
     delay_s: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSkipped:
     """A task did not run: a condition was false, a route was not taken, or a need failed."""
@@ -211,6 +222,7 @@ class TaskSkipped:
     iteration: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskCancelled:
     """A running task was cancelled: the workflow withdrew it (a join had what it waited for

@@ -16,6 +16,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
+from podium.frozen import fast_init
+
 __all__ = [
     "CallInfo",
     "Message",
@@ -31,6 +33,7 @@ __all__ = [
 Role = Literal["system", "user", "assistant", "tool"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCall:
     """A model's request to call a tool with JSON arguments."""
@@ -40,6 +43,7 @@ class ToolCall:
     arguments: dict[str, JsonValue]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
     """One turn of a conversation.
@@ -54,6 +58,7 @@ class Message:
     tool_call_id: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolSpec:
     """A tool as a model sees it: a name, what it does, and its arguments' JSON schema."""
@@ -63,6 +68,7 @@ class ToolSpec:
     parameters: dict[str, JsonValue]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallInfo:
     """Who is calling: lets scripted models answer per task and providers tag requests."""
@@ -73,6 +79,7 @@ class CallInfo:
     attempt: int = 1
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
     """What to ask a model."""
@@ -91,6 +98,7 @@ class ModelRequest:
     """Called with each piece of text as it is generated, by models that stream."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
     """Tokens a call consumed."""
@@ -99,6 +107,7 @@ class Usage:
     output_tokens: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelResponse:
     """A model's answer: text, or tool calls to make before answering."""
