@@ -16,7 +16,11 @@ Then the time to ``import podium`` and to print ``podium --help`` (median of 5 f
 runs it first, so that all the figures come from one run.
 
 Run: ``python benchmarks/engine.py [--repeat N]``; ``--profile chain`` prints where the CPU
-time of one workload goes.
+time of one workload goes; ``--timeline`` prints when each layer of one DAG run calls its
+model and how long each part of a layer takes beyond the call itself: the wait past a call's
+end (the event loop sleeps in whole milliseconds, so the timers of a layer fire together,
+late by up to a millisecond), the completions, their commit and the start of the next
+layer's calls.
 """
 
 from __future__ import annotations
@@ -181,6 +185,57 @@ def profile(workload_name: str, top: int = 30) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
+class TimedModel(FakeModel):
+    """A ``FakeModel`` that notes when each call starts and ends."""
+
+    def __init__(self, latency: timedelta) -> None:
+        super().__init__(latency)
+        self.calls: list[tuple[float, float]] = []
+
+    async def complete(self, request: podium.ModelRequest) -> podium.ModelResponse:
+        started = time.perf_counter()
+        text = await fake_call(self.latency)
+        self.calls.append((started, time.perf_counter()))
+        return podium.ModelResponse(model="fake", text=text)
+
+
+def timeline() -> None:
+    """One DAG run (after a warm-up), layer by layer: when its calls start and end (ms from
+    the start of ``arun``), then the average of each part of a layer beyond its call."""
+    workload = WORKLOADS["dag"]
+    layers, width = workload.shape
+    latency_ms = workload.latency.total_seconds() * 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PODIUM_STORE"] = str(Path(tmp) / "podium.db")
+        asyncio.run(podium.arun(flow_of(workload, 0), model=FakeModel(workload.latency)))
+        model = TimedModel(workload.latency)
+        begun = time.perf_counter()
+        result = asyncio.run(podium.arun(flow_of(workload, 1), model=model))
+        wall = (time.perf_counter() - begun) * 1000
+    assert result.status == "succeeded", result.error
+    calls = sorted(((s - begun) * 1000, (e - begun) * 1000) for s, e in model.calls)
+    rows = [calls[i * width : (i + 1) * width] for i in range(layers)]
+    late, spread, finish, gap = [], [], [], []
+    print(f"dag: {wall:.1f} ms, first call at {calls[0][0]:.2f} ms; per layer (ms):")
+    for index, row in enumerate(rows):
+        starts, ends = [s for s, _ in row], sorted(e for _, e in row)
+        late.append(ends[0] - (starts[0] + latency_ms))
+        spread.append(starts[-1] - starts[0])
+        finish.append(ends[-1] - ends[0])
+        following = rows[index + 1][0][0] if index + 1 < layers else None
+        if following is not None:
+            gap.append(following - ends[-1])
+        print(
+            f"  {index:2d}: calls start {starts[0]:7.2f} to {starts[-1]:7.2f},"
+            f" end {ends[0]:7.2f} to {ends[-1]:7.2f}"
+        )
+    print(
+        f"average: first call's end late by {statistics.mean(late):.2f}; calls end within"
+        f" {statistics.mean(finish):.2f}; next layer starts {statistics.mean(gap):.2f} after"
+        f" the last end; its calls start within {statistics.mean(spread):.2f}"
+    )
+
+
 def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -192,6 +247,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", choices=list(WORKLOADS))
     parser.add_argument("--peers", action="store_true", help="run benchmarks/peers.py first")
+    parser.add_argument("--timeline", action="store_true", help="time one DAG run's layers")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -199,6 +255,8 @@ if __name__ == "__main__":
         print(json.dumps(child(name, store, int(times))))
     elif args.profile:
         profile(args.profile)
+    elif args.timeline:
+        timeline()
     else:
         if args.peers:  # in its own process: a child's peak RSS starts at its parent's
             peers = Path(__file__).with_name("peers.py")
