@@ -392,29 +392,18 @@ def _fill_in(ast: nodes.Template) -> _Compiled | None:
     """
     if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
         return None
-    parts: list[tuple[bool, str]] = []  # (is a name, text or name)
+    texts: list[str] = [""]  # the text before each name, and after the last
+    names: list[str] = []
     for node in ast.body[0].nodes:
         if isinstance(node, nodes.TemplateData):
-            parts.append((False, node.data))
+            texts[-1] += node.data
         elif isinstance(node, nodes.Const) and isinstance(node.value, str):
-            parts.append((False, node.value))
+            texts[-1] += node.value
         elif isinstance(node, nodes.Name) and node.name not in _ENV.globals:
-            parts.append((True, node.name))
-        else:
-            return None
-    return _fill_in_parts(parts)
-
-
-def _fill_in_parts(parts: list[tuple[bool, str]]) -> _Compiled:
-    """Text and names (``(is a name, text or name)``) as a filler (``_filler``)."""
-    texts: list[str] = [""]
-    names: list[str] = []
-    for is_name, text in parts:
-        if is_name:
-            names.append(text)
+            names.append(node.name)
             texts.append("")
         else:
-            texts[-1] += text
+            return None
     return _filler(texts, names)
 
 
