@@ -7,11 +7,15 @@ its events are durable, and a task acts (calls a model, starts a dependent) only
 not hold. Events that several tasks stage in the same loop iteration share one transaction
 (group commit), which is what keeps a wide fan-out close to its critical path.
 
-Events nothing waits for (``note``: a task started) are committed in the background once the
-tasks that staged them are waiting (on their models), instead of in the next commit a task
-waits for: that commit is on the critical path (the dependents of a finished task start
-after it), the background one overlaps the model calls. On Temporal, where each commit is an
-activity in the workflow's history, notes wait for the next commit as before.
+Events nothing waits for (``note``: a task started) are written behind: committed in the
+background ``NOTE_DELAY_S`` after the first of them, by then most likely while the tasks that
+noted them wait on their models, unless a commit a task waits for takes them along first. Not
+in the next commit a task waits for, which is on the critical path (the dependents of a
+finished task start after it); and not at once, in the middle of a burst of starts (a layer
+of a graph whose parents just finished), whose next tasks would wait for that commit. The
+delay also gathers the starts of a steady stream of tasks (a fan-out under a concurrency
+limit) into one commit. On Temporal, where each commit is an activity in the workflow's
+history, notes wait for the next commit as before.
 """
 
 from __future__ import annotations
@@ -34,9 +38,13 @@ from podium.run import project
 from podium.secrets import Secrets
 from podium.stores.base import Store
 
-__all__ = ["Draft", "Recorder", "Subscriber"]
+__all__ = ["NOTE_DELAY_S", "Draft", "Recorder", "Subscriber"]
 
 logger = logging.getLogger(__name__)
+
+NOTE_DELAY_S = 0.005
+"""How long a noted event (a task started) waits for a commit to take it along before it is
+committed on its own: what another process (``podium show``, the server) may lag behind."""
 
 Subscriber = Callable[[Event], None]
 E_co = TypeVar("E_co", bound=Event, covariant=True)
@@ -76,8 +84,8 @@ class Recorder:
             subscribers: see each event as it is recorded (the live view, the guard).
             history: the log so far (a resumed run).
             secrets: values masked in every event.
-            notes_in_background: commit noted events (``note``) as soon as the tasks that
-                noted them wait, instead of with the next event a task waits for; off where
+            notes_in_background: commit noted events (``note``) on their own shortly after
+                they are noted, instead of with the next event a task waits for; off where
                 each commit costs more than the wait it saves (an activity on Temporal).
         """
         self.run_id = run_id
@@ -98,7 +106,7 @@ class Recorder:
         self._notes_in_background = notes_in_background
         """Whether noted events are committed in the background (``note``)."""
         self._notes_due = False
-        """A background flush of noted events is scheduled for the next loop iteration."""
+        """A background flush of noted events is scheduled (``NOTE_DELAY_S`` after a note)."""
         self._background: asyncio.Task[None] | None = None
         """The background flush of noted events in progress, if any."""
 
@@ -112,16 +120,15 @@ class Recorder:
     def note(self, draft: Draft[Event]) -> None:
         """Append an event nothing acts on (a task started) without waiting for the store.
 
-        Subscribers see it at once. It is committed in the background once the tasks running
-        now have reached their next wait (a model call), unless a durable event takes it along
-        first (a task that completes at once costs one commit, not two). If the process dies
-        before, the log simply does not show the task as started, which changes nothing: the
-        task had not completed either.
+        Subscribers see it at once. It is committed in the background ``NOTE_DELAY_S`` later,
+        unless a durable event takes it along first (a task that completes at once costs one
+        commit, not two). If the process dies before, the log simply does not show the task
+        as started, which changes nothing: the task had not completed either.
         """
         self._stage([draft])
         if self._notes_in_background and not self._notes_due:
             self._notes_due = True
-            asyncio.get_running_loop().call_soon(self._flush_notes)
+            asyncio.get_running_loop().call_later(NOTE_DELAY_S, self._flush_notes)
 
     async def emit_all(self, drafts: Sequence[Draft[Event]]) -> list[Event]:
         """Append several events, in order, wait until they are durable, and return them."""
