@@ -27,8 +27,8 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import wraps
-from typing import Any, Final
+from functools import partial, wraps
+from typing import Any, Final, NamedTuple
 
 from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
@@ -166,9 +166,9 @@ _ENV.filters = {name: _bounded_filter(f) for name, f in _ENV.filters.items()}
 _Run = Callable[[Mapping[str, Any]], Any]  # Any: template values in, text or a value out
 
 
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A template or expression, compiled: the names it reads and how to run it."""
+class _Compiled(NamedTuple):
+    """A template or expression, compiled: the names it reads and how to run it (a tuple:
+    validating a 500-task workflow makes 500 of them)."""
 
     names: frozenset[str] = frozenset()
     run: _Run | None = None
@@ -219,6 +219,17 @@ class Templates:
         if compiled is None:
             compiled = self._compiled[key] = _compile(source, is_expression=is_expression)
         return compiled.describe_error()
+
+    def check(self, source: str, *, is_expression: bool = False) -> tuple[frozenset[str], str]:
+        """Compile ``source`` and keep it for the workflow's runs (``compile``): the names it
+        reads (``variables``) and a description of its syntax error (empty if it parses)."""
+        key = (source, is_expression)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _compile(source, is_expression=is_expression)
+        if compiled.error is None:
+            return compiled.names, ""
+        return compiled.names, compiled.describe_error() or ""
 
     def variables(self, source: str, *, is_expression: bool = False) -> frozenset[str]:
         """The top-level names ``source`` reads (``review.approved`` reads ``review``).
@@ -337,7 +348,7 @@ def _compile(source: str, *, is_expression: bool) -> _Compiled:
         if is_expression:
             names = meta.find_undeclared_variables(_ENV.parse("{{ (" + source + ") }}"))
             expression = _ENV.compile_expression(source, undefined_to_none=True)
-            return _Compiled(frozenset(names), lambda values: _bounded(_call, expression, values))
+            return _Compiled(frozenset(names), partial(_bounded, _call, expression))
         simple = _fill_in_text(source)
         if simple is not None:
             return simple
@@ -347,7 +358,7 @@ def _compile(source: str, *, is_expression: bool) -> _Compiled:
             return simple
         names = frozenset(meta.find_undeclared_variables(ast))  # runs Jinja's code generator
         template = _ENV.from_string(ast)
-        return _Compiled(names, lambda values: _bounded(_join_chunks, template, values))
+        return _Compiled(names, partial(_bounded, _join_chunks, template))
     except TemplateSyntaxError as exc:
         return _Compiled(error=exc.with_traceback(None))  # keeps no frames alive
 

@@ -18,7 +18,7 @@ from podium.errors import ConfigError, Problem
 from podium.event import Event, RunStarted
 from podium.input_limits import input_problems
 from podium.models.spec import ModelSpec
-from podium.workflow.model import Workflow, walk
+from podium.workflow.model import Workflow
 
 __all__ = [
     "recorded_inputs",
@@ -104,6 +104,6 @@ def secret_env_names(workflow: Workflow) -> set[str]:
 def workflows_in(workflow: Workflow) -> list[Workflow]:
     """The workflow and every sub-workflow in it."""
     found = [workflow]
-    for current in found:
-        found.extend(t.workflow for _, t in walk(current.tasks) if t.workflow is not None)
+    for current in found:  # walked(): listed once per workflow, not walked on every call
+        found.extend(t.workflow for _, t in current.walked() if t.workflow is not None)
     return found

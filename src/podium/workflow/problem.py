@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 _enclosing: ContextVar[tuple[Workflow, ...]] = ContextVar("podium_checked_workflows", default=())
+_levels: ContextVar[tuple[Workflow, list[Level]] | None] = ContextVar(
+    "podium_checked_levels", default=None
+)
+"""The graph levels of the workflow being checked, once listed."""
 
 
 @contextmanager
@@ -37,9 +41,11 @@ def checking(workflow: Workflow) -> Generator[None]:
     """Mark ``workflow`` as being checked, inside the workflows being checked around it (a
     sub-workflow is checked on its own, but may call an enclosing workflow recursively)."""
     token = _enclosing.set((*_enclosing.get(), workflow))
+    levels = _levels.set(None)
     try:
         yield
     finally:
+        _levels.reset(levels)
         _enclosing.reset(token)
 
 
@@ -88,7 +94,20 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 
 def graph_levels(workflow: Workflow) -> list[Level]:
-    """Every graph level of ``workflow`` (not of its sub-workflows: each is checked alone)."""
+    """Every graph level of ``workflow`` (not of its sub-workflows: each is checked alone).
+
+    Listed once per check of a workflow (``checking``): several checks walk them.
+    """
+    known = _levels.get()
+    if known is not None and known[0] is workflow:
+        return known[1]
+    levels = _graph_levels(workflow)
+    if _enclosing.get()[-1:] == (workflow,):
+        _levels.set((workflow, levels))
+    return levels
+
+
+def _graph_levels(workflow: Workflow) -> list[Level]:
     levels = [[(f"tasks.{i}", t) for i, t in enumerate(workflow.tasks)]]
     for path, task in workflow.walked():
         if task.loop is not None:

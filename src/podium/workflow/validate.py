@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from jinja2.defaults import DEFAULT_NAMESPACE
 
@@ -176,9 +176,9 @@ def _agent_writes(workflow: Workflow) -> Iterator[Problem]:
 # -- templates -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Source:
-    """A template or expression somewhere in the workflow."""
+class _Source(NamedTuple):
+    """A template or expression somewhere in the workflow (a tuple: a 500-task workflow
+    makes 500 of them on every validation)."""
 
     path: str
     text: str
@@ -191,8 +191,16 @@ class _Source:
 
 def _templates(workflow: Workflow) -> Iterator[Problem]:
     produced = produced_keys(workflow)
+    templates = workflow.templates
     for source in _sources(workflow):
-        yield from _check_source(workflow, source, produced)
+        names, error = templates.check(source.text, is_expression=source.is_expression)
+        if error:
+            what = "expression" if source.is_expression else "template"
+            yield located(workflow, source.path, f"invalid {what} {source.text!r}: {error}")
+        elif names:  # text without template syntax reads nothing
+            unknown = names - _BUILTIN_NAMES - source.scope
+            if unknown:
+                yield from _check_reads(workflow, source, sorted(unknown), produced)
 
 
 def _sources(workflow: Workflow) -> Iterator[_Source]:
@@ -208,18 +216,52 @@ def _task_sources(
     workflow: Workflow, tasks: tuple[Task, ...], prefix: str, scope: frozenset[str]
 ) -> Iterator[_Source]:
     for index, task in enumerate(tasks):
-        yield from _one_task_sources(workflow, task, f"{prefix}.{index}", scope)
+        path = f"{prefix}.{index}"
+        if task.instruction:  # most tasks have nothing else to check: no nested generator
+            reader = workflow.agent(task.agent) if task.agent else None
+            yield _Source(f"{path}.instruction", task.instruction, False, scope, reader)
+        if _has_more_sources(task):
+            yield from _more_task_sources(workflow, task, path, scope)
+
+
+def _has_more_sources(task: Task) -> bool:
+    return bool(
+        task.grounding is not None
+        or task.when
+        or task.inputs
+        or task.loop is not None
+        or task.plan is not None
+        or task.map is not None
+    )
 
 
 def _one_task_sources(
     workflow: Workflow, task: Task, path: str, scope: frozenset[str]
 ) -> Iterator[_Source]:
-    reader = workflow.agent(task.agent) if task.agent else None
-    yield from _agent_task_sources(task, path, scope, reader)
+    if task.instruction:
+        reader = workflow.agent(task.agent) if task.agent else None
+        yield _Source(f"{path}.instruction", task.instruction, False, scope, reader)
+    yield from _more_task_sources(workflow, task, path, scope)
+
+
+def _more_task_sources(
+    workflow: Workflow, task: Task, path: str, scope: frozenset[str]
+) -> Iterator[_Source]:
+    """A task's sources besides its instruction."""
+    if task.grounding is not None:
+        reader = workflow.agent(task.agent) if task.agent else None
+        yield _Source(f"{path}.grounding.question", task.grounding.question, False, scope, reader)
     if task.when:
         yield _Source(f"{path}.when", task.when, True, scope, None)
     for name, text in task.inputs.items():
         yield _Source(f"{path}.inputs.{name}", text, False, scope, None)
+    yield from _construct_sources(workflow, task, path, scope)
+
+
+def _construct_sources(
+    workflow: Workflow, task: Task, path: str, scope: frozenset[str]
+) -> Iterator[_Source]:
+    """The sources of a loop, plan or map task's construct, its body's included."""
     if task.loop is not None:
         if task.loop.until:
             yield _Source(f"{path}.loop.until", task.loop.until, True, scope, None)
@@ -238,25 +280,12 @@ def _one_task_sources(
         yield from _one_task_sources(workflow, task.map.task, f"{path}.map.task", inner)
 
 
-def _agent_task_sources(
-    task: Task, path: str, scope: frozenset[str], reader: Agent | None
-) -> Iterator[_Source]:
-    if task.instruction:
-        yield _Source(f"{path}.instruction", task.instruction, False, scope, reader)
-    if task.grounding is not None:
-        yield _Source(f"{path}.grounding.question", task.grounding.question, False, scope, reader)
-
-
-def _check_source(
-    workflow: Workflow, source: _Source, produced: frozenset[str]
+def _check_reads(
+    workflow: Workflow, source: _Source, names: list[str], produced: frozenset[str]
 ) -> Iterator[Problem]:
+    """What is wrong with ``source`` reading ``names`` (neither Jinja's nor in its scope)."""
     what = "expression" if source.is_expression else "template"
-    error = workflow.templates.compile(source.text, is_expression=source.is_expression)
-    if error is not None:
-        yield located(workflow, source.path, f"invalid {what} {source.text!r}: {error}")
-        return
-    names = workflow.templates.variables(source.text, is_expression=source.is_expression)
-    for name in sorted(names - _BUILTIN_NAMES - source.scope):
+    for name in names:
         if name not in produced:
             msg = (
                 f"{what} reads {name!r}, which nothing produces: it is not a workflow input,"
