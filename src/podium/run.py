@@ -33,7 +33,7 @@ from podium.event import (
 )
 from podium.ids import RunId, TaskId
 from podium.run_decisions import PlanState
-from podium.run_tasks import Throttle, apply_task_event
+from podium.run_tasks import EVERY_TASK, Throttle, apply_task_event
 
 Verification = Literal["verified", "partial", "unverified"]
 """How the claims of a run's final answer fared (``RunState.verification``)."""
@@ -377,6 +377,10 @@ def _apply(state: RunState, e: Event) -> None:
     Each ``match`` hands what it does not handle to the next, and the last ends in
     ``assert_never``: an event kind added to ``Event`` and handled nowhere fails type checking.
     """
+    fold = EVERY_TASK.get(type(e))
+    if fold is not None:  # most events: no chain of class checks
+        fold(state, e)
+        return
     match e:
         case RunStarted():
             _run_started(state, e)

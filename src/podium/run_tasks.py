@@ -8,8 +8,9 @@ claims) go on to ``podium.run_decisions``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from podium.event import (
     ContextWritten,
@@ -28,7 +29,7 @@ from podium.run_decisions import DecisionEvent, apply_decision
 if TYPE_CHECKING:
     from podium.run import RunState
 
-__all__ = ["TaskEvent", "Throttle", "apply_task_event"]
+__all__ = ["EVERY_TASK", "TaskEvent", "Throttle", "apply_task_event"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -147,3 +148,12 @@ def _tool_called(state: RunState, e: ToolCalled) -> None:
 
 def _context_written(state: RunState, e: ContextWritten) -> None:
     state.writes.append(e)
+
+
+EVERY_TASK: dict[type[object], Callable[[RunState, Any], None]] = {  # Any: the key's type
+    TaskStarted: _task_started,
+    ModelCalled: _model_called,
+    TaskSucceeded: _task_succeeded,
+}
+"""How the events every agent task records fold in: looked up by type, before the ``match``
+of ``RunState.apply`` checks an event's class against each kind in turn."""

@@ -83,23 +83,23 @@ class LoopDetector:
     """A hash of each context key's latest value."""
 
     def observe(self, event: Event, iterations: dict[TaskId, int]) -> Stop | None:
-        match event:
-            case ContextWritten():
-                self._written(event.key, event.value)
-            case TaskSucceeded():
-                if event.key is not None:
-                    self._written(event.key, event.output)
-            case RunResumed():  # a person chose to go on: count afresh
-                self.counts.clear()
+        match event:  # the kinds every agent task records first
             case TaskStarted():  # a new attempt replaces the last one of this instance
                 for per_iteration in self.counts.get(event.task_id, {}).values():
                     per_iteration.pop(event.iteration, None)
-            case ToolCalled():
-                pattern = (event.agent, event.tool, _canonical(event.arguments))
-                return self._count(event, pattern, iterations)
             case ModelCalled():
                 pattern = (event.agent, event.model, event.input_tokens, event.output_tokens)
                 return self._count(event, (*pattern, _canonical(event.response)), iterations)
+            case TaskSucceeded():
+                if event.key is not None:
+                    self._written(event.key, event.output)
+            case ContextWritten():
+                self._written(event.key, event.value)
+            case RunResumed():  # a person chose to go on: count afresh
+                self.counts.clear()
+            case ToolCalled():
+                pattern = (event.agent, event.tool, _canonical(event.arguments))
+                return self._count(event, pattern, iterations)
             case (
                 RunStarted()
                 | OutputRejected()
