@@ -32,6 +32,7 @@ from podium.engine.approval import (
 )
 from podium.engine.attempt import AgentAnswer, AgentCall, Attempt, Caller
 from podium.engine.breaker import CircuitBreaker, CircuitGuarded
+from podium.engine.deadline import DeadlineQueue, deadlines
 from podium.engine.failure import failed_event
 from podium.engine.fallback import Fallbacks, Target
 from podium.engine.limits import Limits
@@ -174,19 +175,34 @@ class Calling:
 
 
 class TimeLimited:
-    """An attempt that runs past its deadline fails with a retryable ``TaskError``."""
+    """An attempt that runs past its deadline fails with a retryable ``TaskError``.
 
-    __slots__ = ("_inner", "_timeout")
+    The attempts of one timeout share a loop timer (``engine.deadline``), not one each.
+    """
+
+    __slots__ = ("_inner", "_loop", "_queue", "_timeout")
 
     def __init__(self, inner: Attempt, timeout: timedelta) -> None:
         self._inner = inner
         self._timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: DeadlineQueue | None = None
+        """The deadlines of ``_loop``, the loop of the last attempt (a run's only loop)."""
 
     async def __call__(self, call: AgentCall) -> AgentAnswer | Exception:
         """Attempt ``call`` within the deadline."""
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        if queue is None or loop is not self._loop:
+            self._loop, queue = loop, deadlines(loop, self._timeout.total_seconds())
+            self._queue = queue
         try:
-            async with asyncio.timeout(self._timeout.total_seconds()):
-                return await self._inner(call)
+            async with asyncio.timeout(None) as timeout:  # its deadline is the queue's
+                entry = queue.add(loop, timeout)
+                try:
+                    return await self._inner(call)
+                finally:
+                    queue.remove(entry)
         except TimeoutError as exc:
             msg = f"timed out after {self._timeout}"
             error = TaskError(msg, task_id=call.task_id, retryable=True, attempt=call.attempt)
