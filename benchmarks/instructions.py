@@ -6,6 +6,8 @@ through ``podium.arun``) under ``valgrind --tool=callgrind`` twice per store, on
 measured run and once without it (the same imports and warm-up run), and prints the
 difference divided by the tasks: the instructions one task costs, bookkeeping included
 (validation, events, the store, the fold). Compare two commits by running it on each.
+String hashing is seeded the same in every run (``PYTHONHASHSEED=0``): with random seeds the
+count of one commit varies by some 3% from run to run, as dictionaries probe differently.
 
 Run: ``python benchmarks/instructions.py [--tasks 200]`` (needs valgrind; takes about a minute
 per store, as callgrind runs Python some 50 times slower).
@@ -40,7 +42,7 @@ def count(store: str, tasks: int) -> int:
             store,
             str(tasks),
         ]
-        env = {**os.environ, "PODIUM_STORE": str(Path(tmp) / "podium.db")}
+        env = {**os.environ, "PODIUM_STORE": str(Path(tmp) / "podium.db"), "PYTHONHASHSEED": "0"}
         done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     collected = re.search(r"Collected : (\d+)", done.stderr)
     assert collected is not None, done.stderr[-2000:]
