@@ -102,7 +102,8 @@ def graph_levels(workflow: Workflow) -> list[Level]:
     if known is not None and known[0] is workflow:
         return known[1]
     levels = _graph_levels(workflow)
-    if _enclosing.get()[-1:] == (workflow,):
+    checked = _enclosing.get()
+    if checked and checked[-1] is workflow:  # kept for the other checks of this workflow
         _levels.set((workflow, levels))
     return levels
 
