@@ -100,7 +100,8 @@ class Recorder:
         self._pending: list[Event] = []
         self._durable = len(self.events)
         """Highest seq known to be in the store."""
-        self._flushing: asyncio.Future[None] | None = None
+        self._flushing: list[asyncio.Future[None]] | None = None
+        """While a flush is under way: a future for each task waiting for it to end."""
         self._is_uncertain = False
         """A flush was cancelled mid-append: the store may hold more than ``_durable``."""
         self._notes_in_background = notes_in_background
@@ -221,16 +222,21 @@ class Recorder:
         durable in ``seq`` order, so nothing can depend on a write the log does not hold.
         """
         while self._durable < seq:
-            if self._flushing is not None:
-                await asyncio.shield(self._flushing)
+            if self._flushing is not None:  # each waiter its own future: cancelling one
+                waiter = asyncio.get_running_loop().create_future()  # cancels no other
+                self._flushing.append(waiter)
+                await waiter
                 continue
-            self._flushing = asyncio.get_running_loop().create_future()
+            waiters: list[asyncio.Future[None]] = []
+            self._flushing = waiters
             try:
                 await asyncio.sleep(0)
                 await self._append_pending()
             finally:
-                done, self._flushing = self._flushing, None
-                done.set_result(None)
+                self._flushing = None
+                for waiter in waiters:  # they look again: durable, or one of them flushes
+                    if not waiter.done():
+                        waiter.set_result(None)
 
     async def _append_pending(self) -> None:
         batch, self._pending = self._pending, []
