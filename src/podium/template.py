@@ -185,7 +185,7 @@ class _Compiled(NamedTuple):
 class Templates:
     """The templates and expressions of one workflow, each compiled once.
 
-    Validation compiles every template and expression of the workflow (``compile``); its runs
+    Validation compiles every template and expression of the workflow (``check``); its runs
     find them here. A source the workflow does not hold (an instruction a planner wrote during
     a run) is compiled for its one use and not kept, so the cache never outgrows the workflow.
     A cache tells nothing about the workflow: any two compare equal.
@@ -208,21 +208,9 @@ class Templates:
     def __len__(self) -> int:
         return len(self._compiled)
 
-    def compile(self, source: str, *, is_expression: bool = False) -> str | None:
-        """Compile ``source`` and keep it for the workflow's runs.
-
-        Returns:
-            A description of its syntax error, or None if it parses.
-        """
-        key = (source, is_expression)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = _compile(source, is_expression=is_expression)
-        return compiled.describe_error()
-
     def check(self, source: str, *, is_expression: bool = False) -> tuple[frozenset[str], str]:
-        """Compile ``source`` and keep it for the workflow's runs (``compile``): the names it
-        reads (``variables``) and a description of its syntax error (empty if it parses)."""
+        """Compile ``source`` and keep it for the workflow's runs: the names it reads
+        (``variables``) and a description of its syntax error (empty if it parses)."""
         key = (source, is_expression)
         compiled = self._compiled.get(key)
         if compiled is None:

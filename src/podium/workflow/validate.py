@@ -218,10 +218,15 @@ def _task_sources(
     for index, task in enumerate(tasks):
         path = f"{prefix}.{index}"
         if task.instruction:  # most tasks have nothing else to check: no nested generator
-            reader = workflow.agent(task.agent) if task.agent else None
-            yield _Source(f"{path}.instruction", task.instruction, False, scope, reader)
+            yield _instruction(workflow, task, path, scope)
         if _has_more_sources(task):
             yield from _more_task_sources(workflow, task, path, scope)
+
+
+def _instruction(workflow: Workflow, task: Task, path: str, scope: frozenset[str]) -> _Source:
+    """A task's instruction, read by its agent."""
+    reader = workflow.agent(task.agent) if task.agent else None
+    return _Source(f"{path}.instruction", task.instruction, False, scope, reader)
 
 
 def _has_more_sources(task: Task) -> bool:
@@ -239,8 +244,7 @@ def _one_task_sources(
     workflow: Workflow, task: Task, path: str, scope: frozenset[str]
 ) -> Iterator[_Source]:
     if task.instruction:
-        reader = workflow.agent(task.agent) if task.agent else None
-        yield _Source(f"{path}.instruction", task.instruction, False, scope, reader)
+        yield _instruction(workflow, task, path, scope)
     yield from _more_task_sources(workflow, task, path, scope)
 
 
